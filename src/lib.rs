@@ -1,0 +1,16 @@
+//! syft-reviewer: reviews the code-execution jobs sent to a SyftBox data owner.
+//!
+//! The binary (`main.rs`) is a thin shell over this library. Each concept has its own module:
+//! SyftBox paths and config ([`syftbox`]), the job queue ([`queue`]), the stores ([`allowlist`],
+//! [`trusted`]), the signature ([`signature`]), the pure decision function ([`policy`]), the
+//! filesystem watcher ([`watcher`]) and the daemon that ties them together ([`daemon`]).
+
+pub mod durable;
+pub mod email;
+pub mod error;
+pub mod metadata;
+pub mod permfile;
+pub mod signature;
+pub mod syftbox;
+
+pub use error::{Error, Result};

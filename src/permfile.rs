@@ -1,0 +1,191 @@
+//! SyftBox permission files (`syft.pub.yaml`, SPEC §2): reading, writing, and the three kinds this
+//! app produces (a private folder, the allowlist's one-file-per-reader rules, and approved jobs
+//! locked so the requester can no longer change them).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::durable::{self, Sync};
+use crate::error::{Error, Result};
+
+pub const FILE_NAME: &str = "syft.pub.yaml";
+/// Permission files are small; anything bigger is not one we will parse.
+const MAX_SIZE: u64 = 1 << 20;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PermFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal: Option<bool>,
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rule {
+    pub pattern: String,
+    #[serde(default)]
+    pub access: Access,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Access {
+    #[serde(default)]
+    pub admin: Vec<String>,
+    #[serde(default)]
+    pub write: Vec<String>,
+    #[serde(default)]
+    pub read: Vec<String>,
+}
+
+impl PermFile {
+    pub fn parse(text: &str) -> Result<PermFile> {
+        if text.trim().is_empty() {
+            return Ok(PermFile::default());
+        }
+        serde_saphyr::from_str(text).map_err(|e| {
+            Error::invalid(
+                "not a valid syft.pub.yaml",
+                e.to_string().lines().next().unwrap_or("").to_string(),
+            )
+        })
+    }
+
+    pub fn read(path: &Path) -> Result<PermFile> {
+        let bytes = durable::read_capped(path, MAX_SIZE)?;
+        PermFile::parse(&String::from_utf8_lossy(&bytes))
+    }
+
+    pub fn to_yaml(&self) -> String {
+        serde_saphyr::to_string(self).expect("a permission file always serializes")
+    }
+
+    /// A folder nobody but the owner can read.
+    pub fn private() -> PermFile {
+        PermFile {
+            terminal: None,
+            rules: vec![Rule {
+                pattern: "**".into(),
+                access: Access::default(),
+            }],
+        }
+    }
+
+    /// One rule per file: each reader may read the file of that name, nothing else.
+    pub fn one_reader_per_file<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> PermFile {
+        let mut rules: Vec<Rule> = entries
+            .into_iter()
+            .map(|(file, reader)| Rule {
+                pattern: file.to_string(),
+                access: Access {
+                    read: vec![reader.to_string()],
+                    ..Access::default()
+                },
+            })
+            .collect();
+        rules.sort_by(|a, b| a.pattern.cmp(&b.pattern));
+        PermFile {
+            terminal: None,
+            rules,
+        }
+    }
+
+    /// The same rules with all write and admin grants turned into read grants: whoever could
+    /// change the files may still read them, but only the owner can change them now.
+    pub fn read_only(&self) -> PermFile {
+        let rules = self
+            .rules
+            .iter()
+            .map(|r| {
+                let mut read = r.access.read.clone();
+                for user in r.access.write.iter().chain(&r.access.admin) {
+                    if !read.contains(user) {
+                        read.push(user.clone());
+                    }
+                }
+                Rule {
+                    pattern: r.pattern.clone(),
+                    access: Access {
+                        read,
+                        ..Access::default()
+                    },
+                }
+            })
+            .collect();
+        PermFile {
+            terminal: self.terminal,
+            rules,
+        }
+    }
+
+    /// True when no rule grants write or admin to anyone.
+    pub fn is_read_only(&self) -> bool {
+        self.rules
+            .iter()
+            .all(|r| r.access.write.is_empty() && r.access.admin.is_empty())
+    }
+}
+
+/// Writes `perm` to `path` unless the file already says exactly that, so that regenerating it
+/// in reaction to a filesystem event does not trigger another event.
+pub fn write_if_changed(path: &Path, perm: &PermFile, sync: &mut Sync) -> Result<bool> {
+    let yaml = perm.to_yaml();
+    if std::fs::read(path).ok().as_deref() == Some(yaml.as_bytes()) {
+        return Ok(false);
+    }
+    durable::write_atomic_with(path, yaml.as_bytes(), 0o644, sync)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What syft-perm 0.2.0 writes for a job's code files.
+    const CLIENT_WRITTEN: &str = "rules:
+- pattern: run.sh
+  access:
+    read:
+    - do@x.org
+    - ds@y.org
+    write:
+    - ds@y.org
+    admin:
+    - ds@y.org
+- pattern: '**'
+  access:
+    read:
+    - '*'
+    write:
+    - '*'
+";
+
+    #[test]
+    fn read_only_keeps_readers_and_drops_writers() {
+        let p = PermFile::parse(CLIENT_WRITTEN).unwrap();
+        assert!(!p.is_read_only());
+        let locked = p.read_only();
+        assert!(locked.is_read_only());
+        assert_eq!(locked.rules[0].access.read, vec!["do@x.org", "ds@y.org"]);
+        assert_eq!(locked.rules[1].access.read, vec!["*"]);
+        let again = PermFile::parse(&locked.to_yaml()).unwrap();
+        assert_eq!(again, locked);
+    }
+
+    #[test]
+    fn keeps_terminal_flag_and_parses_flow_style() {
+        let p = PermFile::parse(
+            "terminal: true\nrules:\n  - pattern: 'a.csv'\n    access: {admin: [], write: [], read: ['b@x.org']}\n",
+        )
+        .unwrap();
+        assert_eq!(p.terminal, Some(true));
+        assert_eq!(p.rules[0].access.read, vec!["b@x.org"]);
+        assert!(PermFile::parse(&p.to_yaml()).unwrap().terminal == Some(true));
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(PermFile::parse("rules: {not: [a list").is_err());
+        assert_eq!(PermFile::parse("").unwrap(), PermFile::default());
+    }
+}
