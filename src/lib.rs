@@ -14,3 +14,15 @@ pub mod signature;
 pub mod syftbox;
 
 pub use error::{Error, Result};
+pub mod allowlist;
+pub mod appdata;
+pub mod daemon;
+pub mod decision_log;
+pub mod history;
+pub mod journal;
+pub mod lock;
+pub mod policy;
+pub mod queue;
+pub mod review;
+pub mod trusted;
+pub mod watcher;

@@ -1,0 +1,329 @@
+//! Crash-safe application of decisions to the queue.
+//!
+//! A decision is a folder move plus a metadata rewrite. Before moving, an intent is written to the
+//! private state folder; after moving, the job is locked (its permission files lose every write
+//! grant), evaluated again where it now sits, and only then is its metadata rewritten and the
+//! intent removed. A crash at any point leaves an intent that [`Mover::recover`] completes or
+//! undoes, so a job always ends in exactly one status folder with matching metadata, and nothing
+//! is approved that was not evaluated as it stands.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use walkdir::WalkDir;
+
+use crate::durable::{self, Sync};
+use crate::error::{Error, Result};
+use crate::metadata::{self, Metadata};
+use crate::permfile::{self, PermFile};
+use crate::queue::{Queue, Status};
+use crate::review::{self, Review, Trust};
+use crate::syftbox::Layout;
+
+/// How a move must be justified again after it happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// The policy must still approve the job, with the same signature.
+    Policy,
+    /// The job's signature must be the one the decision was made on.
+    Signature,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Intent {
+    pub uid: String,
+    pub from: Status,
+    pub to: Status,
+    pub signature: Option<String>,
+    pub check: Check,
+    #[serde(default)]
+    pub error_message: Option<String>,
+    pub at: String,
+}
+
+/// What happened to one job.
+#[derive(Debug)]
+pub enum Applied {
+    /// Moved, locked and rewritten.
+    Done,
+    /// Not moved, or moved back to `pending/`, because it changed; the reason says how.
+    SentBack(String),
+    /// Nothing was changed for this job.
+    Failed(Error),
+}
+
+#[derive(Debug, Clone)]
+pub struct Mover {
+    queue: Queue,
+    owner: String,
+    journal: PathBuf,
+}
+
+/// syft-code-queue's permission file for status folders other than `pending/`.
+const STATUS_DIR_PERMS: &str = "rules:\n- pattern: '**'\n  access:\n    read:\n    - '*'\n";
+
+impl Mover {
+    pub fn new(layout: &Layout) -> Mover {
+        Mover {
+            queue: Queue::new(layout.queue.clone()),
+            owner: layout.email.clone(),
+            journal: layout.state.join("moves"),
+        }
+    }
+
+    fn intent_path(&self, uid: &str) -> PathBuf {
+        self.journal.join(format!("{uid}.json"))
+    }
+
+    /// Moves a batch of pending jobs to `to`. `reviews` are the evaluations the decisions were
+    /// made on; each job is evaluated again after its move with `trust`.
+    pub fn apply(
+        &self,
+        decisions: &[(&Review, Status, Check, Option<String>)],
+        trust: &Trust,
+    ) -> Vec<(String, Applied)> {
+        let mut results: Vec<(String, Applied)> = Vec::with_capacity(decisions.len());
+        if let Err(e) = durable::ensure_private_dir(&self.journal, 0o700) {
+            return decisions
+                .iter()
+                .map(|(r, ..)| (r.inspection.uid.clone(), Applied::Failed(clone_err(&e))))
+                .collect();
+        }
+        let mut sync = Sync::batch();
+        let mut staged = Vec::new();
+        for (review, to, check, error_message) in decisions {
+            let uid = review.inspection.uid.clone();
+            let intent = Intent {
+                uid: uid.clone(),
+                from: Status::Pending,
+                to: *to,
+                signature: review.inspection.signature.clone(),
+                check: *check,
+                error_message: error_message.clone(),
+                at: metadata::format_naive(&metadata::now_naive()),
+            };
+            let written = self.ensure_status_dir(*to).and_then(|()| {
+                let body = serde_json::to_vec(&intent).expect("intents serialize");
+                durable::write_atomic_with(&self.intent_path(&uid), &body, 0o600, &mut sync)
+            });
+            match written {
+                Ok(()) => staged.push(intent),
+                Err(e) => results.push((uid, Applied::Failed(e))),
+            }
+        }
+        if let Err(e) = sync.commit() {
+            for intent in staged {
+                self.drop_intent(&intent.uid);
+                results.push((intent.uid, Applied::Failed(clone_err(&e))));
+            }
+            return results;
+        }
+        let mut moved = Vec::new();
+        for intent in staged {
+            let from = self.queue.job_dir(intent.from, &intent.uid);
+            let to = self.queue.job_dir(intent.to, &intent.uid);
+            if to.exists() {
+                self.drop_intent(&intent.uid);
+                results.push((
+                    intent.uid.clone(),
+                    Applied::Failed(Error::invalid(
+                        format!("{} already exists", to.display()),
+                        "a job with this uid was already decided; the pending copy is left as it is",
+                    )),
+                ));
+                continue;
+            }
+            match durable::rename_with(&from, &to, &mut sync) {
+                Ok(()) => moved.push(intent),
+                Err(e) => {
+                    self.drop_intent(&intent.uid);
+                    results.push((intent.uid.clone(), Applied::Failed(e)));
+                }
+            }
+        }
+        if let Err(e) = sync.commit() {
+            log::error!("{e}; the moves are completed at the next start");
+        }
+        let mut done = Vec::new();
+        for intent in &moved {
+            let outcome = self.finish(intent, trust, &mut sync);
+            done.push((intent.uid.clone(), outcome));
+        }
+        match sync.commit() {
+            Ok(()) => {
+                for intent in &moved {
+                    self.drop_intent(&intent.uid);
+                }
+            }
+            Err(e) => log::error!("{e}; the moves are completed at the next start"),
+        }
+        results.extend(done);
+        results
+    }
+
+    /// Completes or undoes every move that a crash interrupted.
+    pub fn recover(&self, trust: &Trust) -> Vec<(String, Applied)> {
+        let mut out = Vec::new();
+        let Ok(entries) = fs::read_dir(&self.journal) else {
+            return out;
+        };
+        durable::remove_stale_temps(&self.journal);
+        let mut sync = Sync::batch();
+        let mut finished = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let intent: Intent = match durable::read_capped(&path, 1 << 20)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+            {
+                Some(i) => i,
+                None => {
+                    let _ = fs::remove_file(&path);
+                    continue;
+                }
+            };
+            if self.queue.job_dir(intent.to, &intent.uid).is_dir() {
+                let outcome = self.finish(&intent, trust, &mut sync);
+                log::info!("completed an interrupted move of job {}: {outcome:?}", intent.uid);
+                out.push((intent.uid.clone(), outcome));
+            }
+            finished.push(intent.uid);
+        }
+        if let Err(e) = sync.commit() {
+            log::error!("{e}");
+            return out;
+        }
+        for uid in finished {
+            self.drop_intent(&uid);
+        }
+        out
+    }
+
+    /// After the move: lock the job, check it is still what was decided, rewrite its metadata.
+    fn finish(&self, intent: &Intent, trust: &Trust, sync: &mut Sync) -> Applied {
+        let dir = self.queue.job_dir(intent.to, &intent.uid);
+        if intent.to == Status::Approved {
+            if let Err(e) = lock_permissions(&dir, sync) {
+                return self.send_back(intent, format!("could not lock its permissions: {e}"), sync);
+            }
+        }
+        let again: Review = review::review(&dir, &self.owner, trust);
+        let sig = again.inspection.signature.clone();
+        let still_ok = match intent.check {
+            Check::Policy => again.approves() && sig == intent.signature,
+            Check::Signature => sig == intent.signature,
+        };
+        if !still_ok {
+            let why = if sig != intent.signature {
+                format!(
+                    "its files changed while it was being approved (signature {} became {})",
+                    intent.signature.as_deref().unwrap_or("none"),
+                    sig.as_deref().unwrap_or("none")
+                )
+            } else {
+                "the rules no longer approve it".to_string()
+            };
+            return self.send_back(intent, why, sync);
+        }
+        let Some(mut meta) = again.inspection.meta else {
+            return self.send_back(intent, "its metadata became unreadable".into(), sync);
+        };
+        meta.set_status(intent.to.as_str(), intent.error_message.as_deref());
+        match meta.write(&dir, sync) {
+            Ok(()) => Applied::Done,
+            Err(e) => self.send_back(intent, format!("could not rewrite its metadata: {e}"), sync),
+        }
+    }
+
+    fn send_back(&self, intent: &Intent, why: String, sync: &mut Sync) -> Applied {
+        let here = self.queue.job_dir(intent.to, &intent.uid);
+        let back = self.queue.job_dir(intent.from, &intent.uid);
+        if back.exists() {
+            log::error!(
+                "job {} changed during its move and {} exists too: both are left for the owner",
+                intent.uid,
+                back.display()
+            );
+        } else if let Err(e) = durable::rename_with(&here, &back, sync) {
+            log::error!("could not move job {} back: {e}", intent.uid);
+        }
+        Applied::SentBack(why)
+    }
+
+    fn drop_intent(&self, uid: &str) {
+        let _ = fs::remove_file(self.intent_path(uid));
+    }
+
+    fn ensure_status_dir(&self, s: Status) -> Result<()> {
+        let dir = self.queue.status_dir(s);
+        if dir.is_dir() {
+            return Ok(());
+        }
+        fs::create_dir_all(&dir).map_err(|e| Error::io("create folder", &dir, e))?;
+        let perm = dir.join(permfile::FILE_NAME);
+        if !perm.exists() {
+            durable::write_atomic(&perm, STATUS_DIR_PERMS.as_bytes(), 0o644)?;
+        }
+        Ok(())
+    }
+
+    /// Sets a metadata status that disagrees with the folder a decided job sits in (the folder is
+    /// the truth). Only folders this app moves jobs into are repaired.
+    pub fn repair_statuses(&self) -> usize {
+        let mut repaired = 0;
+        for s in [Status::Approved, Status::Rejected, Status::Timedout] {
+            for uid in self.queue.list(s) {
+                if self.intent_path(&uid).exists() {
+                    continue;
+                }
+                let dir = self.queue.job_dir(s, &uid);
+                let Ok(mut m) = Metadata::read(&dir) else {
+                    continue;
+                };
+                if m.meta.uid != uid || m.meta.status.as_deref() != Some("pending") {
+                    continue;
+                }
+                m.set_status(s.as_str(), None);
+                match m.write(&dir, &mut Sync::batch()) {
+                    Ok(()) => {
+                        log::info!("repaired job {uid}: its metadata said pending but it is in {s}/");
+                        repaired += 1;
+                    }
+                    Err(e) => log::warn!("could not repair job {uid}: {e}"),
+                }
+            }
+        }
+        repaired
+    }
+}
+
+/// Turns every write/admin grant in the job's own permission files into a read grant, so the
+/// requester can still see the job but can no longer change the code that was approved.
+pub fn lock_permissions(job_dir: &Path, sync: &mut Sync) -> Result<()> {
+    for entry in WalkDir::new(job_dir).follow_links(false) {
+        let entry = entry.map_err(|e| {
+            Error::io(
+                "read",
+                job_dir,
+                e.into_io_error()
+                    .unwrap_or_else(|| io::Error::other("walk error")),
+            )
+        })?;
+        if entry.file_type().is_file() && entry.file_name() == permfile::FILE_NAME {
+            let locked = match PermFile::read(entry.path()) {
+                Ok(p) => p.read_only(),
+                // An unreadable permission file might grant anything: replace it outright.
+                Err(_) => PermFile::private(),
+            };
+            permfile::write_if_changed(entry.path(), &locked, sync)?;
+        }
+    }
+    Ok(())
+}
+
+fn clone_err(e: &Error) -> Error {
+    Error::invalid("the batch could not be made durable", e.to_string())
+}

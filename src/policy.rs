@@ -1,0 +1,167 @@
+//! The decision rules (SPEC §6) as a pure function from facts to a verdict with reasons.
+//!
+//! Order: a job that is invalid or blocked waits, flagged; a sender in the allowlist is approved;
+//! code whose signature is trusted is approved; otherwise the job waits for the owner.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the policy looks at, gathered by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct Facts<'a> {
+    pub requester: Option<&'a str>,
+    /// Why the job cannot be auto-approved as it stands.
+    pub problems: &'a [String],
+    pub sender_allowlisted: bool,
+    pub signature: Option<&'a str>,
+    pub code_trusted: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Approve now.
+    Approve,
+    /// Leave pending for the owner.
+    Wait,
+    /// Leave pending for the owner, flagged: the job is malformed or unsafe to auto-approve.
+    Invalid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Allowlist,
+    TrustedCode,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<Method>,
+    pub reasons: Vec<String>,
+}
+
+const WAITING: &str = "it waits for the owner to approve, reject or request changes";
+
+pub fn decide(f: &Facts) -> Verdict {
+    let sender = f.requester.unwrap_or("(unknown sender)");
+    if !f.problems.is_empty() {
+        let mut reasons: Vec<String> = f
+            .problems
+            .iter()
+            .map(|p| format!("not auto-approved: {p}"))
+            .collect();
+        reasons.push(WAITING.into());
+        return Verdict {
+            outcome: Outcome::Invalid,
+            method: None,
+            reasons,
+        };
+    }
+    let mut reasons = Vec::new();
+    if f.sender_allowlisted {
+        reasons.push(format!(
+            "sender {sender} is in the allowlist (the sender address is declared by whoever wrote the job)"
+        ));
+        return Verdict {
+            outcome: Outcome::Approve,
+            method: Some(Method::Allowlist),
+            reasons,
+        };
+    }
+    reasons.push(format!("sender {sender} is not in the allowlist"));
+    match f.signature {
+        Some(sig) if f.code_trusted => {
+            reasons.push(format!(
+                "code signature {sig} is marked trusted (identical name, description, tags and code)"
+            ));
+            return Verdict {
+                outcome: Outcome::Approve,
+                method: Some(Method::TrustedCode),
+                reasons,
+            };
+        }
+        Some(sig) => reasons.push(format!("code signature {sig} is not marked trusted")),
+        None => reasons.push("the code signature could not be computed".into()),
+    }
+    reasons.push(WAITING.into());
+    Verdict {
+        outcome: Outcome::Wait,
+        method: None,
+        reasons,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIG: &str = "7eae1d2503de7ecf65a6e2f49d7f6ca7a19b298a6f00cae1d789ef434bdf4906";
+
+    fn facts<'a>() -> Facts<'a> {
+        Facts {
+            requester: Some("bob@x.org"),
+            problems: &[],
+            sender_allowlisted: false,
+            signature: Some(SIG),
+            code_trusted: false,
+        }
+    }
+
+    #[test]
+    fn allowlisted_sender_is_approved_first() {
+        let v = decide(&Facts {
+            sender_allowlisted: true,
+            code_trusted: true,
+            ..facts()
+        });
+        assert_eq!(v.outcome, Outcome::Approve);
+        assert_eq!(v.method, Some(Method::Allowlist));
+        assert!(v.reasons[0].contains("bob@x.org is in the allowlist"));
+    }
+
+    #[test]
+    fn trusted_code_from_unknown_sender_is_approved() {
+        let v = decide(&Facts {
+            code_trusted: true,
+            ..facts()
+        });
+        assert_eq!(v.outcome, Outcome::Approve);
+        assert_eq!(v.method, Some(Method::TrustedCode));
+        assert!(v.reasons.iter().any(|r| r.contains(SIG) && r.contains("trusted")));
+    }
+
+    #[test]
+    fn unknown_sender_and_code_waits_with_every_reason() {
+        let v = decide(&facts());
+        assert_eq!(v.outcome, Outcome::Wait);
+        assert_eq!(v.method, None);
+        assert!(v.reasons.iter().any(|r| r.contains("not in the allowlist")));
+        assert!(v.reasons.iter().any(|r| r.contains("not marked trusted")));
+        assert!(v.reasons.last().unwrap().contains("waits for the owner"));
+    }
+
+    #[test]
+    fn problems_block_every_automatic_approval() {
+        let problems = vec!["code/data is a symbolic link".to_string()];
+        let v = decide(&Facts {
+            problems: &problems,
+            sender_allowlisted: true,
+            code_trusted: true,
+            ..facts()
+        });
+        assert_eq!(v.outcome, Outcome::Invalid);
+        assert!(v.reasons[0].contains("symbolic link"));
+    }
+
+    #[test]
+    fn trusted_flag_without_signature_does_not_approve() {
+        let v = decide(&Facts {
+            signature: None,
+            code_trusted: true,
+            ..facts()
+        });
+        assert_eq!(v.outcome, Outcome::Wait);
+    }
+}

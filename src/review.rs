@@ -1,0 +1,130 @@
+//! Gathers the facts about a job (its folder, the stores) and asks the policy. The daemon, the
+//! `explain` command and the post-move check all go through [`review`], so a dry run and a real
+//! decision can never disagree.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::allowlist::{Allowlist, Listing};
+use crate::error::Result;
+use crate::policy::{self, Facts, Verdict};
+use crate::queue::{self, Inspection};
+use crate::syftbox::Layout;
+use crate::trusted::TrustedCode;
+
+/// A snapshot of what the owner trusts.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    pub allowlist: Listing,
+    pub trusted: HashSet<String>,
+    /// Store files that could not be used, with the reason (reported, never used).
+    pub invalid: Vec<String>,
+}
+
+impl Trust {
+    pub fn load(layout: &Layout) -> Result<Trust> {
+        let allowlist = Allowlist::new(layout).load()?;
+        let (trusted, bad_trusted) = TrustedCode::new(layout).signatures()?;
+        let mut invalid: Vec<String> = allowlist
+            .invalid
+            .iter()
+            .map(|(name, why)| format!("allowlist/{name}: {why}"))
+            .collect();
+        invalid.extend(bad_trusted.iter().map(|name| {
+            format!("trusted_code/{name}: not named <64 hex signature>.json, ignored")
+        }));
+        Ok(Trust {
+            allowlist,
+            trusted,
+            invalid,
+        })
+    }
+}
+
+/// A job and what the policy says about it. `verdict` is `None` for folders that are not jobs
+/// for this owner (see `inspection.ignored`).
+#[derive(Debug, Clone)]
+pub struct Review {
+    pub inspection: Inspection,
+    pub verdict: Option<Verdict>,
+}
+
+impl Review {
+    pub fn approves(&self) -> bool {
+        matches!(&self.verdict, Some(v) if v.outcome == policy::Outcome::Approve)
+    }
+}
+
+pub fn review(dir: &Path, owner: &str, trust: &Trust) -> Review {
+    let inspection = queue::inspect(dir, owner);
+    let verdict = verdict_for(&inspection, trust);
+    Review {
+        inspection,
+        verdict,
+    }
+}
+
+pub fn verdict_for(ins: &Inspection, trust: &Trust) -> Option<Verdict> {
+    if ins.ignored.is_some() {
+        return None;
+    }
+    let requester = ins.requester().map(str::to_lowercase);
+    let facts = Facts {
+        requester: requester.as_deref(),
+        problems: &ins.problems,
+        sender_allowlisted: requester
+            .as_deref()
+            .is_some_and(|r| trust.allowlist.contains(r)),
+        signature: ins.signature.as_deref(),
+        code_trusted: ins
+            .signature
+            .as_deref()
+            .is_some_and(|s| trust.trusted.contains(s)),
+    };
+    Some(policy::decide(&facts))
+}
+
+/// The explanation printed by `explain` and returned by the API.
+#[derive(Debug, Serialize)]
+pub struct Explanation<'a> {
+    pub uid: &'a str,
+    pub path: String,
+    pub name: Option<&'a str>,
+    pub requester: Option<&'a str>,
+    pub signature: Option<&'a str>,
+    pub would: &'static str,
+    pub ignored: Option<&'a str>,
+    pub reasons: Vec<String>,
+}
+
+impl Review {
+    pub fn explanation(&self) -> Explanation<'_> {
+        let ins = &self.inspection;
+        let (would, reasons) = match &self.verdict {
+            None => ("ignore", vec![format!(
+                "this folder is left alone: {}",
+                ins.ignored.as_deref().unwrap_or("")
+            )]),
+            Some(v) => (
+                match v.outcome {
+                    policy::Outcome::Approve => "approve",
+                    policy::Outcome::Wait => "wait",
+                    policy::Outcome::Invalid => "flag",
+                },
+                v.reasons.clone(),
+            ),
+        };
+        Explanation {
+            uid: &ins.uid,
+            path: ins.dir.display().to_string(),
+            name: ins.name(),
+            requester: ins.requester(),
+            signature: ins.signature.as_deref(),
+            would,
+            ignored: ins.ignored.as_deref(),
+            reasons,
+        }
+    }
+}
