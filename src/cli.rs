@@ -1,0 +1,510 @@
+//! The command line: argument parsing (clap) and one function per command. Commands that change
+//! stores are safe while the daemon runs: they take the store locks and the daemon sees the
+//! change through its watcher.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::allowlist::Allowlist;
+use crate::appdata;
+use crate::daemon::{Daemon, Options};
+use crate::decision_log::DecisionLog;
+use crate::demo;
+use crate::error::{Error, Result};
+use crate::history::HistoryRecord;
+use crate::lock::InstanceLock;
+use crate::metadata::Metadata;
+use crate::queue::{self, Queue, Status};
+use crate::review::{self, Trust};
+use crate::signature;
+use crate::syftbox::{self, Identity, Layout, Overrides};
+use crate::trusted::TrustedCode;
+use crate::watcher::Msg;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "syft-reviewer",
+    version,
+    about = "Reviews the code-execution jobs sent to your SyftBox datasite",
+    long_about = "Reviews the code-execution jobs sent to your SyftBox datasite: approves jobs from \
+trusted senders and trusted code at once, and keeps everything else pending for you.\n\n\
+Note: a job's requester_email is declared by whoever wrote the job; anyone can claim any \
+sender. Trusting exact code (`trust`) is evidence that cannot be forged."
+)]
+pub struct Cli {
+    /// SyftBox client config file (default: $SYFTBOX_CLIENT_CONFIG_PATH, ~/.syftbox/config.json, ~/.config/syftbox/config.json)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// SyftBox data folder (overrides the config's data_dir)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The datasite owner's email (overrides the config's email)
+    #[arg(long, global = true, value_name = "EMAIL")]
+    pub email: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the reviewer (the default): decide pending jobs as they arrive
+    Run(RunArgs),
+    /// Print `sha256:<hex>` of each file, as rules compare them
+    Hash {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Print the trusted-code signature of a job folder
+    Signature {
+        #[arg(value_name = "JOB_DIR")]
+        job_dir: PathBuf,
+    },
+    /// Dry run: what would happen to a job, and why
+    Explain {
+        /// A job uid in the queue, or a job folder
+        #[arg(value_name = "UID|JOB_DIR")]
+        job: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the trusted-sender allowlist
+    #[command(subcommand)]
+    Allow(AllowCommand),
+    /// Manage trusted code patterns
+    #[command(subcommand)]
+    Trust(TrustCommand),
+    /// List jobs in the queue
+    Jobs {
+        /// Only jobs with this status (pending, approved, running, completed, failed, rejected, timedout)
+        #[arg(long, value_name = "STATUS", value_parser = parse_status)]
+        status: Option<Status>,
+        /// Print JSON lines
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show where everything is and what the reviewer is doing
+    Status {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a job into an owner's queue as a requester's client would (for demos and tests)
+    Submit {
+        /// Folder with the job's code (must contain run.sh)
+        #[arg(value_name = "CODE_DIR")]
+        code: PathBuf,
+        /// The requester's email
+        #[arg(long)]
+        from: String,
+        /// The owner to send it to (default: this datasite's owner)
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value = "Demo job")]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// Decide what is pending now, then exit
+    #[arg(long)]
+    pub once: bool,
+    /// Quiet time (ms) a job folder needs before it is read
+    #[arg(long, default_value_t = 200, value_name = "MS")]
+    pub settle_ms: u64,
+    /// Seconds between safety-net rescans of the queue
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub rescan_secs: u64,
+    /// Where to create the demo datasite when no SyftBox config exists
+    #[arg(long, default_value = "demo", value_name = "DIR")]
+    pub demo_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AllowCommand {
+    /// Add senders to the allowlist
+    Add {
+        #[arg(required = true)]
+        emails: Vec<String>,
+    },
+    /// Remove senders from the allowlist
+    Remove {
+        #[arg(required = true)]
+        emails: Vec<String>,
+    },
+    /// List the allowlist (and report files that are not valid entries)
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Mark code as trusted: a signature from the history, or a job in the queue with --job
+    Add {
+        /// A signature from `trust list --history`
+        #[arg(required_unless_present = "job", conflicts_with = "job")]
+        signature: Option<String>,
+        /// A job uid in the queue, or a job folder
+        #[arg(long, value_name = "UID|JOB_DIR")]
+        job: Option<String>,
+    },
+    /// Stop trusting a signature
+    Remove { signature: String },
+    /// List trusted code (or, with --history, jobs seen completing)
+    List {
+        #[arg(long)]
+        history: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_status(s: &str) -> std::result::Result<Status, String> {
+    Status::parse(s).ok_or_else(|| {
+        format!("unknown status {s:?}; use one of pending, approved, running, completed, failed, rejected, timedout")
+    })
+}
+
+/// Parses the arguments, runs the command, and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let is_run = matches!(cli.command, None | Some(Command::Run(_)));
+    let default_level = if is_run { "info" } else { "warn" };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
+        .format_target(false)
+        .init();
+    match dispatch(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = std::io::stdout().flush();
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+fn overrides(cli: &Cli) -> Overrides {
+    Overrides {
+        config: cli.config.clone(),
+        data_dir: cli.data_dir.clone(),
+        email: cli.email.clone(),
+    }
+}
+
+fn layout(cli: &Cli) -> Result<Layout> {
+    match syftbox::discover(&overrides(cli))? {
+        Some(id) => Ok(Layout::new(&id)),
+        None => Err(Error::Config(format!(
+            "no SyftBox client config found (looked at {}): pass --config FILE, or --data-dir DIR --email EMAIL, \
+             or set SYFTBOX_CLIENT_CONFIG_PATH (for the demo: {})",
+            syftbox::candidate_configs(None)
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            "SYFTBOX_CLIENT_CONFIG_PATH=$PWD/demo/config.json"
+        ))),
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match &cli.command {
+        None => run(&cli, &RunArgs { settle_ms: 200, rescan_secs: 30, demo_dir: "demo".into(), ..RunArgs::default() }),
+        Some(Command::Run(args)) => run(&cli, args),
+        Some(Command::Hash { files }) => {
+            for f in files {
+                println!("{}  {}", signature::prefixed_file_hash(f)?, f.display());
+            }
+            Ok(())
+        }
+        Some(Command::Signature { job_dir }) => {
+            let m = Metadata::read(job_dir)?;
+            let scan = signature::scan_code(&job_dir.join("code"))?;
+            for p in &scan.problems {
+                eprintln!("warning: {p}");
+            }
+            println!(
+                "{}",
+                signature::signature_v1(&m.meta.name, &m.meta.description, &m.meta.tags, &scan.files)
+            );
+            Ok(())
+        }
+        Some(Command::Explain { job, json }) => explain(&cli, job, *json),
+        Some(Command::Allow(cmd)) => allow(&cli, cmd),
+        Some(Command::Trust(cmd)) => trust(&cli, cmd),
+        Some(Command::Jobs { status, json }) => jobs(&cli, *status, *json),
+        Some(Command::Status { json }) => status(&cli, *json),
+        Some(Command::Submit { code, from, to, name, description, tags }) => {
+            let l = layout(&cli)?;
+            let to = to.clone().unwrap_or_else(|| l.email.clone());
+            let target = Layout::new(&Identity { data_dir: l.data_dir.clone(), email: crate::email::normalize(&to)?, source: None });
+            let uid = demo::submit(&Queue::new(target.queue), code, from, &to, name, description, tags, Status::Pending)?;
+            println!("{uid}");
+            Ok(())
+        }
+    }
+}
+
+fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
+    let id = match syftbox::discover(&overrides(cli))? {
+        Some(id) => id,
+        None => {
+            let id = demo::prepare(&args.demo_dir)?;
+            log::info!(
+                "no SyftBox config found: running on the demo datasite {} (owner {}). \
+                 Manage it from another terminal after `export SYFTBOX_CLIENT_CONFIG_PATH={}`",
+                id.data_dir.display(),
+                id.email,
+                id.source.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+            );
+            id
+        }
+    };
+    let layout = Layout::new(&id);
+    // Secrets and locks must never be readable by others, whatever the caller's umask.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    appdata::ensure_state(&layout)?;
+    let _lock = InstanceLock::acquire(&layout.state, &layout.datasite)?;
+    log::info!(
+        "syft-reviewer {} for {} (datasite {})",
+        env!("CARGO_PKG_VERSION"),
+        layout.email,
+        layout.datasite.display()
+    );
+    let opts = Options {
+        settle: Duration::from_millis(args.settle_ms),
+        rescan: Duration::from_secs(args.rescan_secs),
+        once: args.once,
+    };
+    let (tx, rx) = mpsc::channel();
+    if !args.once {
+        let stop = tx.clone();
+        ctrlc::set_handler(move || {
+            let _ = stop.send(Msg::Shutdown);
+        })
+        .map_err(|e| Error::invalid("could not install the signal handler", e.to_string()))?;
+    }
+    Daemon::new(layout, opts)?.run(tx, rx)
+}
+
+/// A uid in the queue, or a job folder.
+fn resolve_job(l: &Layout, job: &str) -> Result<PathBuf> {
+    let p = Path::new(job);
+    if p.join("metadata.json").exists() || p.join("code").is_dir() {
+        return Ok(p.to_path_buf());
+    }
+    Queue::new(l.queue.clone())
+        .find(job)
+        .map(|(_, dir)| dir)
+        .ok_or_else(|| {
+            Error::not_found(
+                format!("job {job:?}"),
+                "give a uid from `syft-reviewer jobs`, or the path of a job folder",
+            )
+        })
+}
+
+fn explain(cli: &Cli, job: &str, json: bool) -> Result<()> {
+    let l = layout(cli)?;
+    let dir = resolve_job(&l, job)?;
+    let trust = Trust::load(&l)?;
+    let r = review::review(&dir, &l.email, &trust);
+    let ex = r.explanation();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&ex).unwrap_or_default());
+        return Ok(());
+    }
+    println!(
+        "job {} {:?} from {}",
+        ex.uid,
+        ex.name.unwrap_or("?"),
+        ex.requester.unwrap_or("?")
+    );
+    println!("folder:    {}", ex.path);
+    println!("signature: {}", ex.signature.unwrap_or("(none)"));
+    println!("would:     {}", ex.would);
+    for reason in &ex.reasons {
+        println!("  - {reason}");
+    }
+    Ok(())
+}
+
+fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
+    let l = layout(cli)?;
+    appdata::ensure_app_data(&l)?;
+    let list = Allowlist::new(&l);
+    match cmd {
+        AllowCommand::Add { emails } => {
+            for e in emails {
+                let mail = crate::email::normalize(e)?;
+                if list.add(&mail)? {
+                    println!("added {mail}");
+                } else {
+                    println!("{mail} is already in the allowlist");
+                }
+            }
+            eprintln!("note: a job's sender address is declared by whoever wrote the job; anyone can claim it");
+        }
+        AllowCommand::Remove { emails } => {
+            for e in emails {
+                let mail = crate::email::normalize(e)?;
+                if list.remove(&mail)? {
+                    println!("removed {mail}");
+                } else {
+                    return Err(Error::not_found(format!("{mail} in the allowlist"), "see `syft-reviewer allow list`"));
+                }
+            }
+        }
+        AllowCommand::List { json } => {
+            let listing = list.load()?;
+            for (name, why) in &listing.invalid {
+                eprintln!("warning: allowlist/{name} is ignored: {why}");
+            }
+            if *json {
+                let emails: Vec<&String> = listing.entries.keys().collect();
+                println!("{}", serde_json::json!({"emails": emails, "invalid": listing.invalid.iter().map(|(n, w)| serde_json::json!({"file": n, "reason": w})).collect::<Vec<_>>()}));
+            } else {
+                for mail in listing.entries.keys() {
+                    println!("{mail}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn trust(cli: &Cli, cmd: &TrustCommand) -> Result<()> {
+    let l = layout(cli)?;
+    appdata::ensure_app_data(&l)?;
+    let store = TrustedCode::new(&l);
+    match cmd {
+        TrustCommand::Add { signature: Some(sig), .. } => {
+            let added = store.mark(sig)?;
+            println!("{} {sig}", if added { "trusted" } else { "already trusted:" });
+        }
+        TrustCommand::Add { job: Some(job), .. } => {
+            let dir = resolve_job(&l, job)?;
+            let ins = queue::inspect(&dir, &l.email);
+            if let Some(why) = &ins.ignored {
+                return Err(Error::invalid(format!("job {job} cannot be trusted"), why.clone()));
+            }
+            if !ins.problems.is_empty() {
+                return Err(Error::invalid(format!("job {job} cannot be trusted"), ins.problems.join("; ")));
+            }
+            let (Some(m), Some(scan)) = (&ins.meta, &ins.scan) else {
+                return Err(Error::invalid(format!("job {job} cannot be trusted"), "it has no readable metadata or code"));
+            };
+            let rec = HistoryRecord::from_job(&m.meta, scan, &dir.join("code"));
+            let sig = rec.signature.clone();
+            let added = store.mark_record(rec)?;
+            println!("{} {sig} ({:?})", if added { "trusted" } else { "already trusted:" }, m.meta.name);
+        }
+        TrustCommand::Add { .. } => unreachable!("clap requires a signature or --job"),
+        TrustCommand::Remove { signature } => {
+            if !store.unmark(signature)? {
+                return Err(Error::not_found(format!("trusted signature {signature}"), "see `syft-reviewer trust list`"));
+            }
+            println!("no longer trusted: {signature}");
+        }
+        TrustCommand::List { history, json } => {
+            let rows: Vec<serde_json::Value> = if *history {
+                crate::history::History::new(&l).list()?.into_iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect()
+            } else {
+                store.list()?.into_iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect()
+            };
+            for row in &rows {
+                if *json {
+                    println!("{row}");
+                } else {
+                    println!(
+                        "{}  {}  ({} file(s), requested by {})",
+                        row["signature"].as_str().unwrap_or(""),
+                        row["name"].as_str().unwrap_or(""),
+                        row["code_files"].as_array().map_or(0, |a| a.len()),
+                        row["requesters"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn jobs(cli: &Cli, status: Option<Status>, json: bool) -> Result<()> {
+    let l = layout(cli)?;
+    let q = Queue::new(l.queue.clone());
+    let statuses: Vec<Status> = status.map(|s| vec![s]).unwrap_or_else(|| Status::ALL.to_vec());
+    for s in statuses {
+        for uid in q.list(s) {
+            let dir = q.job_dir(s, &uid);
+            let m = Metadata::read(&dir).ok();
+            let (name, from, created) = match &m {
+                Some(m) => (m.meta.name.clone(), m.meta.requester_email.clone(), m.doc.get("created_at").and_then(|v| v.as_str()).unwrap_or("").to_string()),
+                None => ("(unreadable metadata)".into(), String::new(), String::new()),
+            };
+            if json {
+                println!("{}", serde_json::json!({"uid": uid, "status": s, "name": name, "requester": from, "created_at": created}));
+            } else {
+                println!("{uid}  {:<9}  {from:<30}  {name}", s.as_str());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn status(cli: &Cli, json: bool) -> Result<()> {
+    let l = layout(cli)?;
+    let q = Queue::new(l.queue.clone());
+    let trust = Trust::load(&l)?;
+    let running = InstanceLock::is_held(&l.state);
+    let counts: serde_json::Map<String, serde_json::Value> = Status::ALL
+        .iter()
+        .map(|s| (s.as_str().to_string(), q.list(*s).len().into()))
+        .collect();
+    let recent = DecisionLog::new(l.decision_log()).tail(5);
+    let v = serde_json::json!({
+        "owner": l.email,
+        "datasite": l.datasite,
+        "queue": l.queue,
+        "app_data": l.app_data,
+        "state": l.state,
+        "daemon_running": running,
+        "jobs": counts,
+        "allowlisted_senders": trust.allowlist.entries.len(),
+        "trusted_code": trust.trusted.len(),
+        "ignored_store_files": trust.invalid,
+        "recent_decisions": recent,
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(());
+    }
+    println!("owner:     {}", l.email);
+    println!("datasite:  {}", l.datasite.display());
+    println!("queue:     {}", l.queue.display());
+    println!("app data:  {}", l.app_data.display());
+    println!("daemon:    {}", if running { "running" } else { "not running" });
+    println!(
+        "jobs:      {}",
+        Status::ALL.iter().map(|s| format!("{} {}", counts[s.as_str()], s)).collect::<Vec<_>>().join(", ")
+    );
+    println!("trust:     {} allowlisted sender(s), {} trusted code pattern(s)", trust.allowlist.entries.len(), trust.trusted.len());
+    for bad in &trust.invalid {
+        println!("warning:   ignored {bad}");
+    }
+    for d in recent {
+        println!("recent:    {} {} {} ({})", d.time, d.outcome, d.uid, d.reasons.first().cloned().unwrap_or_default());
+    }
+    Ok(())
+}
