@@ -1,0 +1,3 @@
+//! Integration tests: the real binary against temporary SyftBox trees.
+
+mod util;

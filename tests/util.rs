@@ -1,0 +1,279 @@
+//! Shared fixture: a temporary SyftBox tree, jobs written like the real queue client writes them,
+//! and the real binary started on it (killed when dropped).
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const OWNER: &str = "owner@example.org";
+pub const BIN: &str = env!("CARGO_BIN_EXE_syft-reviewer");
+
+pub const STATUSES: [&str; 7] = [
+    "pending", "approved", "running", "completed", "failed", "rejected", "timedout",
+];
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub data_dir: PathBuf,
+    pub config: PathBuf,
+}
+
+impl Sandbox {
+    /// A SyftBox tree with the owner's datasite and an empty queue.
+    pub fn new() -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("SyftBox");
+        let config = dir.path().join("config.json");
+        fs::write(
+            &config,
+            serde_json::json!({"data_dir": data_dir, "email": OWNER, "server_url": "https://syftbox.example"})
+                .to_string(),
+        )
+        .unwrap();
+        let sb = Sandbox { dir, data_dir, config };
+        for s in STATUSES {
+            fs::create_dir_all(sb.queue().join(s)).unwrap();
+        }
+        sb
+    }
+
+    pub fn datasite(&self) -> PathBuf {
+        self.data_dir.join("datasites").join(OWNER)
+    }
+    pub fn queue(&self) -> PathBuf {
+        self.datasite().join("app_data/code-queue/jobs")
+    }
+    pub fn app_data(&self) -> PathBuf {
+        self.datasite().join("app_data/syft_reviewer_allowlist")
+    }
+    pub fn allowlist_dir(&self) -> PathBuf {
+        self.app_data().join("allowlist")
+    }
+    pub fn state(&self) -> PathBuf {
+        self.data_dir.join(".syft_reviewer_allowlist")
+    }
+    pub fn job_dir(&self, status: &str, uid: &str) -> PathBuf {
+        self.queue().join(status).join(uid)
+    }
+
+    /// The binary with `--config` pointing at this tree.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--config").arg(&self.config);
+        c.env_remove("SYFTBOX_CLIENT_CONFIG_PATH");
+        c.env("HOME", self.dir.path());
+        c
+    }
+
+    /// Runs a CLI command to completion.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// Starts the daemon with a short settle window; stderr goes to a log file in the tree.
+    pub fn start(&self, extra: &[&str]) -> Daemon {
+        let log = self.dir.path().join(format!("daemon-{}.log", nanos()));
+        let child = self
+            .cmd()
+            .arg("run")
+            .args(["--settle-ms", "20"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&log).unwrap())
+            .stderr(fs::File::create(log.with_extension("err")).unwrap())
+            .spawn()
+            .unwrap();
+        let d = Daemon { child, log };
+        // Ready when it has taken the instance lock and written its first log line.
+        wait_for(Duration::from_secs(10), || d.log_text().contains("watching"));
+        d
+    }
+
+    /// Writes a job as the queue client does (built elsewhere, renamed into `status/` whole).
+    /// Returns the uid.
+    pub fn submit(&self, from: &str, files: &[(&str, &[u8])]) -> String {
+        self.submit_with(from, OWNER, "Analysis", "Counts rows", &["stats"], files, "pending")
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn submit_with(
+        &self,
+        from: &str,
+        to: &str,
+        name: &str,
+        description: &str,
+        tags: &[&str],
+        files: &[(&str, &[u8])],
+        status: &str,
+    ) -> String {
+        let uid = new_uid();
+        let tmp = self.dir.path().join(format!("build-{uid}"));
+        write_job(&tmp, &uid, from, to, name, description, tags, files);
+        let dest = self.queue().join(status).join(&uid);
+        fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        fs::rename(&tmp, &dest).unwrap();
+        uid
+    }
+
+    /// Which status folder holds the job (None if none does; panics if several do).
+    pub fn status_of(&self, uid: &str) -> Option<String> {
+        let found: Vec<&str> = STATUSES
+            .iter()
+            .copied()
+            .filter(|s| self.job_dir(s, uid).is_dir())
+            .collect();
+        assert!(found.len() <= 1, "job {uid} is in several folders: {found:?}");
+        found.first().map(|s| s.to_string())
+    }
+
+    pub fn metadata(&self, status: &str, uid: &str) -> serde_json::Value {
+        let text = fs::read_to_string(self.job_dir(status, uid).join("metadata.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Adds an allowlist file by hand, as an owner would in a file manager.
+    pub fn allow_by_hand(&self, encoded: &str) {
+        fs::create_dir_all(self.allowlist_dir()).unwrap();
+        fs::write(self.allowlist_dir().join(encoded), "").unwrap();
+    }
+}
+
+/// Writes a job folder in the layout syft-code-queue uses.
+#[allow(clippy::too_many_arguments)]
+pub fn write_job(
+    dir: &Path,
+    uid: &str,
+    from: &str,
+    to: &str,
+    name: &str,
+    description: &str,
+    tags: &[&str],
+    files: &[(&str, &[u8])],
+) {
+    let code = dir.join("code");
+    fs::create_dir_all(&code).unwrap();
+    for (rel, content) in files {
+        let p = code.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, content).unwrap();
+    }
+    let meta = serde_json::json!({
+        "uid": uid, "name": name, "requester_email": from, "target_email": to,
+        "code_folder": "/elsewhere/code", "description": description,
+        "created_at": "2026-11-22T02:42:19.502718", "timeout_seconds": 86400, "tags": tags,
+        "status": "pending", "updated_at": "2026-11-22T02:42:19.502721", "started_at": null,
+        "completed_at": null, "output_folder": null, "error_message": null, "exit_code": null,
+        "logs": null
+    });
+    fs::write(dir.join("metadata.json"), serde_json::to_string_pretty(&meta).unwrap()).unwrap();
+    let perm = format!(
+        "rules:\n- pattern: metadata.json\n  access:\n    read:\n    - {to}\n    - {from}\n    write:\n    - {to}\n    - {from}\n    admin:\n    - {from}\n"
+    );
+    fs::write(dir.join("syft.pub.yaml"), perm).unwrap();
+    let mut code_perm = String::from("rules:\n");
+    for (rel, _) in files {
+        if !rel.contains('/') {
+            code_perm.push_str(&format!(
+                "- pattern: {rel}\n  access:\n    read:\n    - {to}\n    - {from}\n    write:\n    - {from}\n    admin:\n    - {from}\n"
+            ));
+        }
+    }
+    fs::write(code.join("syft.pub.yaml"), code_perm).unwrap();
+}
+
+/// A typical small job: run.sh plus a script.
+pub fn simple_code() -> Vec<(&'static str, &'static [u8])> {
+    vec![
+        ("run.sh", b"#!/bin/sh\npython3 main.py\n"),
+        ("main.py", b"print('rows:', 42)\n"),
+    ]
+}
+
+pub fn new_uid() -> String {
+    let n = nanos();
+    let r: u64 = rand_u64();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        (n >> 32) as u32,
+        (n >> 16) as u16,
+        (r & 0xfff) as u16,
+        ((r >> 12) & 0xfff) as u16,
+        (r >> 16) & 0xffff_ffff_ffff
+    )
+}
+
+fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    use std::io::Read;
+    fs::File::open("/dev/urandom").unwrap().read_exact(&mut b).unwrap();
+    u64::from_le_bytes(b)
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// Polls `cond` every 10 ms until it holds or `timeout` passes; returns whether it held.
+pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The running binary; killed (SIGKILL) when dropped.
+pub struct Daemon {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// Everything the daemon logged so far (stderr).
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(self.log.with_extension("err")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends SIGTERM and waits for exit; returns how long it took and the exit status.
+    pub fn terminate(&mut self) -> (Duration, std::process::ExitStatus) {
+        let start = Instant::now();
+        nix_kill(self.pid(), "TERM");
+        let status = self.child.wait().unwrap();
+        (start.elapsed(), status)
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn nix_kill(pid: i32, sig: &str) {
+    Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
