@@ -135,3 +135,53 @@ pub fn is_own_output(layout: &Layout, path: &Path) -> bool {
             .file_name()
             .is_some_and(|n| durable::is_temp_name(&n.to_string_lossy()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syftbox::Identity;
+
+    fn layout(dir: &Path) -> Layout {
+        let l = Layout::new(&Identity {
+            data_dir: dir.to_path_buf(),
+            email: "owner@x.org".into(),
+            source: None,
+        });
+        fs::create_dir_all(&l.datasite).unwrap();
+        l
+    }
+
+    #[test]
+    fn first_start_uses_the_template() {
+        let tmp = tempfile::tempdir().unwrap();
+        let l = layout(tmp.path());
+        assert!(ensure_app_data(&l).unwrap());
+        let listing = Allowlist::new(&l).load().unwrap();
+        assert!(listing.contains("andrew@openmined.org"));
+        assert!(l.app_data.join("syft.pub.yaml").is_file());
+        assert!(!ensure_app_data(&l).unwrap(), "second start is not a first start");
+    }
+
+    #[test]
+    fn imports_the_original_apps_data_once_instead_of_the_template() {
+        let tmp = tempfile::tempdir().unwrap();
+        let l = layout(tmp.path());
+        let old = &l.legacy_app_data;
+        fs::create_dir_all(old.join("allowlist")).unwrap();
+        fs::create_dir_all(old.join("trusted_code")).unwrap();
+        fs::write(old.join("allowlist/john_doe_at_x_dot_org"), "{}").unwrap();
+        fs::write(old.join("allowlist/garbage name"), "").unwrap();
+        let sig = "a".repeat(64);
+        fs::write(old.join(format!("trusted_code/{sig}.json")), r#"{"name":"n"}"#).unwrap();
+        fs::write(old.join("trusted_code/not-a-sig.json"), "{}").unwrap();
+        ensure_app_data(&l).unwrap();
+        let listing = Allowlist::new(&l).load().unwrap();
+        assert_eq!(listing.entries.keys().collect::<Vec<_>>(), vec!["john_doe@x.org"]);
+        assert!(l.trusted_dir().join(format!("{sig}.json")).is_file());
+        assert!(!l.trusted_dir().join("not-a-sig.json").exists());
+        // Removing an imported entry sticks: the import does not run again.
+        Allowlist::new(&l).remove("john_doe@x.org").unwrap();
+        ensure_app_data(&l).unwrap();
+        assert!(Allowlist::new(&l).load().unwrap().entries.is_empty());
+    }
+}
