@@ -187,11 +187,12 @@ impl Allowlist {
         durable::ensure_private_dir(&self.dir, DIR_MODE)?;
         for name in listing.entries.values() {
             let path = self.dir.join(name);
-            if let Ok(meta) = fs::symlink_metadata(&path) {
-                if meta.is_file() && meta.permissions().mode() & 0o777 != FILE_MODE {
-                    fs::set_permissions(&path, fs::Permissions::from_mode(FILE_MODE))
-                        .map_err(|e| Error::io("set permissions on", &path, e))?;
-                }
+            if let Ok(meta) = fs::symlink_metadata(&path)
+                && meta.is_file()
+                && meta.permissions().mode() & 0o777 != FILE_MODE
+            {
+                fs::set_permissions(&path, fs::Permissions::from_mode(FILE_MODE))
+                    .map_err(|e| Error::io("set permissions on", &path, e))?;
             }
         }
         let perm = PermFile::one_reader_per_file(
@@ -228,14 +229,25 @@ mod tests {
         assert!(!a.add("bob_smith@x.org").unwrap());
         a.add("carol@y.org").unwrap();
         let file = l.allowlist_dir().join("bob__smith_at_x_dot_org");
-        assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(
-            fs::metadata(l.allowlist_dir()).unwrap().permissions().mode() & 0o777,
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::metadata(l.allowlist_dir())
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
             0o700
         );
         let perm = PermFile::read(&l.allowlist_dir().join("syft.pub.yaml")).unwrap();
         assert_eq!(perm.rules.len(), 2);
-        let bob = perm.rules.iter().find(|r| r.pattern == "bob__smith_at_x_dot_org").unwrap();
+        let bob = perm
+            .rules
+            .iter()
+            .find(|r| r.pattern == "bob__smith_at_x_dot_org")
+            .unwrap();
         assert_eq!(bob.access.read, vec!["bob_smith@x.org"]);
         assert!(perm.is_read_only());
         assert!(a.remove("BOB_smith@x.org").unwrap());

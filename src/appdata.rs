@@ -52,12 +52,20 @@ pub fn ensure_app_data(layout: &Layout) -> Result<bool> {
             continue;
         }
         if let Some(parent) = target.parent() {
-            let mode = if is_allowlist { allowlist::DIR_MODE } else { 0o755 };
+            let mode = if is_allowlist {
+                allowlist::DIR_MODE
+            } else {
+                0o755
+            };
             durable::ensure_private_dir(parent, mode).or_else(|_| {
                 fs::create_dir_all(parent).map_err(|e| Error::io("create folder", parent, e))
             })?;
         }
-        let mode = if is_allowlist { allowlist::FILE_MODE } else { 0o644 };
+        let mode = if is_allowlist {
+            allowlist::FILE_MODE
+        } else {
+            0o644
+        };
         durable::write_atomic(&target, content.as_bytes(), mode)?;
     }
     durable::ensure_private_dir(&layout.allowlist_dir(), allowlist::DIR_MODE)?;
@@ -98,7 +106,10 @@ fn import_legacy(layout: &Layout) -> Result<()> {
         fs::create_dir_all(&dest.dir).map_err(|e| Error::io("create folder", &dest.dir, e))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(sig) = name.strip_suffix(".json").filter(|s| signature::is_signature(s)) else {
+            let Some(sig) = name
+                .strip_suffix(".json")
+                .filter(|s| signature::is_signature(s))
+            else {
                 continue;
             };
             if dest.path(sig).exists() {
@@ -108,7 +119,10 @@ fn import_legacy(layout: &Layout) -> Result<()> {
                 Ok(bytes) if serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() => {
                     durable::write_atomic(&dest.path(sig), &bytes, 0o644)?;
                 }
-                _ => log::warn!("not imported: {} is not a JSON record", entry.path().display()),
+                _ => log::warn!(
+                    "not imported: {} is not a JSON record",
+                    entry.path().display()
+                ),
             }
         }
     }
@@ -122,6 +136,7 @@ pub fn clean_temps(layout: &Layout) {
         layout.allowlist_dir(),
         layout.trusted_dir(),
         layout.history_dir(),
+        layout.app_data.join("audit"),
         layout.state.clone(),
     ] {
         durable::remove_stale_temps(&dir);
@@ -159,7 +174,10 @@ mod tests {
         let listing = Allowlist::new(&l).load().unwrap();
         assert!(listing.contains("andrew@openmined.org"));
         assert!(l.app_data.join("syft.pub.yaml").is_file());
-        assert!(!ensure_app_data(&l).unwrap(), "second start is not a first start");
+        assert!(
+            !ensure_app_data(&l).unwrap(),
+            "second start is not a first start"
+        );
     }
 
     #[test]
@@ -172,11 +190,18 @@ mod tests {
         fs::write(old.join("allowlist/john_doe_at_x_dot_org"), "{}").unwrap();
         fs::write(old.join("allowlist/garbage name"), "").unwrap();
         let sig = "a".repeat(64);
-        fs::write(old.join(format!("trusted_code/{sig}.json")), r#"{"name":"n"}"#).unwrap();
+        fs::write(
+            old.join(format!("trusted_code/{sig}.json")),
+            r#"{"name":"n"}"#,
+        )
+        .unwrap();
         fs::write(old.join("trusted_code/not-a-sig.json"), "{}").unwrap();
         ensure_app_data(&l).unwrap();
         let listing = Allowlist::new(&l).load().unwrap();
-        assert_eq!(listing.entries.keys().collect::<Vec<_>>(), vec!["john_doe@x.org"]);
+        assert_eq!(
+            listing.entries.keys().collect::<Vec<_>>(),
+            vec!["john_doe@x.org"]
+        );
         assert!(l.trusted_dir().join(format!("{sig}.json")).is_file());
         assert!(!l.trusted_dir().join("not-a-sig.json").exists());
         // Removing an imported entry sticks: the import does not run again.

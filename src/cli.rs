@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, FromArgMatches, Parser, Subcommand};
 
 use crate::allowlist::Allowlist;
 use crate::appdata;
@@ -15,15 +15,17 @@ use crate::daemon::{Daemon, Options};
 use crate::decision_log::DecisionLog;
 use crate::demo;
 use crate::error::{Error, Result};
-use crate::history::HistoryRecord;
+use crate::live::Live;
 use crate::lock::InstanceLock;
 use crate::metadata::Metadata;
-use crate::queue::{self, Queue, Status};
+use crate::queue::{Queue, Status};
 use crate::review::{self, Trust};
 use crate::signature;
 use crate::syftbox::{self, Identity, Layout, Overrides};
 use crate::trusted::TrustedCode;
 use crate::watcher::Msg;
+use crate::web::{self, WebServer};
+use std::sync::Arc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -93,6 +95,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Decide a pending job yourself: approve, reject or request-changes
+    Decide {
+        /// The pending job's uid
+        uid: String,
+        /// approve, reject or request-changes
+        #[arg(value_parser = ["approve", "reject", "request-changes", "request_changes"])]
+        verdict: String,
+        /// Why (required for reject and request-changes; shown to the requester)
+        #[arg(long, value_name = "TEXT")]
+        rationale: Option<String>,
+        /// Refuse if the job's signature is no longer this (what you reviewed)
+        #[arg(long, value_name = "SIGNATURE")]
+        signature: Option<String>,
+    },
+    /// Check and read the signed audit chain
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Serve the Model Context Protocol on stdin/stdout (tools approvals.list, approvals.explain, approvals.decide)
+    Mcp,
     /// Write a job into an owner's queue as a requester's client would (for demos and tests)
     Submit {
         /// Folder with the job's code (must contain run.sh)
@@ -113,7 +134,7 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args)]
 pub struct RunArgs {
     /// Decide what is pending now, then exit
     #[arg(long)]
@@ -127,6 +148,15 @@ pub struct RunArgs {
     /// Where to create the demo datasite when no SyftBox config exists
     #[arg(long, default_value = "demo", value_name = "DIR")]
     pub demo_dir: PathBuf,
+    /// Port of the web UI (default: $SYFTBOX_ASSIGNED_PORT, else 8002)
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Address the web UI listens on; anything but loopback exposes it without TLS
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub bind: std::net::IpAddr,
+    /// Do not start the web UI
+    #[arg(long)]
+    pub no_web: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,6 +175,23 @@ pub enum AllowCommand {
     List {
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify every entry's hash link and signature, and the checkpoint
+    Verify {
+        /// Verify with this public key file (default: audit/public_key beside the chain)
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
+    },
+    /// Print the chain as JSON lines
+    Show,
+    /// Print entries from a time on (ISO, e.g. 2026-11-22 or 2026-11-22T10:00) as JSON lines
+    Export {
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
     },
 }
 
@@ -220,7 +267,12 @@ fn layout(cli: &Cli) -> Result<Layout> {
 
 fn dispatch(cli: Cli) -> Result<()> {
     match &cli.command {
-        None => run(&cli, &RunArgs { settle_ms: 200, rescan_secs: 30, demo_dir: "demo".into(), ..RunArgs::default() }),
+        None => {
+            let defaults =
+                RunArgs::augment_args(clap::Command::new("run")).get_matches_from(["run"]);
+            let args = RunArgs::from_arg_matches(&defaults).expect("run's defaults parse");
+            run(&cli, &args)
+        }
         Some(Command::Run(args)) => run(&cli, args),
         Some(Command::Hash { files }) => {
             for f in files {
@@ -236,7 +288,12 @@ fn dispatch(cli: Cli) -> Result<()> {
             }
             println!(
                 "{}",
-                signature::signature_v1(&m.meta.name, &m.meta.description, &m.meta.tags, &scan.files)
+                signature::signature_v1(
+                    &m.meta.name,
+                    &m.meta.description,
+                    &m.meta.tags,
+                    &scan.files
+                )
             );
             Ok(())
         }
@@ -245,11 +302,55 @@ fn dispatch(cli: Cli) -> Result<()> {
         Some(Command::Trust(cmd)) => trust(&cli, cmd),
         Some(Command::Jobs { status, json }) => jobs(&cli, *status, *json),
         Some(Command::Status { json }) => status(&cli, *json),
-        Some(Command::Submit { code, from, to, name, description, tags }) => {
+        Some(Command::Decide {
+            uid,
+            verdict,
+            rationale,
+            signature,
+        }) => {
+            let l = layout(&cli)?;
+            let req = crate::gate::Request {
+                verdict: verdict.clone(),
+                rationale: rationale.clone(),
+                signature: signature.clone(),
+            };
+            let d = crate::gate::decide(&l, uid, &req, "cli")?;
+            println!("job {} is now {} ({})", d.uid, d.status, d.verdict.as_str());
+            Ok(())
+        }
+        Some(Command::Audit(cmd)) => audit(&cli, cmd),
+        Some(Command::Mcp) => {
+            let l = layout(&cli)?;
+            appdata::ensure_app_data(&l)?;
+            let stdin = std::io::stdin();
+            crate::mcp::serve(&l, stdin.lock(), std::io::stdout().lock())
+                .map_err(|e| Error::io("serve MCP on", "stdio", e))
+        }
+        Some(Command::Submit {
+            code,
+            from,
+            to,
+            name,
+            description,
+            tags,
+        }) => {
             let l = layout(&cli)?;
             let to = to.clone().unwrap_or_else(|| l.email.clone());
-            let target = Layout::new(&Identity { data_dir: l.data_dir.clone(), email: crate::email::normalize(&to)?, source: None });
-            let uid = demo::submit(&Queue::new(target.queue), code, from, &to, name, description, tags, Status::Pending)?;
+            let target = Layout::new(&Identity {
+                data_dir: l.data_dir.clone(),
+                email: crate::email::normalize(&to)?,
+                source: None,
+            });
+            let uid = demo::submit(
+                &Queue::new(target.queue),
+                code,
+                from,
+                &to,
+                name,
+                description,
+                tags,
+                Status::Pending,
+            )?;
             println!("{uid}");
             Ok(())
         }
@@ -266,7 +367,10 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
                  Manage it from another terminal after `export SYFTBOX_CLIENT_CONFIG_PATH={}`",
                 id.data_dir.display(),
                 id.email,
-                id.source.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+                id.source
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
             );
             id
         }
@@ -295,7 +399,25 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
         })
         .map_err(|e| Error::invalid("could not install the signal handler", e.to_string()))?;
     }
-    Daemon::new(layout, opts)?.run(tx, rx)
+    let live = Arc::new(Live::default());
+    let web = if args.once || args.no_web {
+        None
+    } else {
+        let port = args.port.unwrap_or_else(web::default_port);
+        match WebServer::start(&layout, live.clone(), args.bind, port) {
+            Ok(w) => Some(w),
+            // Deciding jobs matters more than the UI: keep going without it.
+            Err(e) => {
+                log::error!("the web UI is not available: {e}");
+                None
+            }
+        }
+    };
+    let result = Daemon::new(layout, opts)?.with_live(live).run(tx, rx);
+    if let Some(w) = web {
+        w.shutdown();
+    }
+    result
 }
 
 /// A uid in the queue, or a job folder.
@@ -340,29 +462,91 @@ fn explain(cli: &Cli, job: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
+fn audit(cli: &Cli, cmd: &AuditCommand) -> Result<()> {
+    let l = layout(cli)?;
+    let log = crate::audit::AuditLog::new(&l);
+    match cmd {
+        AuditCommand::Verify { public_key } => {
+            let key = match public_key {
+                None => None,
+                Some(p) => {
+                    let text = std::fs::read_to_string(p).map_err(|e| Error::io("read", p, e))?;
+                    Some(crate::audit::parse_public_key(&text).ok_or_else(|| {
+                        Error::invalid(
+                            format!("{} is not an Ed25519 public key", p.display()),
+                            "it should hold ed25519:<64 hex>",
+                        )
+                    })?)
+                }
+            };
+            let v = log.verify(key);
+            println!("{}", serde_json::to_string(&v).unwrap_or_default());
+            if !v.valid {
+                return Err(Error::invalid("the audit chain does not verify", v.reason));
+            }
+        }
+        AuditCommand::Show => {
+            for e in log.entries() {
+                println!("{}", serde_json::to_string(&e).unwrap_or_default());
+            }
+        }
+        AuditCommand::Export { since } => {
+            let since = since.as_deref().unwrap_or("");
+            for e in log
+                .entries()
+                .into_iter()
+                .filter(|e| e.time.as_str() >= since)
+            {
+                println!("{}", serde_json::to_string(&e).unwrap_or_default());
+            }
+        }
+    }
+    Ok(())
+}
+
 fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
     let l = layout(cli)?;
     appdata::ensure_app_data(&l)?;
     let list = Allowlist::new(&l);
+    let _changing = crate::audit::change_lock(&l)?;
     match cmd {
         AllowCommand::Add { emails } => {
             for e in emails {
                 let mail = crate::email::normalize(e)?;
                 if list.add(&mail)? {
+                    crate::audit::record_change(
+                        &l,
+                        "allowlist.add",
+                        "cli",
+                        crate::audit::Subject::Email(&mail),
+                        vec![],
+                    );
                     println!("added {mail}");
                 } else {
                     println!("{mail} is already in the allowlist");
                 }
             }
-            eprintln!("note: a job's sender address is declared by whoever wrote the job; anyone can claim it");
+            eprintln!(
+                "note: a job's sender address is declared by whoever wrote the job; anyone can claim it"
+            );
         }
         AllowCommand::Remove { emails } => {
             for e in emails {
                 let mail = crate::email::normalize(e)?;
                 if list.remove(&mail)? {
+                    crate::audit::record_change(
+                        &l,
+                        "allowlist.remove",
+                        "cli",
+                        crate::audit::Subject::Email(&mail),
+                        vec![],
+                    );
                     println!("removed {mail}");
                 } else {
-                    return Err(Error::not_found(format!("{mail} in the allowlist"), "see `syft-reviewer allow list`"));
+                    return Err(Error::not_found(
+                        format!("{mail} in the allowlist"),
+                        "see `syft-reviewer allow list`",
+                    ));
                 }
             }
         }
@@ -373,7 +557,10 @@ fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
             }
             if *json {
                 let emails: Vec<&String> = listing.entries.keys().collect();
-                println!("{}", serde_json::json!({"emails": emails, "invalid": listing.invalid.iter().map(|(n, w)| serde_json::json!({"file": n, "reason": w})).collect::<Vec<_>>()}));
+                println!(
+                    "{}",
+                    serde_json::json!({"emails": emails, "invalid": listing.invalid.iter().map(|(n, w)| serde_json::json!({"file": n, "reason": w})).collect::<Vec<_>>()})
+                );
             } else {
                 for mail in listing.entries.keys() {
                     println!("{mail}");
@@ -388,40 +575,75 @@ fn trust(cli: &Cli, cmd: &TrustCommand) -> Result<()> {
     let l = layout(cli)?;
     appdata::ensure_app_data(&l)?;
     let store = TrustedCode::new(&l);
+    let _changing = crate::audit::change_lock(&l)?;
     match cmd {
-        TrustCommand::Add { signature: Some(sig), .. } => {
+        TrustCommand::Add {
+            signature: Some(sig),
+            ..
+        } => {
             let added = store.mark(sig)?;
-            println!("{} {sig}", if added { "trusted" } else { "already trusted:" });
+            if added {
+                crate::audit::record_change(
+                    &l,
+                    "trusted_code.mark",
+                    "cli",
+                    crate::audit::Subject::Signature(sig),
+                    vec![],
+                );
+            }
+            println!(
+                "{} {sig}",
+                if added { "trusted" } else { "already trusted:" }
+            );
         }
         TrustCommand::Add { job: Some(job), .. } => {
-            let dir = resolve_job(&l, job)?;
-            let ins = queue::inspect(&dir, &l.email);
-            if let Some(why) = &ins.ignored {
-                return Err(Error::invalid(format!("job {job} cannot be trusted"), why.clone()));
-            }
-            if !ins.problems.is_empty() {
-                return Err(Error::invalid(format!("job {job} cannot be trusted"), ins.problems.join("; ")));
-            }
-            let (Some(m), Some(scan)) = (&ins.meta, &ins.scan) else {
-                return Err(Error::invalid(format!("job {job} cannot be trusted"), "it has no readable metadata or code"));
-            };
-            let rec = HistoryRecord::from_job(&m.meta, scan, &dir.join("code"));
-            let sig = rec.signature.clone();
+            let rec = crate::history::record_for_job(&resolve_job(&l, job)?, &l.email)?;
+            let (sig, name) = (rec.signature.clone(), rec.name.clone());
             let added = store.mark_record(rec)?;
-            println!("{} {sig} ({:?})", if added { "trusted" } else { "already trusted:" }, m.meta.name);
+            if added {
+                crate::audit::record_change(
+                    &l,
+                    "trusted_code.mark",
+                    "cli",
+                    crate::audit::Subject::Signature(&sig),
+                    vec![format!("from job {job}")],
+                );
+            }
+            println!(
+                "{} {sig} ({name:?})",
+                if added { "trusted" } else { "already trusted:" }
+            );
         }
         TrustCommand::Add { .. } => unreachable!("clap requires a signature or --job"),
         TrustCommand::Remove { signature } => {
             if !store.unmark(signature)? {
-                return Err(Error::not_found(format!("trusted signature {signature}"), "see `syft-reviewer trust list`"));
+                return Err(Error::not_found(
+                    format!("trusted signature {signature}"),
+                    "see `syft-reviewer trust list`",
+                ));
             }
+            crate::audit::record_change(
+                &l,
+                "trusted_code.unmark",
+                "cli",
+                crate::audit::Subject::Signature(signature),
+                vec![],
+            );
             println!("no longer trusted: {signature}");
         }
         TrustCommand::List { history, json } => {
             let rows: Vec<serde_json::Value> = if *history {
-                crate::history::History::new(&l).list()?.into_iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect()
+                crate::history::History::new(&l)
+                    .list()?
+                    .into_iter()
+                    .map(|r| serde_json::to_value(r).unwrap_or_default())
+                    .collect()
             } else {
-                store.list()?.into_iter().map(|r| serde_json::to_value(r).unwrap_or_default()).collect()
+                store
+                    .list()?
+                    .into_iter()
+                    .map(|r| serde_json::to_value(r).unwrap_or_default())
+                    .collect()
             };
             for row in &rows {
                 if *json {
@@ -432,7 +654,14 @@ fn trust(cli: &Cli, cmd: &TrustCommand) -> Result<()> {
                         row["signature"].as_str().unwrap_or(""),
                         row["name"].as_str().unwrap_or(""),
                         row["code_files"].as_array().map_or(0, |a| a.len()),
-                        row["requesters"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+                        row["requesters"]
+                            .as_array()
+                            .map(|a| a
+                                .iter()
+                                .filter_map(|v| v.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "))
+                            .unwrap_or_default()
                     );
                 }
             }
@@ -444,17 +673,30 @@ fn trust(cli: &Cli, cmd: &TrustCommand) -> Result<()> {
 fn jobs(cli: &Cli, status: Option<Status>, json: bool) -> Result<()> {
     let l = layout(cli)?;
     let q = Queue::new(l.queue.clone());
-    let statuses: Vec<Status> = status.map(|s| vec![s]).unwrap_or_else(|| Status::ALL.to_vec());
+    let statuses: Vec<Status> = status
+        .map(|s| vec![s])
+        .unwrap_or_else(|| Status::ALL.to_vec());
     for s in statuses {
         for uid in q.list(s) {
             let dir = q.job_dir(s, &uid);
             let m = Metadata::read(&dir).ok();
             let (name, from, created) = match &m {
-                Some(m) => (m.meta.name.clone(), m.meta.requester_email.clone(), m.doc.get("created_at").and_then(|v| v.as_str()).unwrap_or("").to_string()),
+                Some(m) => (
+                    m.meta.name.clone(),
+                    m.meta.requester_email.clone(),
+                    m.doc
+                        .get("created_at")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("")
+                        .to_string(),
+                ),
                 None => ("(unreadable metadata)".into(), String::new(), String::new()),
             };
             if json {
-                println!("{}", serde_json::json!({"uid": uid, "status": s, "name": name, "requester": from, "created_at": created}));
+                println!(
+                    "{}",
+                    serde_json::json!({"uid": uid, "status": s, "name": name, "requester": from, "created_at": created})
+                );
             } else {
                 println!("{uid}  {:<9}  {from:<30}  {name}", s.as_str());
             }
@@ -494,17 +736,34 @@ fn status(cli: &Cli, json: bool) -> Result<()> {
     println!("datasite:  {}", l.datasite.display());
     println!("queue:     {}", l.queue.display());
     println!("app data:  {}", l.app_data.display());
-    println!("daemon:    {}", if running { "running" } else { "not running" });
+    println!(
+        "daemon:    {}",
+        if running { "running" } else { "not running" }
+    );
     println!(
         "jobs:      {}",
-        Status::ALL.iter().map(|s| format!("{} {}", counts[s.as_str()], s)).collect::<Vec<_>>().join(", ")
+        Status::ALL
+            .iter()
+            .map(|s| format!("{} {}", counts[s.as_str()], s))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    println!("trust:     {} allowlisted sender(s), {} trusted code pattern(s)", trust.allowlist.entries.len(), trust.trusted.len());
+    println!(
+        "trust:     {} allowlisted sender(s), {} trusted code pattern(s)",
+        trust.allowlist.entries.len(),
+        trust.trusted.len()
+    );
     for bad in &trust.invalid {
         println!("warning:   ignored {bad}");
     }
     for d in recent {
-        println!("recent:    {} {} {} ({})", d.time, d.outcome, d.uid, d.reasons.first().cloned().unwrap_or_default());
+        println!(
+            "recent:    {} {} {} ({})",
+            d.time,
+            d.outcome,
+            d.uid,
+            d.reasons.first().cloned().unwrap_or_default()
+        );
     }
     Ok(())
 }

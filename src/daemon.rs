@@ -8,16 +8,21 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::allowlist::Allowlist;
 use crate::appdata;
+use crate::audit::{self, AuditLog};
 use crate::decision_log::{DecisionLog, Entry};
 use crate::durable::Sync;
 use crate::error::Result;
+use crate::gate;
 use crate::history::{History, HistoryRecord};
 use crate::journal::{Applied, Check, Mover};
+use crate::live::{Live, Snapshot};
+use crate::lock::StoreLock;
 use crate::metadata;
 use crate::policy::{Method, Outcome, Verdict};
 use crate::queue::{Queue, Status};
@@ -25,6 +30,8 @@ use crate::review::{self, Review, Trust};
 use crate::signature;
 use crate::syftbox::Layout;
 use crate::watcher::{self, Msg, Watcher};
+use notify::EventKind;
+use notify::event::{AccessKind, AccessMode};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -66,6 +73,7 @@ struct Known {
 pub struct Stats {
     pub approved: u64,
     pub sent_back: u64,
+    pub expired: u64,
     pub events: u64,
     pub rescans: u64,
     pub watcher_errors: u64,
@@ -83,12 +91,17 @@ pub struct Daemon {
     pending: HashMap<String, Settle>,
     completed: HashMap<String, Instant>,
     known: HashMap<String, Known>,
+    /// When each job waiting for the owner expires (from its own created_at + timeout_seconds).
+    expiries: HashMap<String, chrono::NaiveDateTime>,
     seen_completed: HashSet<String>,
     seen_path: PathBuf,
     stores_dirty: bool,
     rescan_due: Instant,
     next_status: Instant,
     pub stats: Stats,
+    live: Option<Arc<Live>>,
+    /// How far into the audit chain the daemon has read (to tell hand edits from recorded ones).
+    audit_offset: u64,
 }
 
 impl Daemon {
@@ -111,15 +124,43 @@ impl Daemon {
             pending: HashMap::new(),
             completed: HashMap::new(),
             known: HashMap::new(),
+            expiries: HashMap::new(),
             seen_completed,
             seen_path,
             stores_dirty: false,
             rescan_due: now + opts.rescan,
             next_status: now + STATUS_EVERY,
             stats: Stats::default(),
+            live: None,
+            audit_offset: std::fs::metadata(AuditLog::new(&layout).chain_path())
+                .map_or(0, |m| m.len()),
             layout,
             opts,
         })
+    }
+
+    /// Publishes the daemon's state to `live` (for the web UI) as it changes.
+    pub fn with_live(mut self, live: Arc<Live>) -> Daemon {
+        self.live = Some(live);
+        self
+    }
+
+    fn publish(&self, watcher: Option<&Watcher>) {
+        let Some(live) = &self.live else { return };
+        let count = |o| self.known.values().filter(|k| k.outcome == Some(o)).count();
+        live.publish(Snapshot {
+            waiting: count(Outcome::Wait),
+            flagged: count(Outcome::Invalid),
+            approved_since_start: self.stats.approved,
+            watcher_healthy: watcher.is_some_and(Watcher::healthy),
+            last_event: self.stats.last_event.map(|t| {
+                metadata::format_naive(&chrono::DateTime::<chrono::Local>::from(t).naive_local())
+            }),
+            last_error: watcher.and_then(|w| w.last_error.clone()),
+            rescans: self.stats.rescans,
+            events: self.stats.events,
+            watcher_errors: self.stats.watcher_errors,
+        });
     }
 
     /// Runs until a [`Msg::Shutdown`] arrives (or, with `once`, until what is pending is decided).
@@ -140,6 +181,7 @@ impl Daemon {
         };
         // Watches are in place before the first scan, so nothing arriving now is missed.
         self.startup();
+        self.publish(watcher.as_ref());
         if self.opts.once {
             self.process(Instant::now() + Duration::from_secs(3600));
             return Ok(());
@@ -159,7 +201,10 @@ impl Daemon {
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             let mut shutdown = false;
-            for msg in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+            for msg in first
+                .into_iter()
+                .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+            {
                 match msg {
                     Msg::Shutdown => shutdown = true,
                     Msg::Fs(ev) => self.on_event(ev, watcher.as_mut()),
@@ -169,22 +214,65 @@ impl Daemon {
                 break;
             }
             self.tick(watcher.as_mut());
+            self.publish(watcher.as_ref());
         }
         log::info!("stopped");
         Ok(())
     }
 
     fn startup(&mut self) {
+        let mut entries = Vec::new();
+        let mut audited = Vec::new();
         for (uid, applied) in self.mover.recover(&self.trust) {
-            if let Applied::SentBack(why) = applied {
-                log::warn!("job {uid} was sent back to pending: {why}");
-            }
+            let (outcome, why) = match applied {
+                Applied::Done => (
+                    "completed",
+                    "an interrupted move was completed after a restart".to_string(),
+                ),
+                Applied::SentBack(why) => {
+                    log::warn!("job {uid} was sent back to pending: {why}");
+                    ("sent_back", why)
+                }
+                Applied::Failed(e) => ("failed", e.to_string()),
+            };
+            let dir = self
+                .queue
+                .find(&uid)
+                .map(|(_, d)| d)
+                .unwrap_or_else(|| self.queue.job_dir(Status::Pending, &uid));
+            let r = review::review(&dir, &self.layout.email, &self.trust);
+            let v = Verdict {
+                outcome: Outcome::Approve,
+                method: None,
+                reasons: vec![why.clone()],
+            };
+            entries.push(entry(&r, &format!("recovery_{outcome}"), &v));
+            audited.push(audit_event(&r, &format!("recovery_{outcome}"), vec![why]));
+        }
+        if let Err(e) = self.log.append(&entries) {
+            log::error!("could not write the decision log: {e}");
+        }
+        if let Err(e) = AuditLog::new(&self.layout).append(&audited) {
+            log::error!("could not append to the audit chain: {e}");
         }
         let repaired = self.mover.repair_statuses();
         if repaired > 0 {
             log::info!("repaired the status of {repaired} job(s)");
         }
         self.full_scan(true);
+        let v = AuditLog::new(&self.layout).verify(None);
+        if v.valid {
+            log::info!("audit chain verified: {}", v.reason);
+        } else {
+            log::error!(
+                "the audit chain does NOT verify (first break at line {:?}): {}",
+                v.first_break,
+                v.reason
+            );
+        }
+        if let Some(live) = &self.live {
+            live.set_audit(v.valid, v.entries);
+        }
     }
 
     fn next_wakeup(&self) -> Instant {
@@ -194,6 +282,13 @@ impl Daemon {
         }
         if let Some(c) = self.completed.values().min() {
             next = next.min(*c);
+        }
+        if let Some(e) = self.expiries.values().min() {
+            let wait = (*e - metadata::now_naive())
+                .to_std()
+                .unwrap_or(Duration::ZERO);
+            // Clock jumps are caught by the periodic rescan; never sleep past it anyway.
+            next = next.min(Instant::now() + wait);
         }
         next
     }
@@ -210,6 +305,14 @@ impl Daemon {
                 return;
             }
         };
+        // Opening or reading a file changes nothing, and the daemon's own scans cause such events:
+        // reacting to them would rescan (and re-read jobs) in an endless loop and cut the settle
+        // window of jobs still being written. Only a file closed after writing is news.
+        if let EventKind::Access(kind) = ev.kind
+            && kind != AccessKind::Close(AccessMode::Write)
+        {
+            return;
+        }
         if ev.need_rescan() {
             log::info!("the watcher lost events; rescanning");
             self.rescan_due = Instant::now();
@@ -224,7 +327,9 @@ impl Daemon {
             if let Some(uid) = first_component(path, &pending_dir) {
                 self.touch_pending(uid);
             } else if let Some(uid) = first_component(path, &completed_dir) {
-                self.completed.entry(uid).or_insert_with(|| Instant::now() + self.opts.settle);
+                self.completed
+                    .entry(uid)
+                    .or_insert_with(|| Instant::now() + self.opts.settle);
             } else if path.starts_with(self.layout.allowlist_dir())
                 || path.starts_with(self.layout.trusted_dir())
                 || path == &self.layout.config_file()
@@ -238,10 +343,10 @@ impl Daemon {
             }
         }
         if refresh {
-            if let Some(w) = watcher {
-                if !w.refresh() {
-                    self.stats.watcher_errors += 1;
-                }
+            if let Some(w) = watcher
+                && !w.refresh()
+            {
+                self.stats.watcher_errors += 1;
             }
             self.rescan_due = Instant::now();
         }
@@ -266,10 +371,10 @@ impl Daemon {
             self.reload_stores();
         }
         if now >= self.rescan_due {
-            if let Some(w) = watcher {
-                if !w.refresh() {
-                    self.stats.watcher_errors += 1;
-                }
+            if let Some(w) = watcher
+                && !w.refresh()
+            {
+                self.stats.watcher_errors += 1;
             }
             self.stats.rescans += 1;
             self.full_scan(false);
@@ -283,6 +388,14 @@ impl Daemon {
     }
 
     fn reload_stores(&mut self) {
+        let _changing = match audit::change_lock(&self.layout) {
+            Ok(g) => g,
+            Err(e) => {
+                log::error!("{e}");
+                self.stores_dirty = true;
+                return;
+            }
+        };
         let trust = match Trust::load(&self.layout) {
             Ok(t) => t,
             Err(e) => {
@@ -294,6 +407,7 @@ impl Daemon {
         if let Err(e) = Allowlist::new(&self.layout).sync_permissions(&trust.allowlist) {
             log::error!("could not update the allowlist's permission file: {e}");
         }
+        self.audit_hand_edits(&trust);
         let changed = trust.allowlist.entries != self.trust.allowlist.entries
             || trust.trusted != self.trust.trusted;
         self.trust = trust;
@@ -303,12 +417,74 @@ impl Daemon {
                 self.trust.allowlist.entries.len(),
                 self.trust.trusted.len()
             );
-            self.known.clear();
             let now = Instant::now();
             for uid in self.queue.list(Status::Pending) {
-                self.pending.insert(uid, Settle { first: now, due: now });
+                self.pending.insert(
+                    uid,
+                    Settle {
+                        first: now,
+                        due: now,
+                    },
+                );
             }
         }
+    }
+
+    /// Records in the audit chain the store changes that no command recorded (made by hand, in a
+    /// file manager or editor), so every change to what is trusted is in the chain.
+    fn audit_hand_edits(&mut self, new: &Trust) {
+        let log = AuditLog::new(&self.layout);
+        let (recent, end) = log.read_since(self.audit_offset);
+        self.audit_offset = end;
+        let recorded = |event: &str, email: Option<&str>, sig: Option<&str>| {
+            recent.iter().any(|e| {
+                e.body.event == event
+                    && e.body.email.as_deref() == email
+                    && e.body.signature.as_deref() == sig
+            })
+        };
+        let mut events = Vec::new();
+        let mut push = |event: &str, email: Option<&str>, sig: Option<&str>| {
+            if !recorded(event, email, sig) {
+                events.push(audit::Event {
+                    event: event.into(),
+                    actor: "filesystem".into(),
+                    email: email.map(str::to_owned),
+                    signature: sig.map(str::to_owned),
+                    outcome: "changed".into(),
+                    reasons: vec![
+                        "a file in the app data folder was created or deleted directly".into(),
+                    ],
+                    ..audit::Event::default()
+                });
+            }
+        };
+        let (old_a, new_a) = (&self.trust.allowlist.entries, &new.allowlist.entries);
+        for m in new_a.keys().filter(|m| !old_a.contains_key(*m)) {
+            push("allowlist.add", Some(m), None);
+        }
+        for m in old_a.keys().filter(|m| !new_a.contains_key(*m)) {
+            push("allowlist.remove", Some(m), None);
+        }
+        for s in new
+            .trusted
+            .iter()
+            .filter(|s| !self.trust.trusted.contains(*s))
+        {
+            push("trusted_code.mark", None, Some(s));
+        }
+        for s in self
+            .trust
+            .trusted
+            .iter()
+            .filter(|s| !new.trusted.contains(*s))
+        {
+            push("trusted_code.unmark", None, Some(s));
+        }
+        if let Err(e) = log.append(&events) {
+            log::error!("could not append to the audit chain: {e}");
+        }
+        self.audit_offset = log.read_since(self.audit_offset).1;
     }
 
     /// Walks the pending and completed folders. Pending jobs that changed since they were last
@@ -318,6 +494,7 @@ impl Daemon {
         let uids = self.queue.list(Status::Pending);
         let present: HashSet<&String> = uids.iter().collect();
         self.known.retain(|uid, _| present.contains(uid));
+        self.expiries.retain(|uid, _| present.contains(uid));
         for uid in &uids {
             if self.pending.contains_key(uid) {
                 continue;
@@ -326,11 +503,14 @@ impl Daemon {
                 || match self.known.get(uid) {
                     None => true,
                     Some(k) => {
-                        k.fingerprint != signature::fingerprint(&self.queue.job_dir(Status::Pending, uid))
+                        k.fingerprint
+                            != signature::fingerprint(&self.queue.job_dir(Status::Pending, uid))
                     }
                 };
             if fresh {
-                self.pending.insert(uid.clone(), Settle { first: now, due: now });
+                // Found by a walk, not an event: it may still be being written, so settle it too.
+                let due = now + self.opts.settle;
+                self.pending.insert(uid.clone(), Settle { first: now, due });
             }
         }
         for uid in self.queue.list(Status::Completed) {
@@ -350,10 +530,13 @@ impl Daemon {
             .map(|(u, _)| u.clone())
             .collect();
         if !due.is_empty() {
+            let mut seen = HashMap::new();
             for uid in &due {
-                self.pending.remove(uid);
+                if let Some(st) = self.pending.remove(uid) {
+                    seen.insert(uid.clone(), st.first);
+                }
             }
-            self.decide(due);
+            self.decide(due, &seen);
         }
         let done: Vec<String> = self
             .completed
@@ -367,9 +550,47 @@ impl Daemon {
             }
             self.record_completed(done);
         }
+        self.expire_due();
     }
 
-    fn decide(&mut self, uids: Vec<String>) {
+    /// Moves jobs whose timeout has passed to `timedout/`.
+    fn expire_due(&mut self) {
+        let now = metadata::now_naive();
+        let due: Vec<String> = self
+            .expiries
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(u, _)| u.clone())
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let mut reviews = Vec::new();
+        for uid in due {
+            self.expiries.remove(&uid);
+            let dir = self.queue.job_dir(Status::Pending, &uid);
+            if !dir.is_dir() {
+                continue;
+            }
+            let r = review::review(&dir, &self.layout.email, &self.trust);
+            // A job that a rule approves now is decided, not expired.
+            let waiting = matches!(&r.verdict, Some(v) if v.outcome != Outcome::Approve);
+            if waiting && r.inspection.meta.is_some() {
+                reviews.push(r);
+            } else {
+                self.touch_pending(uid);
+            }
+        }
+        for uid in gate::expire(&self.layout, &reviews, &self.trust) {
+            self.stats.expired += 1;
+            if let Some(live) = &self.live {
+                live.count_decision("expired", "timeout", None);
+            }
+            self.known.remove(&uid);
+        }
+    }
+
+    fn decide(&mut self, uids: Vec<String>, first_seen: &HashMap<String, Instant>) {
         let mut approvals: Vec<Review> = Vec::new();
         let mut entries = Vec::new();
         for uid in uids {
@@ -381,7 +602,10 @@ impl Daemon {
             let fingerprint = signature::fingerprint(&dir);
             let r = review::review(&dir, &self.layout.email, &self.trust);
             let outcome = r.verdict.as_ref().map(|v| v.outcome);
-            let known = Known { fingerprint, outcome };
+            let known = Known {
+                fingerprint,
+                outcome,
+            };
             let repeated = self.known.get(&uid) == Some(&known);
             match &r.verdict {
                 None => {
@@ -396,7 +620,11 @@ impl Daemon {
                 Some(v) if v.outcome == Outcome::Approve => approvals.push(r),
                 Some(v) => {
                     if !repeated {
-                        let word = if v.outcome == Outcome::Invalid { "flagged" } else { "waiting" };
+                        let word = if v.outcome == Outcome::Invalid {
+                            "flagged"
+                        } else {
+                            "waiting"
+                        };
                         if v.outcome == Outcome::Invalid {
                             log::warn!("job {uid} is flagged: {}", v.reasons.join("; "));
                         } else {
@@ -404,25 +632,62 @@ impl Daemon {
                         }
                         entries.push(entry(&r, word, v));
                     }
+                    if let Some(m) = &r.inspection.meta
+                        && let Some(t) = gate::expires_at(&m.meta, &dir, None)
+                    {
+                        self.expiries.insert(uid.clone(), t);
+                    }
                     self.known.insert(uid, known);
                 }
             }
         }
+        let mut audited = Vec::new();
+        let mut moved: Vec<String> = Vec::new();
         if !approvals.is_empty() {
+            // The CLI and the API move jobs too; one mover at a time.
+            let _guard = match StoreLock::acquire(&self.layout.state, "queue") {
+                Ok(g) => g,
+                Err(e) => {
+                    log::error!("{e}; retrying in {} s", RETRY_AFTER.as_secs());
+                    let now = Instant::now();
+                    for r in &approvals {
+                        self.pending.insert(
+                            r.inspection.uid.clone(),
+                            Settle {
+                                first: now,
+                                due: now + RETRY_AFTER,
+                            },
+                        );
+                    }
+                    return;
+                }
+            };
             let batch: Vec<_> = approvals
                 .iter()
                 .map(|r| (r, Status::Approved, Check::Policy, None))
                 .collect();
             let results = self.mover.apply(&batch, &self.trust);
-            let by_uid: HashMap<&str, &Review> =
-                approvals.iter().map(|r| (r.inspection.uid.as_str(), r)).collect();
+            moved.extend(results.iter().map(|(u, _)| u.clone()));
+            let by_uid: HashMap<&str, &Review> = approvals
+                .iter()
+                .map(|r| (r.inspection.uid.as_str(), r))
+                .collect();
             for (uid, applied) in results {
                 let r = by_uid[uid.as_str()];
                 let v = r.verdict.as_ref().expect("approvals have a verdict");
                 match applied {
                     Applied::Done => {
                         self.stats.approved += 1;
+                        if let Some(live) = &self.live {
+                            let method = v.method.map(|m| method_key(Some(m))).unwrap_or("none");
+                            live.count_decision(
+                                "approved",
+                                method,
+                                first_seen.get(&uid).map(|t| t.elapsed()),
+                            );
+                        }
                         self.known.remove(&uid);
+                        self.expiries.remove(&uid);
                         log::info!(
                             "approved job {uid} {} ({}): {}",
                             describe_job(r),
@@ -430,19 +695,30 @@ impl Daemon {
                             v.reasons.join("; ")
                         );
                         entries.push(entry(r, "approved", v));
+                        audited.push(audit_event(r, "approved", v.reasons.clone()));
                     }
                     Applied::SentBack(why) => {
                         self.stats.sent_back += 1;
                         log::warn!("job {uid} was not approved: {why}; it will be evaluated again");
                         let mut e = entry(r, "sent_back", v);
                         e.reasons.push(why);
+                        audited.push(audit_event(r, "sent_back", e.reasons.clone()));
                         entries.push(e);
                         self.touch_pending(uid);
                     }
                     Applied::Failed(err) => {
-                        log::error!("could not approve job {uid}: {err}; retrying in {} s", RETRY_AFTER.as_secs());
+                        log::error!(
+                            "could not approve job {uid}: {err}; retrying in {} s",
+                            RETRY_AFTER.as_secs()
+                        );
                         let now = Instant::now();
-                        self.pending.insert(uid, Settle { first: now, due: now + RETRY_AFTER });
+                        self.pending.insert(
+                            uid,
+                            Settle {
+                                first: now,
+                                due: now + RETRY_AFTER,
+                            },
+                        );
                     }
                 }
             }
@@ -450,6 +726,10 @@ impl Daemon {
         if let Err(e) = self.log.append(&entries) {
             log::error!("could not write the decision log: {e}");
         }
+        if let Err(e) = AuditLog::new(&self.layout).append(&audited) {
+            log::error!("could not append to the audit chain: {e}");
+        }
+        self.mover.settled(&moved);
     }
 
     fn record_completed(&mut self, uids: Vec<String>) {
@@ -466,7 +746,9 @@ impl Daemon {
             let ins = crate::queue::inspect(&dir, &self.layout.email);
             if let Some(why) = &ins.ignored {
                 log::debug!("not recording completed/{uid}: {why}");
-            } else if let (Some(m), Some(scan), true) = (&ins.meta, &ins.scan, ins.problems.is_empty()) {
+            } else if let (Some(m), Some(scan), true) =
+                (&ins.meta, &ins.scan, ins.problems.is_empty())
+            {
                 let rec = HistoryRecord::from_job(&m.meta, scan, &dir.join("code"));
                 match self.history.record(rec, &mut sync) {
                     Ok(r) => log::info!(
@@ -511,8 +793,8 @@ impl Daemon {
     }
 
     fn status_line(&self) {
-        let waiting = self.known.values().filter(|k| k.outcome == Some(Outcome::Wait)).count();
-        let flagged = self.known.values().filter(|k| k.outcome == Some(Outcome::Invalid)).count();
+        let count = |o| self.known.values().filter(|k| k.outcome == Some(o)).count();
+        let (waiting, flagged) = (count(Outcome::Wait), count(Outcome::Invalid));
         log::info!(
             "status: {waiting} job(s) waiting for review, {flagged} flagged, {} approved since start; {} allowlisted sender(s), {} trusted code pattern(s)",
             self.stats.approved,
@@ -548,11 +830,31 @@ fn describe_job(r: &Review) -> String {
     )
 }
 
+fn method_key(m: Option<Method>) -> &'static str {
+    match m {
+        Some(Method::Allowlist) => "allowlist",
+        Some(Method::TrustedCode) => "trusted_code",
+        None => "none",
+    }
+}
+
 fn method_name(m: Option<Method>) -> &'static str {
     match m {
         Some(Method::Allowlist) => "trusted sender",
         Some(Method::TrustedCode) => "trusted code",
         None => "no method",
+    }
+}
+
+fn audit_event(r: &Review, outcome: &str, reasons: Vec<String>) -> audit::Event {
+    audit::Event {
+        event: "decision".into(),
+        actor: "daemon".into(),
+        uid: Some(r.inspection.uid.clone()),
+        signature: r.inspection.signature.clone(),
+        email: r.inspection.requester().map(str::to_owned),
+        outcome: outcome.into(),
+        reasons,
     }
 }
 

@@ -18,7 +18,8 @@ use crate::syftbox::{Identity, Layout};
 pub const DEMO_OWNER: &str = "owner@demo.example.org";
 
 /// syft-code-queue's permission file for `pending/`: anyone may write a job there.
-const PENDING_PERMS: &str = "rules:\n- pattern: '**'\n  access:\n    read:\n    - '*'\n    write:\n    - '*'\n";
+const PENDING_PERMS: &str =
+    "rules:\n- pattern: '**'\n  access:\n    read:\n    - '*'\n    write:\n    - '*'\n";
 const STATUS_PERMS: &str = "rules:\n- pattern: '**'\n  access:\n    read:\n    - '*'\n";
 
 /// Creates (once) a demo SyftBox tree under `root` and returns its identity.
@@ -41,16 +42,44 @@ pub fn prepare(root: &Path) -> Result<Identity> {
         write_sample(&samples.join("count-rows"), "print('rows:', 42)\n")?;
         write_sample(&samples.join("data-analysis"), "print('mean:', 3.5)\n")?;
         let q = Queue::new(layout.queue.clone());
-        submit(&q, &samples.join("count-rows"), "andrew@openmined.org", DEMO_OWNER, "Count rows", "Counts the rows of the demo table", &["demo".into()], Status::Pending)?;
-        submit(&q, &samples.join("data-analysis"), "researcher@university.edu", DEMO_OWNER, "Data Analysis Script", "Mean of the demo column", &["stats".into()], Status::Pending)?;
-        submit(&q, &samples.join("data-analysis"), "researcher@university.edu", DEMO_OWNER, "Data Analysis Script", "Mean of the demo column", &["stats".into()], Status::Completed)?;
+        submit(
+            &q,
+            &samples.join("count-rows"),
+            "andrew@openmined.org",
+            DEMO_OWNER,
+            "Count rows",
+            "Counts the rows of the demo table",
+            &["demo".into()],
+            Status::Pending,
+        )?;
+        submit(
+            &q,
+            &samples.join("data-analysis"),
+            "researcher@university.edu",
+            DEMO_OWNER,
+            "Data Analysis Script",
+            "Mean of the demo column",
+            &["stats".into()],
+            Status::Pending,
+        )?;
+        submit(
+            &q,
+            &samples.join("data-analysis"),
+            "researcher@university.edu",
+            DEMO_OWNER,
+            "Data Analysis Script",
+            "Mean of the demo column",
+            &["stats".into()],
+            Status::Completed,
+        )?;
     }
     Ok(id)
 }
 
 fn write_sample(dir: &Path, script: &str) -> Result<()> {
     fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))?;
-    fs::write(dir.join("run.sh"), "#!/bin/sh\npython3 main.py\n").map_err(|e| Error::io("write", dir, e))?;
+    fs::write(dir.join("run.sh"), "#!/bin/sh\npython3 main.py\n")
+        .map_err(|e| Error::io("write", dir, e))?;
     fs::write(dir.join("main.py"), script).map_err(|e| Error::io("write", dir, e))
 }
 
@@ -61,7 +90,11 @@ pub fn create_queue(queue_root: &Path) -> Result<()> {
         fs::create_dir_all(&dir).map_err(|e| Error::io("create folder", &dir, e))?;
         let perm = dir.join("syft.pub.yaml");
         if !perm.exists() {
-            let text = if s == Status::Pending { PENDING_PERMS } else { STATUS_PERMS };
+            let text = if s == Status::Pending {
+                PENDING_PERMS
+            } else {
+                STATUS_PERMS
+            };
             durable::write_atomic(&perm, text.as_bytes(), 0o644)?;
         }
     }
@@ -71,7 +104,10 @@ pub fn create_queue(queue_root: &Path) -> Result<()> {
 /// A random version-4 UUID.
 pub fn new_uid() -> String {
     let mut b = [0u8; 16];
-    if fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_err() {
+    if fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_err()
+    {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -81,7 +117,14 @@ pub fn new_uid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// Writes a job as syft-code-queue does: code copied, metadata, per-file permission files that
@@ -124,7 +167,10 @@ pub fn submit(
     let write = |path: PathBuf, body: String| {
         fs::write(&path, body).map_err(|e| Error::io("write", &path, e))
     };
-    write(tmp.join("metadata.json"), serde_json::to_string_pretty(&meta).unwrap_or_default())?;
+    write(
+        tmp.join("metadata.json"),
+        serde_json::to_string_pretty(&meta).unwrap_or_default(),
+    )?;
     let rule = |pattern: &str, write: &Vec<String>| Rule {
         pattern: pattern.into(),
         access: Access {
@@ -133,9 +179,16 @@ pub fn submit(
             admin: requester_only.clone(),
         },
     };
-    let job_perm = PermFile { terminal: None, rules: vec![rule("metadata.json", &both)] };
+    let job_perm = PermFile {
+        terminal: None,
+        rules: vec![rule("metadata.json", &both)],
+    };
     write(tmp.join("syft.pub.yaml"), job_perm.to_yaml())?;
-    for entry in walkdir::WalkDir::new(&code_dest).min_depth(1).into_iter().flatten() {
+    for entry in walkdir::WalkDir::new(&code_dest)
+        .min_depth(1)
+        .into_iter()
+        .flatten()
+    {
         if entry.file_type().is_dir() {
             let mut rules = Vec::new();
             for f in fs::read_dir(entry.path()).into_iter().flatten().flatten() {
@@ -143,7 +196,14 @@ pub fn submit(
                     rules.push(rule(&f.file_name().to_string_lossy(), &requester_only));
                 }
             }
-            write(entry.path().join("syft.pub.yaml"), PermFile { terminal: None, rules }.to_yaml())?;
+            write(
+                entry.path().join("syft.pub.yaml"),
+                PermFile {
+                    terminal: None,
+                    rules,
+                }
+                .to_yaml(),
+            )?;
         }
     }
     let mut top_rules = Vec::new();
@@ -152,7 +212,14 @@ pub fn submit(
             top_rules.push(rule(&f.file_name().to_string_lossy(), &requester_only));
         }
     }
-    write(code_dest.join("syft.pub.yaml"), PermFile { terminal: None, rules: top_rules }.to_yaml())?;
+    write(
+        code_dest.join("syft.pub.yaml"),
+        PermFile {
+            terminal: None,
+            rules: top_rules,
+        }
+        .to_yaml(),
+    )?;
     let dest = status_dir.join(&uid);
     fs::rename(&tmp, &dest).map_err(|e| Error::io("move", &tmp, e))?;
     Ok(uid)
@@ -160,7 +227,9 @@ pub fn submit(
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     for entry in walkdir::WalkDir::new(from).follow_links(false) {
-        let entry = entry.map_err(|e| Error::invalid(format!("cannot read {}", from.display()), e.to_string()))?;
+        let entry = entry.map_err(|e| {
+            Error::invalid(format!("cannot read {}", from.display()), e.to_string())
+        })?;
         let rel = entry.path().strip_prefix(from).unwrap_or(entry.path());
         let dest = to.join(rel);
         let t = entry.file_type();
@@ -169,8 +238,10 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         } else if t.is_file() {
             fs::copy(entry.path(), &dest).map_err(|e| Error::io("copy", entry.path(), e))?;
         } else if t.is_symlink() {
-            let target = fs::read_link(entry.path()).map_err(|e| Error::io("read link", entry.path(), e))?;
-            std::os::unix::fs::symlink(target, &dest).map_err(|e| Error::io("create link", &dest, e))?;
+            let target =
+                fs::read_link(entry.path()).map_err(|e| Error::io("read link", entry.path(), e))?;
+            std::os::unix::fs::symlink(target, &dest)
+                .map_err(|e| Error::io("create link", &dest, e))?;
         }
     }
     Ok(())

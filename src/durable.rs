@@ -108,12 +108,12 @@ impl Sync {
     pub fn commit(&mut self) -> Result<()> {
         let files = std::mem::take(&mut self.files);
         let dirs = std::mem::take(&mut self.dirs);
-        if files.len() + dirs.len() > SYNCFS_THRESHOLD {
-            if let Some(dir) = dirs.iter().next() {
-                let f = File::open(dir).map_err(|e| Error::io("open", dir, e))?;
-                return nix::unistd::syncfs(&f)
-                    .map_err(|e| Error::io("syncfs", dir, io::Error::from(e)));
-            }
+        if files.len() + dirs.len() > SYNCFS_THRESHOLD
+            && let Some(dir) = dirs.iter().next()
+        {
+            let f = File::open(dir).map_err(|e| Error::io("open", dir, e))?;
+            return nix::unistd::syncfs(&f)
+                .map_err(|e| Error::io("syncfs", dir, io::Error::from(e)));
         }
         for file in &files {
             match File::open(file).and_then(|f| f.sync_all()) {
@@ -199,10 +199,10 @@ pub fn remove_stale_temps(dir: &Path) {
         return;
     };
     for entry in entries.flatten() {
-        if let Some(name) = entry.file_name().to_str() {
-            if is_temp_name(name) {
-                let _ = fs::remove_file(entry.path());
-            }
+        if let Some(name) = entry.file_name().to_str()
+            && is_temp_name(name)
+        {
+            let _ = fs::remove_file(entry.path());
         }
     }
 }
@@ -218,8 +218,15 @@ mod tests {
         write_atomic(&p, b"one", 0o600).unwrap();
         write_atomic(&p, b"two", 0o600).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
     }
 
     #[test]
@@ -227,7 +234,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("big");
         fs::write(&p, vec![b'x'; 100]).unwrap();
-        assert!(read_capped(&p, 99).unwrap_err().to_string().contains("too large"));
+        assert!(
+            read_capped(&p, 99)
+                .unwrap_err()
+                .to_string()
+                .contains("too large")
+        );
         assert_eq!(read_capped(&p, 100).unwrap().len(), 100);
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&p, &link).unwrap();

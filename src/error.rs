@@ -90,7 +90,9 @@ impl fmt::Display for Error {
                 if let Some(pid) = pid {
                     write!(f, " (pid {pid})")?;
                 }
-                f.write_str(": stop it first, or use the CLI commands, which are safe while it runs")
+                f.write_str(
+                    ": stop it first, or use the CLI commands, which are safe while it runs",
+                )
             }
             Error::Watch { path, message } => {
                 write!(f, "could not watch {}: {message}", path.display())

@@ -220,3 +220,28 @@ impl History {
         Ok(merged)
     }
 }
+
+/// The history record for a job folder, refusing jobs that are not the owner's or not clean.
+pub fn record_for_job(dir: &Path, owner: &str) -> Result<HistoryRecord> {
+    let ins = crate::queue::inspect(dir, owner);
+    let uid = &ins.uid;
+    if let Some(why) = &ins.ignored {
+        return Err(Error::invalid(
+            format!("job {uid} cannot be used"),
+            why.clone(),
+        ));
+    }
+    if !ins.problems.is_empty() {
+        return Err(Error::invalid(
+            format!("job {uid} cannot be trusted"),
+            ins.problems.join("; "),
+        ));
+    }
+    match (&ins.meta, &ins.scan) {
+        (Some(m), Some(scan)) => Ok(HistoryRecord::from_job(&m.meta, scan, &dir.join("code"))),
+        _ => Err(Error::invalid(
+            format!("job {uid} cannot be trusted"),
+            "it has no readable metadata or code",
+        )),
+    }
+}

@@ -30,6 +30,8 @@ pub enum Check {
     Policy,
     /// The job's signature must be the one the decision was made on.
     Signature,
+    /// Nothing to check (expiry: the job's content does not matter).
+    Nothing,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,7 +81,8 @@ impl Mover {
     }
 
     /// Moves a batch of pending jobs to `to`. `reviews` are the evaluations the decisions were
-    /// made on; each job is evaluated again after its move with `trust`.
+    /// made on; each job is evaluated again after its move with `trust`. The caller records the
+    /// outcome and then calls [`Mover::settled`].
     pub fn apply(
         &self,
         decisions: &[(&Review, Status, Check, Option<String>)],
@@ -152,13 +155,10 @@ impl Mover {
             let outcome = self.finish(intent, trust, &mut sync);
             done.push((intent.uid.clone(), outcome));
         }
-        match sync.commit() {
-            Ok(()) => {
-                for intent in &moved {
-                    self.drop_intent(&intent.uid);
-                }
-            }
-            Err(e) => log::error!("{e}; the moves are completed at the next start"),
+        // The intents stay until the caller has recorded the decisions ([`Mover::settled`]), so a
+        // crash before that is seen, and recorded, by `recover` at the next start.
+        if let Err(e) = sync.commit() {
+            log::error!("{e}; the moves are completed at the next start");
         }
         results.extend(done);
         results
@@ -185,9 +185,15 @@ impl Mover {
                     continue;
                 }
             };
-            if self.queue.job_dir(intent.to, &intent.uid).is_dir() {
+            let moved_to = self.queue.job_dir(intent.to, &intent.uid);
+            if moved_to.is_dir() {
+                // The crash may have cut one of `finish`'s writes short.
+                remove_own_temps(&moved_to);
                 let outcome = self.finish(&intent, trust, &mut sync);
-                log::info!("completed an interrupted move of job {}: {outcome:?}", intent.uid);
+                log::info!(
+                    "completed an interrupted move of job {}: {outcome:?}",
+                    intent.uid
+                );
                 out.push((intent.uid.clone(), outcome));
             }
             finished.push(intent.uid);
@@ -205,16 +211,17 @@ impl Mover {
     /// After the move: lock the job, check it is still what was decided, rewrite its metadata.
     fn finish(&self, intent: &Intent, trust: &Trust, sync: &mut Sync) -> Applied {
         let dir = self.queue.job_dir(intent.to, &intent.uid);
-        if intent.to == Status::Approved {
-            if let Err(e) = lock_permissions(&dir, sync) {
-                return self.send_back(intent, format!("could not lock its permissions: {e}"), sync);
-            }
+        if intent.to == Status::Approved
+            && let Err(e) = lock_permissions(&dir, sync)
+        {
+            return self.send_back(intent, format!("could not lock its permissions: {e}"), sync);
         }
         let again: Review = review::review(&dir, &self.owner, trust);
         let sig = again.inspection.signature.clone();
         let still_ok = match intent.check {
             Check::Policy => again.approves() && sig == intent.signature,
             Check::Signature => sig == intent.signature,
+            Check::Nothing => true,
         };
         if !still_ok {
             let why = if sig != intent.signature {
@@ -253,6 +260,13 @@ impl Mover {
         Applied::SentBack(why)
     }
 
+    /// Forgets the intents of moves whose decisions are recorded.
+    pub fn settled<'a>(&self, uids: impl IntoIterator<Item = &'a String>) {
+        for uid in uids {
+            self.drop_intent(uid);
+        }
+    }
+
     fn drop_intent(&self, uid: &str) {
         let _ = fs::remove_file(self.intent_path(uid));
     }
@@ -286,10 +300,14 @@ impl Mover {
                 if m.meta.uid != uid || m.meta.status.as_deref() != Some("pending") {
                     continue;
                 }
+                // A repair cut short by a crash left its temporary file here.
+                remove_own_temps(&dir);
                 m.set_status(s.as_str(), None);
                 match m.write(&dir, &mut Sync::batch()) {
                     Ok(()) => {
-                        log::info!("repaired job {uid}: its metadata said pending but it is in {s}/");
+                        log::info!(
+                            "repaired job {uid}: its metadata said pending but it is in {s}/"
+                        );
                         repaired += 1;
                     }
                     Err(e) => log::warn!("could not repair job {uid}: {e}"),
@@ -297,6 +315,33 @@ impl Mover {
             }
         }
         repaired
+    }
+}
+
+/// Removes the temporary files that this module's writes into a job folder (`metadata.json` at
+/// its top, permission files anywhere in it) leave behind when the process is killed mid-write.
+/// Only called on folders that the app itself is moving or repairing, never on `pending/` jobs,
+/// whose temporary files may belong to the sync client.
+fn remove_own_temps(job_dir: &Path) {
+    let metadata_tmp = format!("{}{}", metadata::FILE_NAME, durable::TMP_MARKER);
+    let perm_tmp = format!("{}{}", permfile::FILE_NAME, durable::TMP_MARKER);
+    for entry in WalkDir::new(job_dir)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy();
+        let ours =
+            name.starts_with(&perm_tmp) || (entry.depth() == 1 && name.starts_with(&metadata_tmp));
+        if ours && entry.file_type().is_file() {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => log::info!(
+                    "removed {}, left by an interrupted write",
+                    entry.path().display()
+                ),
+                Err(e) => log::warn!("could not remove {}: {e}", entry.path().display()),
+            }
+        }
     }
 }
 

@@ -45,9 +45,8 @@ impl Metadata {
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Metadata> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-            Error::invalid("metadata.json is not valid JSON", format!("{e}"))
-        })?;
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| Error::invalid("metadata.json is not valid JSON", format!("{e}")))?;
         let Value::Object(doc) = value else {
             return Err(Error::invalid(
                 "metadata.json is not a JSON object",
@@ -61,7 +60,8 @@ impl Metadata {
     /// Sets the status fields as syft-code-queue does for the same transition.
     pub fn set_status(&mut self, status: &str, error_message: Option<&str>) {
         let now = Value::String(format_naive(&now_naive()));
-        self.doc.insert("status".into(), Value::String(status.into()));
+        self.doc
+            .insert("status".into(), Value::String(status.into()));
         self.doc.insert("updated_at".into(), now.clone());
         if matches!(status, "completed" | "failed" | "rejected" | "timedout") {
             self.doc.insert("completed_at".into(), now);
@@ -230,7 +230,10 @@ mod tests {
         assert!(parse_naive(out["updated_at"].as_str().unwrap()).is_some());
         assert_eq!(out["completed_at"], Value::Null);
         assert_eq!(out["future_field"]["nested"][1], 2);
-        assert_eq!(out["code_folder"], "/abs/path/on/the/submitter/machine/code");
+        assert_eq!(
+            out["code_folder"],
+            "/abs/path/on/the/submitter/machine/code"
+        );
     }
 
     #[test]

@@ -72,7 +72,9 @@ impl PermFile {
     }
 
     /// One rule per file: each reader may read the file of that name, nothing else.
-    pub fn one_reader_per_file<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> PermFile {
+    pub fn one_reader_per_file<'a>(
+        entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> PermFile {
         let mut rules: Vec<Rule> = entries
             .into_iter()
             .map(|(file, reader)| Rule {

@@ -129,7 +129,11 @@ mod tests {
         });
         assert_eq!(v.outcome, Outcome::Approve);
         assert_eq!(v.method, Some(Method::TrustedCode));
-        assert!(v.reasons.iter().any(|r| r.contains(SIG) && r.contains("trusted")));
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.contains(SIG) && r.contains("trusted"))
+        );
     }
 
     #[test]

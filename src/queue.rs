@@ -208,7 +208,9 @@ pub fn inspect(dir: &Path, owner: &str) -> Inspection {
             }
             ins.scan = Some(scan);
         }
-        Err(e) => ins.problems.push(format!("the job has no usable code/ folder: {e}")),
+        Err(e) => ins
+            .problems
+            .push(format!("the job has no usable code/ folder: {e}")),
     }
     ins
 }

@@ -103,10 +103,13 @@ impl Review {
     pub fn explanation(&self) -> Explanation<'_> {
         let ins = &self.inspection;
         let (would, reasons) = match &self.verdict {
-            None => ("ignore", vec![format!(
-                "this folder is left alone: {}",
-                ins.ignored.as_deref().unwrap_or("")
-            )]),
+            None => (
+                "ignore",
+                vec![format!(
+                    "this folder is left alone: {}",
+                    ins.ignored.as_deref().unwrap_or("")
+                )],
+            ),
             Some(v) => (
                 match v.outcome {
                     policy::Outcome::Approve => "approve",

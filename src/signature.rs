@@ -76,7 +76,8 @@ pub fn scan_code(code_dir: &Path) -> Result<CodeScan> {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                scan.problems.push(format!("cannot read part of code/: {e}"));
+                scan.problems
+                    .push(format!("cannot read part of code/: {e}"));
                 continue;
             }
         };
@@ -186,7 +187,9 @@ pub fn signature_v1(name: &str, description: &str, tags: &[String], files: &[Cod
 
 /// True for a 64-character lower-case hex string.
 pub fn is_signature(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A cheap summary of a job folder's state (names, sizes, times, inodes), used to tell whether
@@ -268,7 +271,10 @@ mod tests {
         std::fs::write(code.join("lib/a.py"), "x = 1\n").unwrap();
         std::fs::write(code.join("syft.pub.yaml"), "rules: []").unwrap();
         std::fs::write(code.join("a.py.syftconflict.1"), "junk").unwrap();
-        assert_eq!(signature_v1("n", "", &[], &scan_code(&code).unwrap().files), sig);
+        assert_eq!(
+            signature_v1("n", "", &[], &scan_code(&code).unwrap().files),
+            sig
+        );
         // Tag order does not count; tag content does.
         let t1 = signature_v1("n", "", &["a".into(), "b".into()], &base.files);
         let t2 = signature_v1("n", "", &["b".into(), "a".into()], &base.files);

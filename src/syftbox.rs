@@ -228,6 +228,11 @@ mod tests {
             config: Some(dir.path().join("nope/config.json")),
             ..Overrides::default()
         };
-        assert!(discover(&over).unwrap_err().to_string().contains("--data-dir"));
+        assert!(
+            discover(&over)
+                .unwrap_err()
+                .to_string()
+                .contains("--data-dir")
+        );
     }
 }

@@ -62,7 +62,9 @@ impl Watcher {
     /// True when `path` is (under) a stand-in parent rather than a real target, meaning a
     /// target may have just been created and [`refresh`](Watcher::refresh) should run.
     pub fn is_stand_in_event(&self, path: &Path) -> bool {
-        self.targets.iter().any(|(t, _)| !self.active.contains_key(t) && t.starts_with(path))
+        self.targets
+            .iter()
+            .any(|(t, _)| !self.active.contains_key(t) && t.starts_with(path))
             || self
                 .targets
                 .iter()
@@ -81,7 +83,9 @@ impl Watcher {
                 while let Some(dir) = p {
                     if dir.is_dir() || dir == self.top {
                         if dir.is_dir() {
-                            wanted.entry(dir.to_path_buf()).or_insert(RecursiveMode::NonRecursive);
+                            wanted
+                                .entry(dir.to_path_buf())
+                                .or_insert(RecursiveMode::NonRecursive);
                         }
                         break;
                     }

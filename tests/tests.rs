@@ -1,3 +1,10 @@
 //! Integration tests: the real binary against temporary SyftBox trees.
 
+mod bad_input;
+mod browser;
+mod cli;
+mod crash;
+mod daemon;
+mod http;
+mod python_interop;
 mod util;

@@ -12,7 +12,13 @@ pub const OWNER: &str = "owner@example.org";
 pub const BIN: &str = env!("CARGO_BIN_EXE_syft-reviewer");
 
 pub const STATUSES: [&str; 7] = [
-    "pending", "approved", "running", "completed", "failed", "rejected", "timedout",
+    "pending",
+    "approved",
+    "running",
+    "completed",
+    "failed",
+    "rejected",
+    "timedout",
 ];
 
 pub struct Sandbox {
@@ -33,7 +39,11 @@ impl Sandbox {
                 .to_string(),
         )
         .unwrap();
-        let sb = Sandbox { dir, data_dir, config };
+        let sb = Sandbox {
+            dir,
+            data_dir,
+            config,
+        };
         for s in STATUSES {
             fs::create_dir_all(sb.queue().join(s)).unwrap();
         }
@@ -89,14 +99,24 @@ impl Sandbox {
             .unwrap();
         let d = Daemon { child, log };
         // Ready when it has taken the instance lock and written its first log line.
-        wait_for(Duration::from_secs(10), || d.log_text().contains("watching"));
+        wait_for(Duration::from_secs(10), || {
+            d.log_text().contains("watching")
+        });
         d
     }
 
     /// Writes a job as the queue client does (built elsewhere, renamed into `status/` whole).
     /// Returns the uid.
     pub fn submit(&self, from: &str, files: &[(&str, &[u8])]) -> String {
-        self.submit_with(from, OWNER, "Analysis", "Counts rows", &["stats"], files, "pending")
+        self.submit_with(
+            from,
+            OWNER,
+            "Analysis",
+            "Counts rows",
+            &["stats"],
+            files,
+            "pending",
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -126,7 +146,10 @@ impl Sandbox {
             .copied()
             .filter(|s| self.job_dir(s, uid).is_dir())
             .collect();
-        assert!(found.len() <= 1, "job {uid} is in several folders: {found:?}");
+        assert!(
+            found.len() <= 1,
+            "job {uid} is in several folders: {found:?}"
+        );
         found.first().map(|s| s.to_string())
     }
 
@@ -161,15 +184,21 @@ pub fn write_job(
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(p, content).unwrap();
     }
+    // Jobs are written now: a fixed date would make every test job expire once its timeout passes.
+    let now = syft_reviewer::metadata::format_naive(&syft_reviewer::metadata::now_naive());
     let meta = serde_json::json!({
         "uid": uid, "name": name, "requester_email": from, "target_email": to,
         "code_folder": "/elsewhere/code", "description": description,
-        "created_at": "2026-11-22T02:42:19.502718", "timeout_seconds": 86400, "tags": tags,
-        "status": "pending", "updated_at": "2026-11-22T02:42:19.502721", "started_at": null,
+        "created_at": now, "timeout_seconds": 86400, "tags": tags,
+        "status": "pending", "updated_at": now, "started_at": null,
         "completed_at": null, "output_folder": null, "error_message": null, "exit_code": null,
         "logs": null
     });
-    fs::write(dir.join("metadata.json"), serde_json::to_string_pretty(&meta).unwrap()).unwrap();
+    fs::write(
+        dir.join("metadata.json"),
+        serde_json::to_string_pretty(&meta).unwrap(),
+    )
+    .unwrap();
     let perm = format!(
         "rules:\n- pattern: metadata.json\n  access:\n    read:\n    - {to}\n    - {from}\n    write:\n    - {to}\n    - {from}\n    admin:\n    - {from}\n"
     );
@@ -209,7 +238,10 @@ pub fn new_uid() -> String {
 fn rand_u64() -> u64 {
     let mut b = [0u8; 8];
     use std::io::Read;
-    fs::File::open("/dev/urandom").unwrap().read_exact(&mut b).unwrap();
+    fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut b)
+        .unwrap();
     u64::from_le_bytes(b)
 }
 
@@ -276,4 +308,76 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+// Helpers shared by the daemon, bad-input and CLI tests.
+
+impl Sandbox {
+    /// The decision log (`decisions.jsonl`), one JSON value per line.
+    pub fn decisions(&self) -> Vec<serde_json::Value> {
+        fs::read_to_string(self.app_data().join("decisions.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("every decision log line is JSON"))
+            .collect()
+    }
+
+    /// Decision log entries about one job with the given outcome.
+    pub fn decisions_for(&self, uid: &str, outcome: &str) -> Vec<serde_json::Value> {
+        self.decisions()
+            .into_iter()
+            .filter(|e| e["uid"] == uid && e["outcome"] == outcome)
+            .collect()
+    }
+}
+
+/// Every entry under `dir` (relative path -> content; folders and links marked), to check that a
+/// job was left exactly as it was.
+pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<PathBuf, Vec<u8>>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            let rel = path.strip_prefix(root).unwrap().to_path_buf();
+            let ft = entry.file_type().unwrap();
+            if ft.is_symlink() {
+                let target = fs::read_link(&path).unwrap();
+                out.insert(
+                    rel,
+                    [b"link:".as_slice(), target.as_os_str().as_encoded_bytes()].concat(),
+                );
+            } else if ft.is_dir() {
+                out.insert(rel, b"dir".to_vec());
+                walk(root, &path, out);
+            } else {
+                out.insert(rel, fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// `Daemon::terminate`, with a watchdog: a daemon that ignores SIGTERM is SIGKILLed after 10 s
+/// (so the test fails on its exit status instead of hanging).
+pub fn terminate(d: &mut Daemon) -> (Duration, std::process::ExitStatus) {
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pid = d.pid();
+    let watchdog = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            if !wait_for(Duration::from_secs(10), || {
+                done.load(std::sync::atomic::Ordering::SeqCst)
+            }) {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        })
+    };
+    let r = d.terminate();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    watchdog.join().unwrap();
+    r
 }

@@ -1,0 +1,309 @@
+//! The human gate: the owner's verdicts (approve, reject, request changes) on jobs no rule
+//! approved, and expiry of jobs nobody decided in time. The CLI, the API and the MCP server all
+//! come through [`decide`], which applies the verdict with the same crash-safe mover as the
+//! daemon and records it in the decision log and the audit chain.
+
+use std::path::Path;
+
+use chrono::{Duration as ChronoDuration, NaiveDateTime};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{self, AuditLog};
+use crate::decision_log::{self, DecisionLog};
+use crate::error::{Error, Result};
+use crate::journal::{Applied, Check, Mover};
+use crate::lock::StoreLock;
+use crate::metadata::{self, JobMeta};
+use crate::queue::{Queue, Status};
+use crate::review::{self, Review, Trust};
+use crate::syftbox::Layout;
+
+/// What syft-code-queue uses when a job has no timeout.
+pub const DEFAULT_TIMEOUT_SECONDS: u64 = 86_400;
+pub const MAX_RATIONALE: usize = 4_000;
+pub const CHANGES_PREFIX: &str = "changes requested: ";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Approve,
+    Reject,
+    RequestChanges,
+}
+
+impl Verdict {
+    pub fn parse(s: &str) -> Option<Verdict> {
+        match s.trim().to_lowercase().replace('-', "_").as_str() {
+            "approve" => Some(Verdict::Approve),
+            "reject" => Some(Verdict::Reject),
+            "request_changes" => Some(Verdict::RequestChanges),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approve",
+            Verdict::Reject => "reject",
+            Verdict::RequestChanges => "request_changes",
+        }
+    }
+
+    fn target(self) -> Status {
+        match self {
+            Verdict::Approve => Status::Approved,
+            Verdict::Reject | Verdict::RequestChanges => Status::Rejected,
+        }
+    }
+
+    fn outcome(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approved",
+            Verdict::Reject => "rejected",
+            Verdict::RequestChanges => "changes_requested",
+        }
+    }
+}
+
+/// A verdict as the API, CLI and MCP send it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    pub verdict: String,
+    #[serde(default)]
+    pub rationale: Option<String>,
+    /// The signature the owner saw; the verdict is refused if the job no longer has it.
+    #[serde(default)]
+    pub signature: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Decided {
+    pub uid: String,
+    pub verdict: Verdict,
+    pub status: Status,
+    pub actor: String,
+    pub rationale: Option<String>,
+    pub signature: Option<String>,
+}
+
+/// Applies an owner's verdict to a pending job.
+pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<Decided> {
+    let verdict = Verdict::parse(&req.verdict).ok_or_else(|| {
+        Error::invalid(
+            format!("unknown verdict {:?}", req.verdict),
+            "use approve, reject or request_changes",
+        )
+    })?;
+    let rationale = req
+        .rationale
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned);
+    if rationale
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_RATIONALE)
+    {
+        return Err(Error::invalid(
+            "the rationale is too long",
+            format!("keep it under {MAX_RATIONALE} characters"),
+        ));
+    }
+    if verdict != Verdict::Approve && rationale.is_none() {
+        return Err(Error::invalid(
+            format!(
+                "a rationale is required to {}",
+                verdict.as_str().replace('_', " ")
+            ),
+            "say what is wrong, so the requester knows what to fix",
+        ));
+    }
+    let queue = Queue::new(layout.queue.clone());
+    let _guard = StoreLock::acquire(&layout.state, "queue")?;
+    let dir = match queue.find(uid) {
+        Some((Status::Pending, dir)) => dir,
+        Some((status, _)) => {
+            return Err(Error::invalid(
+                format!("job {uid} is no longer pending (it is {status})"),
+                "only pending jobs can be decided; reload to see its current state",
+            ));
+        }
+        None => {
+            return Err(Error::not_found(
+                format!("pending job {uid:?}"),
+                "give a uid from `syft-reviewer jobs --status pending`",
+            ));
+        }
+    };
+    let trust = Trust::load(layout)?;
+    let r = review::review(&dir, &layout.email, &trust);
+    if let Some(why) = &r.inspection.ignored {
+        return Err(Error::invalid(
+            format!("job {uid} is not yours to decide"),
+            why.clone(),
+        ));
+    }
+    if let Some(seen) = req.signature.as_deref().filter(|s| !s.is_empty())
+        && r.inspection.signature.as_deref() != Some(seen)
+    {
+        return Err(Error::invalid(
+            format!("job {uid} changed since you looked at it"),
+            format!(
+                "its signature is now {}; look at the job again before deciding",
+                r.inspection.signature.as_deref().unwrap_or("(none)")
+            ),
+        ));
+    }
+    let message = match verdict {
+        Verdict::Approve => None,
+        Verdict::Reject => rationale.clone(),
+        Verdict::RequestChanges => rationale.as_ref().map(|r| format!("{CHANGES_PREFIX}{r}")),
+    };
+    let mover = Mover::new(layout);
+    let results = mover.apply(&[(&r, verdict.target(), Check::Signature, message)], &trust);
+    match results.into_iter().next().map(|(_, a)| a) {
+        Some(Applied::Done) => {}
+        Some(Applied::SentBack(why)) => {
+            mover.settled([&r.inspection.uid]);
+            return Err(Error::invalid(
+                format!("job {uid} was not {}", verdict.outcome()),
+                why,
+            ));
+        }
+        Some(Applied::Failed(e)) => return Err(e),
+        None => {
+            return Err(Error::invalid(
+                format!("job {uid} was not decided"),
+                "try again",
+            ));
+        }
+    }
+    let mut reasons = vec![format!(
+        "{} by {actor}",
+        verdict.outcome().replace('_', " ")
+    )];
+    if let Some(r) = &rationale {
+        reasons.push(format!("rationale: {r}"));
+    }
+    record(
+        layout,
+        &r,
+        verdict.outcome(),
+        Some("human"),
+        actor,
+        &reasons,
+    );
+    mover.settled([&r.inspection.uid]);
+    Ok(Decided {
+        uid: uid.to_string(),
+        verdict,
+        status: verdict.target(),
+        actor: actor.to_string(),
+        rationale,
+        signature: r.inspection.signature.clone(),
+    })
+}
+
+/// When a pending job expires: `created_at + timeout_seconds` (capped by `cap`), falling back to
+/// the metadata file's modification time when `created_at` is missing.
+pub fn expires_at(meta: &JobMeta, job_dir: &Path, cap: Option<u64>) -> Option<NaiveDateTime> {
+    let created = meta.created_at.or_else(|| {
+        let mtime = std::fs::metadata(job_dir.join(metadata::FILE_NAME))
+            .ok()?
+            .modified()
+            .ok()?;
+        Some(chrono::DateTime::<chrono::Local>::from(mtime).naive_local())
+    })?;
+    let mut timeout = meta.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
+    if let Some(cap) = cap {
+        timeout = timeout.min(cap);
+    }
+    let timeout = i64::try_from(timeout)
+        .unwrap_or(i64::MAX / 4)
+        .min(i64::MAX / 4 / 1000);
+    created.checked_add_signed(ChronoDuration::seconds(timeout))
+}
+
+/// Moves expired jobs to `timedout/`. Returns the uids that were expired.
+pub fn expire(layout: &Layout, reviews: &[Review], trust: &Trust) -> Vec<String> {
+    if reviews.is_empty() {
+        return Vec::new();
+    }
+    let Ok(_guard) = StoreLock::acquire(&layout.state, "queue") else {
+        return Vec::new();
+    };
+    let mover = Mover::new(layout);
+    let msg = |r: &Review| {
+        let timeout = r
+            .inspection
+            .meta
+            .as_ref()
+            .and_then(|m| m.meta.timeout_seconds)
+            .unwrap_or(DEFAULT_TIMEOUT_SECONDS);
+        format!(
+            "expired: nobody approved or rejected this job within its timeout of {timeout} seconds"
+        )
+    };
+    let batch: Vec<_> = reviews
+        .iter()
+        .map(|r| (r, Status::Timedout, Check::Nothing, Some(msg(r))))
+        .collect();
+    let mut done = Vec::new();
+    let results = mover.apply(&batch, trust);
+    let uids: Vec<String> = results.iter().map(|(u, _)| u.clone()).collect();
+    for (uid, applied) in results {
+        let Some(r) = reviews.iter().find(|r| r.inspection.uid == uid) else {
+            continue;
+        };
+        match applied {
+            Applied::Done => {
+                log::info!("job {uid} expired and was moved to timedout/");
+                record(layout, r, "expired", None, "daemon", &[msg(r)]);
+                done.push(uid);
+            }
+            Applied::SentBack(why) => log::warn!("job {uid} did not expire: {why}"),
+            Applied::Failed(e) => log::error!("could not expire job {uid}: {e}"),
+        }
+    }
+    mover.settled(&uids);
+    done
+}
+
+/// Writes a decision to the decision log and the audit chain (failures are logged: the move
+/// already happened and must not be undone because a log could not be written).
+pub fn record(
+    layout: &Layout,
+    r: &Review,
+    outcome: &str,
+    method: Option<&str>,
+    actor: &str,
+    reasons: &[String],
+) {
+    let ins = &r.inspection;
+    let entry = decision_log::Entry {
+        time: metadata::format_naive(&metadata::now_naive()),
+        uid: ins.uid.clone(),
+        name: ins.name().map(str::to_owned),
+        requester: ins.requester().map(str::to_owned),
+        outcome: outcome.to_string(),
+        method: method.map(str::to_owned),
+        signature: ins.signature.clone(),
+        reasons: reasons.to_vec(),
+    };
+    if let Err(e) = DecisionLog::new(layout.decision_log()).append(&[entry]) {
+        log::error!("could not write the decision log: {e}");
+    }
+    let ev = audit::Event {
+        event: "decision".into(),
+        actor: actor.to_string(),
+        uid: Some(ins.uid.clone()),
+        signature: ins.signature.clone(),
+        email: ins.requester().map(str::to_owned),
+        outcome: outcome.to_string(),
+        reasons: reasons.to_vec(),
+    };
+    if let Err(e) = AuditLog::new(layout).append(&[ev]) {
+        log::error!("could not append to the audit chain: {e}");
+    }
+}

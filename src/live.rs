@@ -1,0 +1,210 @@
+//! What the running daemon is doing, published for the web server: `/api/status` and the
+//! Prometheus counters of `/metrics`.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    pub waiting: usize,
+    pub flagged: usize,
+    pub approved_since_start: u64,
+    pub watcher_healthy: bool,
+    pub last_event: Option<String>,
+    pub last_error: Option<String>,
+    pub rescans: u64,
+    pub events: u64,
+    pub watcher_errors: u64,
+}
+
+#[derive(Debug)]
+pub struct Live {
+    pub started: Instant,
+    snapshot: Mutex<Snapshot>,
+    counters: Mutex<Counters>,
+}
+
+impl Default for Live {
+    fn default() -> Live {
+        Live {
+            started: Instant::now(),
+            snapshot: Mutex::new(Snapshot::default()),
+            counters: Mutex::new(Counters::default()),
+        }
+    }
+}
+
+impl Live {
+    pub fn publish(&self, s: Snapshot) {
+        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = s;
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Upper bounds (seconds) of the decision-latency histogram buckets.
+pub const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+/// Counters for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    /// (outcome, method) -> count
+    pub decisions: std::collections::BTreeMap<(String, String), u64>,
+    /// Cumulative counts per bucket of [`LATENCY_BUCKETS`], then the total count and sum.
+    pub latency_buckets: [u64; LATENCY_BUCKETS.len()],
+    pub latency_count: u64,
+    pub latency_sum: f64,
+    pub audit_valid: Option<bool>,
+    pub audit_entries: u64,
+}
+
+impl Live {
+    pub fn count_decision(
+        &self,
+        outcome: &str,
+        method: &str,
+        latency: Option<std::time::Duration>,
+    ) {
+        let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        *c.decisions
+            .entry((outcome.into(), method.into()))
+            .or_default() += 1;
+        if let Some(l) = latency {
+            let secs = l.as_secs_f64();
+            for (i, b) in LATENCY_BUCKETS.iter().enumerate() {
+                if secs <= *b {
+                    c.latency_buckets[i] += 1;
+                }
+            }
+            c.latency_count += 1;
+            c.latency_sum += secs;
+        }
+    }
+
+    pub fn set_audit(&self, valid: bool, entries: u64) {
+        let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        c.audit_valid = Some(valid);
+        c.audit_entries = entries;
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Prometheus text exposition of the counters and the snapshot.
+    pub fn prometheus(&self, pending: usize) -> String {
+        use std::fmt::Write;
+        let c = self.counters();
+        let s = self.snapshot();
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "# HELP syft_reviewer_decisions_total Decisions made since start, by outcome and method."
+        );
+        let _ = writeln!(o, "# TYPE syft_reviewer_decisions_total counter");
+        for ((outcome, method), n) in &c.decisions {
+            let _ = writeln!(
+                o,
+                "syft_reviewer_decisions_total{{outcome=\"{outcome}\",method=\"{method}\"}} {n}"
+            );
+        }
+        let _ = writeln!(o, "# HELP syft_reviewer_pending_jobs Jobs in pending/.");
+        let _ = writeln!(o, "# TYPE syft_reviewer_pending_jobs gauge");
+        let _ = writeln!(o, "syft_reviewer_pending_jobs {pending}");
+        let _ = writeln!(
+            o,
+            "# HELP syft_reviewer_waiting_jobs Pending jobs waiting for the owner (flagged ones included)."
+        );
+        let _ = writeln!(o, "# TYPE syft_reviewer_waiting_jobs gauge");
+        let _ = writeln!(
+            o,
+            "syft_reviewer_waiting_jobs{{flagged=\"false\"}} {}",
+            s.waiting
+        );
+        let _ = writeln!(
+            o,
+            "syft_reviewer_waiting_jobs{{flagged=\"true\"}} {}",
+            s.flagged
+        );
+        let _ = writeln!(
+            o,
+            "# HELP syft_reviewer_decision_latency_seconds From the first sight of a job to its automatic decision."
+        );
+        let _ = writeln!(o, "# TYPE syft_reviewer_decision_latency_seconds histogram");
+        for (i, b) in LATENCY_BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "syft_reviewer_decision_latency_seconds_bucket{{le=\"{b}\"}} {}",
+                c.latency_buckets[i]
+            );
+        }
+        let _ = writeln!(
+            o,
+            "syft_reviewer_decision_latency_seconds_bucket{{le=\"+Inf\"}} {}",
+            c.latency_count
+        );
+        let _ = writeln!(
+            o,
+            "syft_reviewer_decision_latency_seconds_sum {}",
+            c.latency_sum
+        );
+        let _ = writeln!(
+            o,
+            "syft_reviewer_decision_latency_seconds_count {}",
+            c.latency_count
+        );
+        let _ = writeln!(
+            o,
+            "# HELP syft_reviewer_watcher_rescans_total Full rescans of the queue (timer, overflow, errors)."
+        );
+        let _ = writeln!(o, "# TYPE syft_reviewer_watcher_rescans_total counter");
+        let _ = writeln!(o, "syft_reviewer_watcher_rescans_total {}", s.rescans);
+        let _ = writeln!(
+            o,
+            "# HELP syft_reviewer_watcher_errors_total Errors reported by the filesystem watcher."
+        );
+        let _ = writeln!(o, "# TYPE syft_reviewer_watcher_errors_total counter");
+        let _ = writeln!(o, "syft_reviewer_watcher_errors_total {}", s.watcher_errors);
+        let _ = writeln!(
+            o,
+            "# HELP syft_reviewer_watcher_events_total Filesystem events received."
+        );
+        let _ = writeln!(o, "# TYPE syft_reviewer_watcher_events_total counter");
+        let _ = writeln!(o, "syft_reviewer_watcher_events_total {}", s.events);
+        let _ = writeln!(
+            o,
+            "# HELP syft_reviewer_watcher_healthy 1 when every watch is in place."
+        );
+        let _ = writeln!(o, "# TYPE syft_reviewer_watcher_healthy gauge");
+        let _ = writeln!(
+            o,
+            "syft_reviewer_watcher_healthy {}",
+            u8::from(s.watcher_healthy)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP syft_reviewer_audit_chain_valid 1 when the audit chain verified at start-up, 0 when it did not."
+        );
+        let _ = writeln!(o, "# TYPE syft_reviewer_audit_chain_valid gauge");
+        if let Some(v) = c.audit_valid {
+            let _ = writeln!(o, "syft_reviewer_audit_chain_valid {}", u8::from(v));
+        }
+        let _ = writeln!(
+            o,
+            "# HELP syft_reviewer_audit_chain_entries Entries in the audit chain at the last verification."
+        );
+        let _ = writeln!(o, "# TYPE syft_reviewer_audit_chain_entries gauge");
+        let _ = writeln!(o, "syft_reviewer_audit_chain_entries {}", c.audit_entries);
+        o
+    }
+}
