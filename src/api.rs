@@ -513,7 +513,7 @@ impl Api {
             r#"{"verdict": "approve"|"reject"|"request_changes", "rationale": "...", "signature": "<what you reviewed>"}"#,
         )?;
         let d = crate::gate::decide(&self.layout, uid, &req, &self.actor)?;
-        self.live.count_decision(d.verdict.as_str(), "human", None);
+        self.live.count_decision(d.verdict.outcome(), "human", None);
         ok(serde_json::to_value(d).unwrap_or_default())
     }
 

@@ -56,7 +56,8 @@ impl Verdict {
         }
     }
 
-    fn outcome(self) -> &'static str {
+    /// The outcome recorded for this verdict (decision log, audit chain, metrics).
+    pub fn outcome(self) -> &'static str {
         match self {
             Verdict::Approve => "approved",
             Verdict::Reject => "rejected",

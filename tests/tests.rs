@@ -5,6 +5,7 @@ mod browser;
 mod cli;
 mod crash;
 mod daemon;
+mod gate;
 mod http;
 mod python_interop;
 mod util;
