@@ -169,6 +169,9 @@ impl Api {
                 "events": s.events,
             },
             "ignored_store_files": trust.invalid,
+            "config_error": trust.config_error,
+            "rule_sets": trust.config.rule_sets().iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+            "audit": crate::audit::AuditLog::new(&self.layout).verify(None),
         }))
     }
 

@@ -21,6 +21,10 @@ const TEMPLATE: &[(&str, &str)] = &[
         include_str!("../app_data_template/syft.pub.yaml"),
     ),
     (
+        "config.yaml",
+        include_str!("../app_data_template/config.yaml"),
+    ),
+    (
         "allowlist/andrew_at_openmined_dot_org",
         include_str!("../app_data_template/allowlist/andrew_at_openmined_dot_org"),
     ),

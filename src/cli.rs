@@ -109,6 +109,9 @@ pub enum Command {
         #[arg(long, value_name = "SIGNATURE")]
         signature: Option<String>,
     },
+    /// Check a job against the rule sets of config.yaml, condition by condition
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// Check and read the signed audit chain
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -173,6 +176,19 @@ pub enum AllowCommand {
     },
     /// List the allowlist (and report files that are not valid entries)
     List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Show each rule set's conditions and whether the job meets them
+    Check {
+        /// A job uid in the queue, or a job folder
+        #[arg(value_name = "UID|JOB_DIR")]
+        job: String,
+        /// Print JSON
         #[arg(long)]
         json: bool,
     },
@@ -319,6 +335,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Command::Audit(cmd)) => audit(&cli, cmd),
+        Some(Command::Rules(RulesCommand::Check { job, json })) => rules_check(&cli, job, *json),
         Some(Command::Mcp) => {
             let l = layout(&cli)?;
             appdata::ensure_app_data(&l)?;
@@ -458,6 +475,65 @@ fn explain(cli: &Cli, job: &str, json: bool) -> Result<()> {
     println!("would:     {}", ex.would);
     for reason in &ex.reasons {
         println!("  - {reason}");
+    }
+    Ok(())
+}
+
+fn rules_check(cli: &Cli, job: &str, json: bool) -> Result<()> {
+    let l = layout(cli)?;
+    let dir = resolve_job(&l, job)?;
+    let trust = Trust::load(&l)?;
+    if let Some(e) = &trust.config_error {
+        return Err(Error::invalid("config.yaml cannot be used", e.clone()));
+    }
+    let ins = crate::queue::inspect(&dir, &l.email);
+    let (Some(m), Some(scan)) = (&ins.meta, &ins.scan) else {
+        return Err(Error::invalid(
+            format!("job {job} cannot be checked"),
+            ins.problems.join("; "),
+        ));
+    };
+    let sender = m.meta.requester_email.to_lowercase();
+    let files = scan
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.sha256.clone()))
+        .collect();
+    let checks: Vec<crate::config::RuleCheck> = trust
+        .config
+        .rule_sets()
+        .iter()
+        .map(|r| crate::config::check_rule(r, &sender, trust.peers.contains(&sender), &files))
+        .collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&checks).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    if checks.is_empty() {
+        println!(
+            "no rule set is enabled (jobs.enabled is false in {})",
+            l.config_file().display()
+        );
+    }
+    for c in &checks {
+        println!(
+            "rule set {:?}: {}",
+            c.name,
+            if c.matches() {
+                "MATCHES"
+            } else {
+                "does not match"
+            }
+        );
+        for cond in &c.conditions {
+            println!("  [{}] {}", if cond.ok { "ok" } else { "no" }, cond.what);
+        }
+    }
+    for p in &ins.problems {
+        println!("note: the job is flagged, so no rule approves it: {p}");
     }
     Ok(())
 }
@@ -726,6 +802,8 @@ fn status(cli: &Cli, json: bool) -> Result<()> {
         "allowlisted_senders": trust.allowlist.entries.len(),
         "trusted_code": trust.trusted.len(),
         "ignored_store_files": trust.invalid,
+        "config_error": trust.config_error,
+        "rule_sets": trust.config.rule_sets().iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
         "recent_decisions": recent,
     });
     if json {
@@ -753,6 +831,26 @@ fn status(cli: &Cli, json: bool) -> Result<()> {
         trust.allowlist.entries.len(),
         trust.trusted.len()
     );
+    println!(
+        "rules:     {}",
+        if trust.config_error.is_some() {
+            "unknown: config.yaml is invalid (a running daemon keeps the rules it loaded before)"
+                .to_string()
+        } else if trust.config.rule_sets().is_empty() {
+            "off".to_string()
+        } else {
+            trust
+                .config
+                .rule_sets()
+                .iter()
+                .map(|r| r.name.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    if let Some(e) = &trust.config_error {
+        println!("warning:   {e}");
+    }
     for bad in &trust.invalid {
         println!("warning:   ignored {bad}");
     }

@@ -114,6 +114,9 @@ impl Daemon {
             .unwrap_or_default();
         let trust = Trust::load(&layout)?;
         report_invalid(&trust, &[]);
+        if let Some(e) = &trust.config_error {
+            log::error!("{e}");
+        }
         let now = Instant::now();
         Ok(Daemon {
             queue: Queue::new(layout.queue.clone()),
@@ -173,6 +176,8 @@ impl Daemon {
             w.add_target(self.queue.status_dir(Status::Completed), false);
             w.add_target(self.layout.allowlist_dir(), false);
             w.add_target(self.layout.trusted_dir(), false);
+            w.add_target(crate::peers::approved_dir(&self.layout), false);
+            w.add_target(crate::peers::requests_dir(&self.layout), false);
             w.add_target(self.layout.app_data.clone(), false);
             if !w.refresh() {
                 self.stats.watcher_errors += 1;
@@ -332,6 +337,7 @@ impl Daemon {
                     .or_insert_with(|| Instant::now() + self.opts.settle);
             } else if path.starts_with(self.layout.allowlist_dir())
                 || path.starts_with(self.layout.trusted_dir())
+                || path.starts_with(crate::peers::peers_dir(&self.layout))
                 || path == &self.layout.config_file()
             {
                 self.stores_dirty = true;
@@ -396,7 +402,7 @@ impl Daemon {
                 return;
             }
         };
-        let trust = match Trust::load(&self.layout) {
+        let trust = match Trust::reload(&self.layout, &self.trust) {
             Ok(t) => t,
             Err(e) => {
                 log::error!("could not reload the allowlist and trusted code: {e}");
@@ -408,8 +414,19 @@ impl Daemon {
             log::error!("could not update the allowlist's permission file: {e}");
         }
         self.audit_hand_edits(&trust);
+        if trust.config_error != self.trust.config_error {
+            match &trust.config_error {
+                Some(e) => log::error!("{e}"),
+                None => log::info!(
+                    "config.yaml loaded: {} rule set(s) enabled",
+                    trust.config.rule_sets().len()
+                ),
+            }
+        }
         let changed = trust.allowlist.entries != self.trust.allowlist.entries
-            || trust.trusted != self.trust.trusted;
+            || trust.trusted != self.trust.trusted
+            || trust.config != self.trust.config
+            || trust.peers != self.trust.peers;
         self.trust = trust;
         if changed {
             log::info!(
@@ -633,7 +650,11 @@ impl Daemon {
                         entries.push(entry(&r, word, v));
                     }
                     if let Some(m) = &r.inspection.meta
-                        && let Some(t) = gate::expires_at(&m.meta, &dir, None)
+                        && let Some(t) = gate::expires_at(
+                            &m.meta,
+                            &dir,
+                            self.trust.config.approval.max_timeout_seconds,
+                        )
                     {
                         self.expiries.insert(uid.clone(), t);
                     }
@@ -834,6 +855,7 @@ fn method_key(m: Option<Method>) -> &'static str {
     match m {
         Some(Method::Allowlist) => "allowlist",
         Some(Method::TrustedCode) => "trusted_code",
+        Some(Method::Rules) => "rules",
         None => "none",
     }
 }
@@ -842,6 +864,7 @@ fn method_name(m: Option<Method>) -> &'static str {
     match m {
         Some(Method::Allowlist) => "trusted sender",
         Some(Method::TrustedCode) => "trusted code",
+        Some(Method::Rules) => "rules",
         None => "no method",
     }
 }

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::RuleCheck;
+
 /// Everything the policy looks at, gathered by the caller.
 #[derive(Debug, Clone, Default)]
 pub struct Facts<'a> {
@@ -14,6 +16,8 @@ pub struct Facts<'a> {
     pub sender_allowlisted: bool,
     pub signature: Option<&'a str>,
     pub code_trusted: bool,
+    /// Each configured rule set checked against the job (empty when rules are off).
+    pub rules: &'a [RuleCheck],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +36,7 @@ pub enum Outcome {
 pub enum Method {
     Allowlist,
     TrustedCode,
+    Rules,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,6 +90,35 @@ pub fn decide(f: &Facts) -> Verdict {
         Some(sig) => reasons.push(format!("code signature {sig} is not marked trusted")),
         None => reasons.push("the code signature could not be computed".into()),
     }
+    if let Some(rule) = f.rules.iter().find(|r| r.matches()) {
+        let conditions: Vec<&str> = rule.conditions.iter().map(|c| c.what.as_str()).collect();
+        reasons.push(format!(
+            "rule set {:?} matches in full: {}",
+            rule.name,
+            conditions.join("; ")
+        ));
+        return Verdict {
+            outcome: Outcome::Approve,
+            method: Some(Method::Rules),
+            reasons,
+        };
+    }
+    if f.rules.is_empty() {
+        reasons.push("no rule set is enabled in config.yaml".into());
+    }
+    for rule in f.rules {
+        let failed: Vec<&str> = rule
+            .conditions
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.what.as_str())
+            .collect();
+        reasons.push(format!(
+            "rule set {:?} does not match: {}",
+            rule.name,
+            failed.join("; ")
+        ));
+    }
     reasons.push(WAITING.into());
     Verdict {
         outcome: Outcome::Wait,
@@ -106,7 +140,56 @@ mod tests {
             sender_allowlisted: false,
             signature: Some(SIG),
             code_trusted: false,
+            rules: &[],
         }
+    }
+
+    fn rule(name: &str, ok: bool) -> RuleCheck {
+        RuleCheck {
+            name: name.into(),
+            conditions: vec![crate::config::Condition {
+                what: format!("{name} condition"),
+                ok,
+            }],
+        }
+    }
+
+    #[test]
+    fn first_fully_matching_rule_set_approves_after_sender_and_code() {
+        let rules = [rule("a", false), rule("b", true)];
+        let v = decide(&Facts {
+            rules: &rules,
+            ..facts()
+        });
+        assert_eq!(v.outcome, Outcome::Approve);
+        assert_eq!(v.method, Some(Method::Rules));
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.contains("\"b\" matches in full")),
+            "{:?}",
+            v.reasons
+        );
+        let rules = [rule("a", false)];
+        let v = decide(&Facts {
+            rules: &rules,
+            ..facts()
+        });
+        assert_eq!(v.outcome, Outcome::Wait);
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.contains("\"a\" does not match: a condition"))
+        );
+        // Problems still block rule approval.
+        let problems = vec!["code/x is a symbolic link".to_string()];
+        let rules = [rule("b", true)];
+        let v = decide(&Facts {
+            rules: &rules,
+            problems: &problems,
+            ..facts()
+        });
+        assert_eq!(v.outcome, Outcome::Invalid);
     }
 
     #[test]

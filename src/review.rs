@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::allowlist::{Allowlist, Listing};
+use crate::config::{self, Config, RuleCheck};
 use crate::error::Result;
 use crate::policy::{self, Facts, Verdict};
 use crate::queue::{self, Inspection};
@@ -21,6 +22,12 @@ pub struct Trust {
     pub trusted: HashSet<String>,
     /// Store files that could not be used, with the reason (reported, never used).
     pub invalid: Vec<String>,
+    /// The rule config in force.
+    pub config: Config,
+    /// Why `config.yaml` could not be used, if it could not (then `config` is the previous one).
+    pub config_error: Option<String>,
+    /// Approved peers.
+    pub peers: std::collections::BTreeSet<String>,
 }
 
 impl Trust {
@@ -35,11 +42,27 @@ impl Trust {
         invalid.extend(bad_trusted.iter().map(|name| {
             format!("trusted_code/{name}: not named <64 hex signature>.json, ignored")
         }));
+        let (config, config_error) = match Config::load(&layout.config_file()) {
+            Ok(c) => (c, None),
+            Err(e) => (Config::default(), Some(e.to_string())),
+        };
         Ok(Trust {
             allowlist,
             trusted,
             invalid,
+            config,
+            config_error,
+            peers: crate::peers::approved(layout),
         })
+    }
+
+    /// Like [`Trust::load`], but an invalid config leaves `previous`'s config in force.
+    pub fn reload(layout: &Layout, previous: &Trust) -> Result<Trust> {
+        let mut t = Trust::load(layout)?;
+        if t.config_error.is_some() {
+            t.config = previous.config.clone();
+        }
+        Ok(t)
     }
 }
 
@@ -71,6 +94,23 @@ pub fn verdict_for(ins: &Inspection, trust: &Trust) -> Option<Verdict> {
         return None;
     }
     let requester = ins.requester().map(str::to_lowercase);
+    let rules: Vec<RuleCheck> = match (&requester, &ins.scan) {
+        (Some(sender), Some(scan)) => {
+            let files = scan
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), f.sha256.clone()))
+                .collect();
+            let is_peer = trust.peers.contains(sender);
+            trust
+                .config
+                .rule_sets()
+                .iter()
+                .map(|r| config::check_rule(r, sender, is_peer, &files))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
     let facts = Facts {
         requester: requester.as_deref(),
         problems: &ins.problems,
@@ -82,6 +122,7 @@ pub fn verdict_for(ins: &Inspection, trust: &Trust) -> Option<Verdict> {
             .signature
             .as_deref()
             .is_some_and(|s| trust.trusted.contains(s)),
+        rules: &rules,
     };
     Some(policy::decide(&facts))
 }

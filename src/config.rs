@@ -1,0 +1,560 @@
+//! The rule config (`config.yaml` in the app data folder, SPEC §7): parsed with a real YAML
+//! parser, unknown keys and wrong types refused with their line and column, checked for rules
+//! that could approve anything, and reloaded on change. An invalid file never replaces the
+//! config in force.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::durable;
+use crate::email;
+use crate::error::{Error, Result};
+
+const MAX_SIZE: u64 = 1 << 20;
+
+/// The whole config. Every section is optional; a missing file means all defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub jobs: JobsConfig,
+    #[serde(default)]
+    pub peers: PeersConfig,
+    #[serde(default)]
+    pub approval: ApprovalConfig,
+    #[serde(default)]
+    pub hooks: HooksConfig,
+    #[serde(default)]
+    pub notify: NotifyConfig,
+}
+
+/// Rule-based job approval. Either one rule set written inline (as syft-bg does) or several
+/// named ones under `rules`; the first that matches in full approves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default = "yes")]
+    pub peers_only: bool,
+    #[serde(default)]
+    pub allowed_users: Vec<String>,
+    #[serde(default)]
+    pub required_filenames: Vec<String>,
+    #[serde(default)]
+    pub required_scripts: BTreeMap<String, String>,
+    #[serde(default)]
+    pub rules: Vec<RuleSet>,
+}
+
+impl Default for JobsConfig {
+    fn default() -> JobsConfig {
+        JobsConfig {
+            enabled: false,
+            peers_only: true,
+            allowed_users: Vec::new(),
+            required_filenames: Vec::new(),
+            required_scripts: BTreeMap::new(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One named set of conditions; a job is approved by it only when all of them hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSet {
+    pub name: String,
+    #[serde(default = "yes")]
+    pub peers_only: bool,
+    #[serde(default)]
+    pub allowed_users: Vec<String>,
+    #[serde(default)]
+    pub required_filenames: Vec<String>,
+    #[serde(default)]
+    pub required_scripts: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeersConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub approved_domains: Vec<String>,
+    #[serde(default)]
+    pub auto_share_datasets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalConfig {
+    /// Jobs wait at most this long for the owner, whatever their own timeout says.
+    #[serde(default)]
+    pub max_timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksConfig {
+    /// A command (run with `sh -c`) that receives every decision as JSON on stdin.
+    #[serde(default)]
+    pub on_decision: Option<String>,
+    #[serde(default = "hook_timeout")]
+    pub timeout_seconds: u64,
+}
+
+impl Default for HooksConfig {
+    fn default() -> HooksConfig {
+        HooksConfig {
+            on_decision: None,
+            timeout_seconds: hook_timeout(),
+        }
+    }
+}
+
+fn hook_timeout() -> u64 {
+    10
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default = "smtp_port")]
+    pub port: u16,
+    /// `starttls` (default), `tls` (implicit TLS) or `none` (plain; only for a local relay).
+    #[serde(default = "starttls")]
+    pub security: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Read from this environment variable, so the password is not stored in the synced folder.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    pub from: String,
+    /// Defaults to the datasite owner.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Send a mail for each new job waiting for the owner.
+    #[serde(default = "yes")]
+    pub on_pending: bool,
+    /// Send a mail for each decision.
+    #[serde(default = "yes")]
+    pub on_decision: bool,
+}
+
+fn smtp_port() -> u16 {
+    587
+}
+
+fn starttls() -> String {
+    "starttls".into()
+}
+
+impl Config {
+    /// Parses and checks a config file's text. Errors name the line and column.
+    pub fn parse(text: &str) -> Result<Config> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let cfg: Config = serde_saphyr::from_str(text).map_err(|e| {
+            let first = e.to_string();
+            let first = first
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
+            // The parser suggests one of its own options here, which means nothing to an owner.
+            let first = first
+                .split(", set DuplicateKeyPolicy")
+                .next()
+                .unwrap_or(first)
+                .to_string();
+            Error::invalid(
+                format!("config.yaml is invalid: {first}"),
+                "fix that line; the previous config stays in force until then",
+            )
+        })?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// Reads `path`; a missing file is the default config.
+    pub fn load(path: &Path) -> Result<Config> {
+        match durable::read_capped(path, MAX_SIZE) {
+            Ok(bytes) => {
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    Error::invalid("config.yaml is not UTF-8 text", "save it as UTF-8")
+                })?;
+                Config::parse(&text)
+            }
+            Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => Ok(Config::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The rule sets in force (none when rule approval is disabled).
+    pub fn rule_sets(&self) -> Vec<RuleSet> {
+        if !self.jobs.enabled {
+            return Vec::new();
+        }
+        if !self.jobs.rules.is_empty() {
+            return self.jobs.rules.clone();
+        }
+        vec![RuleSet {
+            name: "default".into(),
+            peers_only: self.jobs.peers_only,
+            allowed_users: self.jobs.allowed_users.clone(),
+            required_filenames: self.jobs.required_filenames.clone(),
+            required_scripts: self.jobs.required_scripts.clone(),
+        }]
+    }
+
+    fn check(&self) -> Result<()> {
+        let j = &self.jobs;
+        let inline = !j.required_filenames.is_empty()
+            || !j.required_scripts.is_empty()
+            || !j.allowed_users.is_empty();
+        if inline && !j.rules.is_empty() {
+            return Err(Error::invalid(
+                "config.yaml is invalid: jobs has both inline conditions and `rules`",
+                "move the inline conditions into a named entry of `rules`",
+            ));
+        }
+        let sets = if j.rules.is_empty() && (j.enabled || inline) {
+            vec![RuleSet {
+                name: "default".into(),
+                peers_only: j.peers_only,
+                allowed_users: j.allowed_users.clone(),
+                required_filenames: j.required_filenames.clone(),
+                required_scripts: j.required_scripts.clone(),
+            }]
+        } else {
+            j.rules.clone()
+        };
+        let mut names = Vec::new();
+        for r in &sets {
+            let at = format!("config.yaml is invalid: rule set {:?}", r.name);
+            if r.name.trim().is_empty() || names.contains(&r.name) {
+                return Err(Error::invalid(
+                    format!("{at} needs a unique, non-empty name"),
+                    "name each rule set after its project",
+                ));
+            }
+            names.push(r.name.clone());
+            if r.required_filenames.is_empty() {
+                return Err(Error::invalid(
+                    format!("{at} has no required_filenames"),
+                    "list every file the job's code/ must hold (run.sh included); a rule without them could approve any code",
+                ));
+            }
+            for f in &r.required_filenames {
+                check_rel_path(f).map_err(|why| {
+                    Error::invalid(
+                        format!("{at}: required file {f:?} {why}"),
+                        "use paths relative to code/, like run.sh or lib/util.py",
+                    )
+                })?;
+            }
+            for (f, hash) in &r.required_scripts {
+                if !r.required_filenames.contains(f) {
+                    return Err(Error::invalid(
+                        format!(
+                            "{at}: required_scripts names {f:?}, which is not in required_filenames"
+                        ),
+                        "add it to required_filenames (the job must hold exactly those files)",
+                    ));
+                }
+                let hex = hash.strip_prefix("sha256:").unwrap_or("");
+                if !crate::signature::is_signature(hex) {
+                    return Err(Error::invalid(
+                        format!("{at}: the hash of {f:?} is not sha256:<64 lower-case hex>"),
+                        "paste the full output of `syft-reviewer hash FILE`; prefixes are not accepted",
+                    ));
+                }
+            }
+            for u in &r.allowed_users {
+                email::normalize(u).map_err(|e| {
+                    Error::invalid(
+                        format!("{at}: allowed user {u:?} is not valid"),
+                        e.to_string(),
+                    )
+                })?;
+            }
+        }
+        for d in &self.peers.approved_domains {
+            let probe = format!("x@{}", d.trim().to_lowercase());
+            if d.contains('@') || !email::is_valid(&probe) {
+                return Err(Error::invalid(
+                    format!(
+                        "config.yaml is invalid: peers.approved_domains entry {d:?} is not a domain"
+                    ),
+                    "write domains like example.org (no @, no wildcards)",
+                ));
+            }
+        }
+        for ds in &self.peers.auto_share_datasets {
+            check_rel_path(ds).map_err(|why| {
+                Error::invalid(
+                    format!("config.yaml is invalid: dataset {ds:?} {why}"),
+                    "give a folder relative to your datasite, like public/datasets/census",
+                )
+            })?;
+        }
+        if let Some(s) = &self.notify.smtp {
+            if !matches!(s.security.as_str(), "starttls" | "tls" | "none") {
+                return Err(Error::invalid(
+                    format!(
+                        "config.yaml is invalid: notify.smtp.security {:?}",
+                        s.security
+                    ),
+                    "use starttls, tls or none",
+                ));
+            }
+            email::normalize(&s.from).map_err(|e| {
+                Error::invalid("config.yaml is invalid: notify.smtp.from", e.to_string())
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn check_rel_path(p: &str) -> std::result::Result<(), &'static str> {
+    if p.is_empty() || p.starts_with('/') || p.contains('\\') || p.contains('\0') {
+        return Err("is not a relative path");
+    }
+    if p.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        return Err("must not contain empty, . or .. parts");
+    }
+    Ok(())
+}
+
+/// The outcome of one condition of a rule set, for explanations.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Condition {
+    pub what: String,
+    pub ok: bool,
+}
+
+/// One rule set checked against a job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleCheck {
+    pub name: String,
+    pub conditions: Vec<Condition>,
+}
+
+impl RuleCheck {
+    pub fn matches(&self) -> bool {
+        !self.conditions.is_empty() && self.conditions.iter().all(|c| c.ok)
+    }
+}
+
+/// Checks a rule set against a job's facts: its sender, whether the sender is an approved
+/// peer, and its code files (path -> sha256 hex).
+pub fn check_rule(
+    rule: &RuleSet,
+    sender: &str,
+    is_peer: bool,
+    files: &BTreeMap<String, String>,
+) -> RuleCheck {
+    let mut conditions = Vec::new();
+    let sender = sender.to_lowercase();
+    if rule.peers_only {
+        conditions.push(Condition {
+            what: if is_peer {
+                format!("{sender} is an approved peer")
+            } else {
+                format!("{sender} is not an approved peer (peers_only)")
+            },
+            ok: is_peer,
+        });
+    }
+    if !rule.allowed_users.is_empty() {
+        let ok = rule
+            .allowed_users
+            .iter()
+            .any(|u| u.to_lowercase() == sender);
+        conditions.push(Condition {
+            what: if ok {
+                format!("{sender} is in allowed_users")
+            } else {
+                format!("{sender} is not in allowed_users")
+            },
+            ok,
+        });
+    }
+    let wanted: std::collections::BTreeSet<&str> =
+        rule.required_filenames.iter().map(String::as_str).collect();
+    let have: std::collections::BTreeSet<&str> = files.keys().map(String::as_str).collect();
+    let missing: Vec<&str> = wanted.difference(&have).copied().collect();
+    let extra: Vec<&str> = have.difference(&wanted).copied().collect();
+    let mut what = String::from("the files under code/ are exactly required_filenames");
+    if !missing.is_empty() {
+        what = format!("missing required file(s): {}", missing.join(", "));
+    }
+    if !extra.is_empty() {
+        let e = format!("file(s) not in required_filenames: {}", extra.join(", "));
+        what = if missing.is_empty() {
+            e
+        } else {
+            format!("{what}; {e}")
+        };
+    }
+    conditions.push(Condition {
+        what,
+        ok: missing.is_empty() && extra.is_empty(),
+    });
+    for (f, expected) in &rule.required_scripts {
+        let expected = expected.strip_prefix("sha256:").unwrap_or(expected);
+        let (ok, what) = match files.get(f) {
+            None => (false, format!("{f} is missing, so its hash cannot match")),
+            Some(h) if h == expected => (true, format!("{f} has the required sha256")),
+            Some(h) => (
+                false,
+                format!("{f} has sha256:{h}, not the required sha256:{expected}"),
+            ),
+        };
+        conditions.push(Condition { what, ok });
+    }
+    RuleCheck {
+        name: rule.name.clone(),
+        conditions,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const H2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(p, h)| (p.to_string(), h.trim_start_matches("sha256:").to_string()))
+            .collect()
+    }
+
+    fn rule() -> RuleSet {
+        RuleSet {
+            name: "census".into(),
+            peers_only: false,
+            allowed_users: vec![],
+            required_filenames: vec!["run.sh".into(), "main.py".into()],
+            required_scripts: [
+                ("run.sh".to_string(), H1.to_string()),
+                ("main.py".to_string(), H2.to_string()),
+            ]
+            .into(),
+        }
+    }
+
+    #[test]
+    fn exact_set_with_matching_hashes_matches() {
+        let c = check_rule(
+            &rule(),
+            "a@x.org",
+            false,
+            &files(&[("run.sh", H1), ("main.py", H2)]),
+        );
+        assert!(c.matches(), "{c:?}");
+    }
+
+    #[test]
+    fn extra_or_missing_file_fails() {
+        let c = check_rule(
+            &rule(),
+            "a@x.org",
+            false,
+            &files(&[("run.sh", H1), ("main.py", H2), ("evil.py", H2)]),
+        );
+        assert!(!c.matches());
+        assert!(c.conditions.iter().any(|x| x.what.contains("evil.py")));
+        let c = check_rule(&rule(), "a@x.org", false, &files(&[("run.sh", H1)]));
+        assert!(!c.matches());
+        assert!(
+            c.conditions
+                .iter()
+                .any(|x| x.what.contains("missing required file(s): main.py"))
+        );
+    }
+
+    #[test]
+    fn run_sh_hash_is_checked_like_any_file() {
+        let c = check_rule(
+            &rule(),
+            "a@x.org",
+            false,
+            &files(&[("run.sh", H2), ("main.py", H2)]),
+        );
+        assert!(!c.matches());
+        assert!(
+            c.conditions
+                .iter()
+                .any(|x| !x.ok && x.what.starts_with("run.sh has sha256:"))
+        );
+    }
+
+    #[test]
+    fn allowed_users_and_peers_only() {
+        let mut r = rule();
+        r.allowed_users = vec!["Bob@X.org".into()];
+        let f = files(&[("run.sh", H1), ("main.py", H2)]);
+        assert!(check_rule(&r, "bob@x.org", false, &f).matches());
+        assert!(!check_rule(&r, "eve@x.org", false, &f).matches());
+        r.peers_only = true;
+        assert!(!check_rule(&r, "bob@x.org", false, &f).matches());
+        assert!(check_rule(&r, "bob@x.org", true, &f).matches());
+    }
+
+    #[test]
+    fn prefix_hashes_are_refused_at_load() {
+        let err = Config::parse("jobs:\n  enabled: true\n  required_filenames: [run.sh]\n  required_scripts:\n    run.sh: \"sha256:1111\"\n").unwrap_err();
+        assert!(err.to_string().contains("not sha256:<64"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let err = Config::parse("jobs:\n  enabled: true\n  bogus: 1\n").unwrap_err();
+        assert!(err.to_string().contains("line 3 column 3"), "{err}");
+        assert!(err.to_string().contains("bogus"), "{err}");
+        let err = Config::parse("peers:\n  enabled: maybe-not\n").unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn rules_without_files_and_lookalike_domains_are_refused() {
+        assert!(
+            Config::parse("jobs:\n  enabled: true\n")
+                .unwrap_err()
+                .to_string()
+                .contains("required_filenames")
+        );
+        assert!(Config::parse("peers:\n  approved_domains: ['*.org']\n").is_err());
+        assert!(Config::parse("peers:\n  approved_domains: ['a@b.org']\n").is_err());
+        let c = Config::parse("jobs:\n  enabled: true\n  rules:\n    - name: a\n      required_filenames: [run.sh]\n    - name: b\n      peers_only: false\n      required_filenames: [run.sh, x.py]\n").unwrap();
+        assert_eq!(c.rule_sets().len(), 2);
+        assert!(c.rule_sets()[0].peers_only);
+    }
+
+    #[test]
+    fn the_template_is_valid_and_disabled() {
+        let c = Config::parse(include_str!("../app_data_template/config.yaml")).unwrap();
+        assert!(!c.jobs.enabled && !c.peers.enabled);
+        assert!(c.rule_sets().is_empty());
+    }
+}
