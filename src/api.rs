@@ -607,15 +607,10 @@ fn check_rel_path(path: &str) -> Result<(), ApiError> {
 /// was cut.
 fn read_text_prefix(path: &Path, limit: u64) -> (Option<String>, bool) {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let Ok(f) = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-        .open(path)
-    else {
+    let Ok((f, meta)) = crate::durable::open_regular(path) else {
         return (None, false);
     };
-    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let size = meta.len();
     let mut buf = Vec::new();
     if f.take(limit).read_to_end(&mut buf).is_err() {
         return (None, false);

@@ -133,20 +133,27 @@ impl Sync {
     }
 }
 
-/// Reads a whole file, refusing files larger than `limit` bytes (without reading them).
-pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>> {
+/// Opens a regular file for reading without following a symbolic link and without blocking on
+/// a FIFO (a file may be swapped for either between listing and opening).
+pub fn open_regular(path: &Path) -> Result<(File, fs::Metadata)> {
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| Error::io("open", path, e))?;
     let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
     if !meta.is_file() {
         return Err(Error::invalid(
             format!("{} is not a regular file", path.display()),
-            "remove it or replace it with a regular file",
+            "only regular files are read; remove it or replace it with a regular file",
         ));
     }
+    Ok((file, meta))
+}
+
+/// Reads a whole file, refusing files larger than `limit` bytes (without reading them).
+pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let (file, meta) = open_regular(path)?;
     if meta.len() > limit {
         return Err(too_large(path, meta.len(), limit));
     }

@@ -5,10 +5,9 @@
 //! and queue clients add them; links and special files make a job ineligible for code trust.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
 use std::hash::{Hash, Hasher};
 use std::io::{self, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use serde::Serialize;
@@ -137,18 +136,7 @@ pub fn scan_code(code_dir: &Path) -> Result<CodeScan> {
 /// Hashes a regular file without following links (the file may be swapped for a link between
 /// listing and opening; that is refused here).
 pub fn hash_regular_file(path: &Path) -> Result<(String, u64)> {
-    let mut file: File = OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| Error::io("open", path, e))?;
-    let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
-    if !meta.is_file() {
-        return Err(Error::invalid(
-            format!("{} is not a regular file", path.display()),
-            "only regular files can be hashed",
-        ));
-    }
+    let (mut file, _) = crate::durable::open_regular(path)?;
     let mut hasher = Sha256::new();
     let size = io::copy(&mut file, &mut hasher).map_err(|e| Error::io("read", path, e))?;
     Ok((format!("{:x}", hasher.finalize()), size))
@@ -212,17 +200,12 @@ pub fn fingerprint(job_dir: &Path) -> u64 {
 
 /// Reads a file's text for display if it is small UTF-8.
 pub fn read_text(path: &Path, limit: u64) -> Option<String> {
-    let mut f = OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-        .open(path)
-        .ok()?;
-    let meta = f.metadata().ok()?;
-    if !meta.is_file() || meta.len() > limit {
+    let (f, meta) = crate::durable::open_regular(path).ok()?;
+    if meta.len() > limit {
         return None;
     }
     let mut buf = Vec::new();
-    (&mut f).take(limit).read_to_end(&mut buf).ok()?;
+    f.take(limit).read_to_end(&mut buf).ok()?;
     String::from_utf8(buf).ok()
 }
 
