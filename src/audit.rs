@@ -99,6 +99,39 @@ pub struct AuditLog {
     state: PathBuf,
 }
 
+/// The last newline-terminated line of a file (without its newline), the offset just after it,
+/// and the file's length. Reads backwards from the end in growing chunks.
+fn last_complete_line(path: &Path) -> io::Result<(Option<Vec<u8>>, u64, u64)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    let mut chunk: u64 = 64 * 1024;
+    loop {
+        let start = len.saturating_sub(chunk);
+        let mut buf = Vec::with_capacity((len - start) as usize);
+        f.seek(SeekFrom::Start(start))?;
+        (&mut f).take(len - start).read_to_end(&mut buf)?;
+        let Some(end) = buf.iter().rposition(|b| *b == b'\n') else {
+            if start == 0 {
+                return Ok((None, 0, len));
+            }
+            chunk *= 4;
+            continue;
+        };
+        match buf[..end].iter().rposition(|b| *b == b'\n') {
+            Some(begin) => {
+                return Ok((
+                    Some(buf[begin + 1..end].to_vec()),
+                    start + end as u64 + 1,
+                    len,
+                ));
+            }
+            None if start == 0 => return Ok((Some(buf[..end].to_vec()), end as u64 + 1, len)),
+            None => chunk *= 4,
+        }
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -251,19 +284,26 @@ impl AuditLog {
     /// checkpoint ever acknowledged (a crash in the middle of an append).
     fn repair_and_head(&self, key: &SigningKey) -> Result<(u64, String)> {
         let path = self.chain_path();
-        let data = match fs::read(&path) {
-            Ok(d) => d,
+        let (last, complete, len) = match last_complete_line(&path) {
+            Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((0, GENESIS.to_string())),
             Err(e) => return Err(Error::io("read", &path, e)),
         };
-        let complete = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        let lines: Vec<&[u8]> = data[..complete]
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .collect();
-        if complete < data.len() {
+        // Entries number themselves, so the head is enough: no need to read the whole chain.
+        let (count, head) = match &last {
+            None => (0, GENESIS.to_string()),
+            Some(l) => serde_json::from_slice::<Entry>(l)
+                .map(|e| (e.seq + 1, e.hash))
+                .map_err(|e| {
+                    Error::invalid(
+                        format!("the last entry of {} is not readable ({e})", path.display()),
+                        "run `syft-reviewer audit verify` to find the damage",
+                    )
+                })?,
+        };
+        if complete < len {
             let acknowledged = self.read_checkpoint().map_or(0, |c| c.size);
-            if (lines.len() as u64) < acknowledged {
+            if count < acknowledged {
                 return Err(Error::invalid(
                     format!(
                         "the last line of {} is torn but was acknowledged",
@@ -280,27 +320,15 @@ impl AuditLog {
                 .write(true)
                 .open(&path)
                 .map_err(|e| Error::io("open", &path, e))?;
-            f.set_len(complete as u64)
+            f.set_len(complete)
                 .and_then(|()| f.sync_all())
                 .map_err(|e| Error::io("truncate", &path, e))?;
         }
-        let head = match lines.last() {
-            None => GENESIS.to_string(),
-            Some(l) => serde_json::from_slice::<Entry>(l)
-                .map(|e| e.hash)
-                .map_err(|e| {
-                    Error::invalid(
-                        format!("the last entry of {} is not readable ({e})", path.display()),
-                        "run `syft-reviewer audit verify` to find the damage",
-                    )
-                })?,
-        };
-        let count = lines.len() as u64;
         // A crash between the append and the checkpoint leaves the checkpoint behind.
-        if self
-            .read_checkpoint()
-            .is_none_or(|c| c.size != count || c.hash != head)
-            && count > 0
+        if count > 0
+            && self
+                .read_checkpoint()
+                .is_none_or(|c| c.size != count || c.hash != head)
         {
             self.write_checkpoint(key, count, &head)?;
         }
