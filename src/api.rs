@@ -112,6 +112,11 @@ impl Api {
                 self.check_signature(body)
             }
             ("POST", ["api", "v1", "trusted-code", "add-to-history"]) => self.add_to_history(body),
+            ("GET", ["api", "v1", "peers"]) => {
+                ok(serde_json::to_value(crate::peers::list(&self.layout)?).unwrap_or_default())
+            }
+            ("POST", ["api", "v1", "peers", "approve", mail]) => self.peer_approve(mail),
+            ("DELETE", ["api", "v1", "peers", "revoke", mail]) => self.peer_revoke(mail),
             ("GET", ["api", "v1", "jobs"]) => self.jobs(&q),
             ("GET", ["api", "v1", "jobs", uid]) => self.job(uid),
             ("GET", ["api", "v1", "jobs", uid, "explain"]) => self.explain(uid),
@@ -242,6 +247,34 @@ impl Api {
         let mail = email::normalize(mail)?;
         let listed = Allowlist::new(&self.layout).load()?.contains(&mail);
         ok(json!({"email": mail, "allowlisted": listed}))
+    }
+
+    fn peer_approve(&self, mail: &str) -> Answer {
+        let _changing = crate::audit::change_lock(&self.layout)?;
+        // An invalid config shares nothing now; the daemon shares with the config in force.
+        let trust = Trust::load(&self.layout)?;
+        let config = trust.config_error.is_none().then_some(&trust.config);
+        let a = crate::peers::approve(&self.layout, config, mail, &self.actor)?;
+        Ok(Reply {
+            status: if a.approved { 201 } else { 200 },
+            body: serde_json::to_value(a).unwrap_or_default(),
+        })
+    }
+
+    fn peer_revoke(&self, mail: &str) -> Answer {
+        let _changing = crate::audit::change_lock(&self.layout)?;
+        match crate::peers::revoke(&self.layout, mail, &self.actor)? {
+            Some(r) => {
+                let mut body = serde_json::to_value(r).unwrap_or_default();
+                body["revoked"] = true.into();
+                ok(body)
+            }
+            None => Err(ApiError::new(
+                404,
+                format!("{} is not an approved peer", mail.trim().to_lowercase()),
+                "GET /api/v1/peers lists the approved peers",
+            )),
+        }
     }
 
     fn history(&self) -> Answer {
@@ -565,6 +598,9 @@ impl Api {
                 | ("DELETE", ["api", "v1", "trusted-code", "unmark", _])
                 | ("POST", ["api", "v1", "trusted-code", "check-signature"])
                 | ("POST", ["api", "v1", "trusted-code", "add-to-history"])
+                | ("GET", ["api", "v1", "peers"])
+                | ("POST", ["api", "v1", "peers", "approve", _])
+                | ("DELETE", ["api", "v1", "peers", "revoke", _])
                 | ("GET", ["api", "v1", "jobs"])
                 | ("GET", ["api", "v1", "jobs", _])
                 | ("GET", ["api", "v1", "jobs", _, "explain"])

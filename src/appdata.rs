@@ -78,6 +78,8 @@ pub fn ensure_app_data(layout: &Layout) -> Result<bool> {
     }
     let list = Allowlist::new(layout);
     list.sync_permissions(&list.load()?)?;
+    // Peer requests: each user may write only the file named with their own email.
+    crate::peers::ensure_requests_folder(layout)?;
     Ok(first)
 }
 
@@ -141,6 +143,9 @@ pub fn clean_temps(layout: &Layout) {
         layout.trusted_dir(),
         layout.history_dir(),
         layout.app_data.join("audit"),
+        crate::peers::approved_dir(layout),
+        crate::peers::requests_dir(layout),
+        crate::peers::answers_dir(layout),
         layout.state.clone(),
     ] {
         durable::remove_stale_temps(&dir);
@@ -178,6 +183,10 @@ mod tests {
         let listing = Allowlist::new(&l).load().unwrap();
         assert!(listing.contains("andrew@openmined.org"));
         assert!(l.app_data.join("syft.pub.yaml").is_file());
+        let requests =
+            crate::permfile::PermFile::read(&crate::peers::requests_dir(&l).join("syft.pub.yaml"))
+                .unwrap();
+        assert_eq!(requests, crate::peers::requests_permfile());
         assert!(
             !ensure_app_data(&l).unwrap(),
             "second start is not a first start"

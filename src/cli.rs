@@ -80,6 +80,9 @@ pub enum Command {
     /// Manage trusted code patterns
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// Manage peers: approved peers, peer requests, revocation
+    #[command(subcommand)]
+    Peers(PeersCommand),
     /// List jobs in the queue
     Jobs {
         /// Only jobs with this status (pending, approved, running, completed, failed, rejected, timedout)
@@ -178,6 +181,26 @@ pub enum AllowCommand {
     List {
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeersCommand {
+    /// List approved peers, pending peer requests and revoked peers
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a peer (with or without a request) and share the auto_share_datasets with them
+    Approve {
+        // Not `email`: that is the global owner flag's id.
+        #[arg(value_name = "EMAIL")]
+        peer: String,
+    },
+    /// Revoke a peer and remove the read grants syft-reviewer added for them
+    Revoke {
+        #[arg(value_name = "EMAIL")]
+        peer: String,
     },
 }
 
@@ -316,6 +339,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Some(Command::Explain { job, json }) => explain(&cli, job, *json),
         Some(Command::Allow(cmd)) => allow(&cli, cmd),
         Some(Command::Trust(cmd)) => trust(&cli, cmd),
+        Some(Command::Peers(cmd)) => peers(&cli, cmd),
         Some(Command::Jobs { status, json }) => jobs(&cli, *status, *json),
         Some(Command::Status { json }) => status(&cli, *json),
         Some(Command::Decide {
@@ -430,7 +454,13 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
             }
         }
     };
-    let result = Daemon::new(layout, opts)?.with_live(live).run(tx, rx);
+    let ui_url = web
+        .as_ref()
+        .map(|w| format!("http://127.0.0.1:{}/", w.addr.port()));
+    let result = Daemon::new(layout, opts)?
+        .with_live(live)
+        .with_ui_url(ui_url)
+        .run(tx, rx);
     if let Some(w) = web {
         w.shutdown();
     }
@@ -641,6 +671,100 @@ fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
                 for mail in listing.entries.keys() {
                     println!("{mail}");
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn peers(cli: &Cli, cmd: &PeersCommand) -> Result<()> {
+    let l = layout(cli)?;
+    appdata::ensure_app_data(&l)?;
+    match cmd {
+        PeersCommand::List { json } => {
+            let listing = crate::peers::list(&l)?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&listing).unwrap_or_default()
+                );
+                return Ok(());
+            }
+            for b in &listing.invalid {
+                eprintln!("warning: peers/{} is ignored: {}", b.file, b.reason);
+            }
+            if listing.approved.is_empty()
+                && listing.pending.is_empty()
+                && listing.revoked.is_empty()
+            {
+                println!(
+                    "no peers and no peer requests (requests arrive in {})",
+                    crate::peers::requests_dir(&l).display()
+                );
+            }
+            for p in &listing.approved {
+                let mut line = format!("approved  {}", p.email);
+                if let (Some(at), Some(by)) = (&p.at, &p.by) {
+                    line.push_str(&format!("  (by {by} at {at})"));
+                }
+                if !p.shared.is_empty() {
+                    line.push_str(&format!("  shared: {}", p.shared.join(", ")));
+                }
+                println!("{line}");
+            }
+            for r in &listing.pending {
+                match &r.message {
+                    Some(m) => println!("pending   {}  {m:?}", r.email),
+                    None => println!("pending   {}", r.email),
+                }
+            }
+            for p in &listing.revoked {
+                println!(
+                    "revoked   {}  (by {} at {})",
+                    p.email,
+                    p.by.as_deref().unwrap_or("?"),
+                    p.at.as_deref().unwrap_or("?")
+                );
+            }
+        }
+        PeersCommand::Approve { peer } => {
+            let _changing = crate::audit::change_lock(&l)?;
+            let config = match crate::config::Config::load(&l.config_file()) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    eprintln!(
+                        "warning: {e}\nno dataset is shared now; the running daemon shares them with the config it has in force"
+                    );
+                    None
+                }
+            };
+            let a = crate::peers::approve(&l, config.as_ref(), peer, "cli")?;
+            if a.approved {
+                println!("approved peer {}", a.email);
+            } else {
+                println!("{} is already an approved peer", a.email);
+            }
+            for ds in &a.shared {
+                println!("shared {ds} with {}", a.email);
+            }
+            for p in &a.problems {
+                eprintln!("warning: {p}");
+            }
+        }
+        PeersCommand::Revoke { peer } => {
+            let _changing = crate::audit::change_lock(&l)?;
+            let Some(r) = crate::peers::revoke(&l, peer, "cli")? else {
+                return Err(Error::not_found(
+                    format!("{} among the approved peers", peer.trim().to_lowercase()),
+                    "see `syft-reviewer peers list`",
+                ));
+            };
+            println!("revoked peer {}", r.email);
+            for ds in &r.unshared {
+                println!("removed {}'s read access to {ds}", r.email);
+            }
+            for p in &r.problems {
+                eprintln!("warning: {p}");
             }
         }
     }

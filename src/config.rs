@@ -134,8 +134,9 @@ pub struct NotifyConfig {
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
     pub host: String,
-    #[serde(default = "smtp_port")]
-    pub port: u16,
+    /// Defaults to 587 for `starttls`, 465 for `tls` and 25 for `none`.
+    #[serde(default)]
+    pub port: Option<u16>,
     /// `starttls` (default), `tls` (implicit TLS) or `none` (plain; only for a local relay).
     #[serde(default = "starttls")]
     pub security: String,
@@ -156,8 +157,15 @@ pub struct SmtpConfig {
     pub on_decision: bool,
 }
 
-fn smtp_port() -> u16 {
-    587
+impl SmtpConfig {
+    /// The port in force: the configured one, or the usual one for `security`.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.security.as_str() {
+            "tls" => 465,
+            "none" => 25,
+            _ => 587,
+        })
+    }
 }
 
 fn starttls() -> String {
@@ -327,6 +335,40 @@ impl Config {
             email::normalize(&s.from).map_err(|e| {
                 Error::invalid("config.yaml is invalid: notify.smtp.from", e.to_string())
             })?;
+            if let Some(to) = &s.to {
+                email::normalize(to).map_err(|e| {
+                    Error::invalid("config.yaml is invalid: notify.smtp.to", e.to_string())
+                })?;
+            }
+            if s.host.trim().is_empty() || s.port == Some(0) {
+                return Err(Error::invalid(
+                    "config.yaml is invalid: notify.smtp needs a host and a non-zero port",
+                    "give your mail server's name, like smtp.example.org",
+                ));
+            }
+            if s.username.is_some() != s.password_env.is_some() {
+                return Err(Error::invalid(
+                    "config.yaml is invalid: notify.smtp has only one of username and password_env",
+                    "give both (password_env names the environment variable holding the password), or neither",
+                ));
+            }
+        }
+        if let Some(cmd) = &self.hooks.on_decision
+            && cmd.trim().is_empty()
+        {
+            return Err(Error::invalid(
+                "config.yaml is invalid: hooks.on_decision is empty",
+                "give a shell command, or null for none",
+            ));
+        }
+        if !(1..=3600).contains(&self.hooks.timeout_seconds) {
+            return Err(Error::invalid(
+                format!(
+                    "config.yaml is invalid: hooks.timeout_seconds is {}",
+                    self.hooks.timeout_seconds
+                ),
+                "use 1 to 3600 seconds",
+            ));
         }
         Ok(())
     }
@@ -549,6 +591,37 @@ mod tests {
         let c = Config::parse("jobs:\n  enabled: true\n  rules:\n    - name: a\n      required_filenames: [run.sh]\n    - name: b\n      peers_only: false\n      required_filenames: [run.sh, x.py]\n").unwrap();
         assert_eq!(c.rule_sets().len(), 2);
         assert!(c.rule_sets()[0].peers_only);
+    }
+
+    #[test]
+    fn hooks_and_smtp_are_checked() {
+        let smtp = |extra: &str| {
+            Config::parse(&format!(
+                "notify:\n  smtp:\n    host: smtp.example.org\n    from: r@example.org\n{extra}"
+            ))
+        };
+        let c = smtp("").unwrap();
+        let s = c.notify.smtp.as_ref().unwrap();
+        assert_eq!(
+            (s.security.as_str(), s.port(), s.on_pending),
+            ("starttls", 587, true)
+        );
+        let port = |extra: &str| smtp(extra).unwrap().notify.smtp.unwrap().port();
+        assert_eq!(port("    security: tls\n"), 465);
+        assert_eq!(port("    security: none\n"), 25);
+        assert_eq!(port("    port: 2525\n"), 2525);
+        assert!(smtp("    security: ssl\n").is_err());
+        assert!(smtp("    to: not-an-address\n").is_err());
+        assert!(smtp("    username: me\n").is_err());
+        assert!(smtp("    password_env: PW\n").is_err());
+        assert!(smtp("    username: me\n    password_env: PW\n").is_ok());
+        assert!(Config::parse("hooks:\n  on_decision: ''\n").is_err());
+        assert!(Config::parse("hooks:\n  on_decision: cat\n  timeout_seconds: 0\n").is_err());
+        let h = Config::parse("hooks:\n  on_decision: cat\n").unwrap().hooks;
+        assert_eq!(
+            (h.on_decision.as_deref(), h.timeout_seconds),
+            (Some("cat"), 10)
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::journal::{Applied, Check, Mover};
 use crate::live::{Live, Snapshot};
 use crate::lock::StoreLock;
 use crate::metadata;
+use crate::notify::{self as notifications, Notifier};
 use crate::policy::{Method, Outcome, Verdict};
 use crate::queue::{Queue, Status};
 use crate::review::{self, Review, Trust};
@@ -55,6 +56,8 @@ impl Default for Options {
 
 const STATUS_EVERY: Duration = Duration::from_secs(60);
 const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// How long a stopping daemon waits for hooks and mail still in progress.
+const SHUTDOWN_NOTIFY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy)]
 struct Settle {
@@ -102,6 +105,10 @@ pub struct Daemon {
     live: Option<Arc<Live>>,
     /// How far into the audit chain the daemon has read (to tell hand edits from recorded ones).
     audit_offset: u64,
+    /// What the last peer sync reported, so each problem or waiting request is logged once.
+    peer_notes: Vec<String>,
+    /// Hooks and mail about decisions and waiting jobs (never on the decision path).
+    notifier: Arc<Notifier>,
 }
 
 impl Daemon {
@@ -117,8 +124,15 @@ impl Daemon {
         if let Some(e) = &trust.config_error {
             log::error!("{e}");
         }
+        let notifier = Arc::new(Notifier::new(&layout.email, &trust.config));
+        notifier.track_announced(
+            layout.state.join("announced-pending.txt"),
+            &Queue::new(layout.queue.clone()).list(Status::Pending),
+        );
+        notifications::register(&layout, &notifier);
         let now = Instant::now();
         Ok(Daemon {
+            notifier,
             queue: Queue::new(layout.queue.clone()),
             mover: Mover::new(&layout),
             log: DecisionLog::new(layout.decision_log()),
@@ -135,6 +149,7 @@ impl Daemon {
             next_status: now + STATUS_EVERY,
             stats: Stats::default(),
             live: None,
+            peer_notes: Vec::new(),
             audit_offset: std::fs::metadata(AuditLog::new(&layout).chain_path())
                 .map_or(0, |m| m.len()),
             layout,
@@ -145,6 +160,12 @@ impl Daemon {
     /// Publishes the daemon's state to `live` (for the web UI) as it changes.
     pub fn with_live(mut self, live: Arc<Live>) -> Daemon {
         self.live = Some(live);
+        self
+    }
+
+    /// The web UI's address, named in notification mails.
+    pub fn with_ui_url(self, url: Option<String>) -> Daemon {
+        self.notifier.set_ui_url(url);
         self
     }
 
@@ -189,6 +210,9 @@ impl Daemon {
         self.publish(watcher.as_ref());
         if self.opts.once {
             self.process(Instant::now() + Duration::from_secs(3600));
+            // A cron run exits next: let its hooks and mail finish first (within limits).
+            let hooks = Duration::from_secs(self.trust.config.hooks.timeout_seconds);
+            self.notifier.close(hooks + Duration::from_secs(30));
             return Ok(());
         }
         log::info!(
@@ -221,6 +245,7 @@ impl Daemon {
             self.tick(watcher.as_mut());
             self.publish(watcher.as_ref());
         }
+        self.notifier.close(SHUTDOWN_NOTIFY);
         log::info!("stopped");
         Ok(())
     }
@@ -263,6 +288,13 @@ impl Daemon {
         let repaired = self.mover.repair_statuses();
         if repaired > 0 {
             log::info!("repaired the status of {repaired} job(s)");
+        }
+        match audit::change_lock(&self.layout) {
+            Ok(_changing) => {
+                let trust = std::mem::take(&mut self.trust);
+                self.trust = self.sync_peers(trust);
+            }
+            Err(e) => log::error!("{e}"),
         }
         self.full_scan(true);
         let v = AuditLog::new(&self.layout).verify(None);
@@ -383,6 +415,8 @@ impl Daemon {
                 self.stats.watcher_errors += 1;
             }
             self.stats.rescans += 1;
+            // Also catches store changes the watcher missed and dataset grants edited by hand.
+            self.reload_stores();
             self.full_scan(false);
             self.rescan_due = Instant::now() + self.opts.rescan;
         }
@@ -410,6 +444,7 @@ impl Daemon {
             }
         };
         report_invalid(&trust, &self.trust.invalid);
+        let trust = self.sync_peers(trust);
         if let Err(e) = Allowlist::new(&self.layout).sync_permissions(&trust.allowlist) {
             log::error!("could not update the allowlist's permission file: {e}");
         }
@@ -427,6 +462,9 @@ impl Daemon {
             || trust.trusted != self.trust.trusted
             || trust.config != self.trust.config
             || trust.peers != self.trust.peers;
+        if trust.config != self.trust.config {
+            self.notifier.configure(&trust.config);
+        }
         self.trust = trust;
         if changed {
             log::info!(
@@ -445,6 +483,35 @@ impl Daemon {
                 );
             }
         }
+    }
+
+    /// Applies the peer config to requests, approvals, dataset grants and answers (the caller
+    /// holds the change lock); returns `trust` with the approved peers as they are now.
+    fn sync_peers(&mut self, mut trust: Trust) -> Trust {
+        match crate::peers::sync(&self.layout, &trust.config, "daemon") {
+            Ok(report) => {
+                for p in &report.problems {
+                    if !self.peer_notes.contains(p) {
+                        log::warn!("{p}");
+                    }
+                }
+                for w in &report.waiting {
+                    if !self.peer_notes.contains(w) {
+                        log::info!("{w}");
+                    }
+                }
+                self.peer_notes = report.problems.into_iter().chain(report.waiting).collect();
+            }
+            Err(e) => {
+                let msg = format!("could not process the peers: {e}");
+                if !self.peer_notes.contains(&msg) {
+                    log::error!("{msg}");
+                }
+                self.peer_notes = vec![msg];
+            }
+        }
+        trust.peers = crate::peers::approved(&self.layout);
+        trust
     }
 
     /// Records in the audit chain the store changes that no command recorded (made by hand, in a
@@ -751,6 +818,15 @@ impl Daemon {
             log::error!("could not append to the audit chain: {e}");
         }
         self.mover.settled(&moved);
+        // Queued for the notifier's workers: this returns at once whatever the hooks do.
+        for e in &entries {
+            let d = notifications::Decision::from_entry(e, "daemon");
+            if d.is_pending() {
+                self.notifier.pending(d);
+            } else {
+                self.notifier.decision(d);
+            }
+        }
     }
 
     fn record_completed(&mut self, uids: Vec<String>) {

@@ -1,7 +1,8 @@
 //! The human gate: the owner's verdicts (approve, reject, request changes) on jobs no rule
 //! approved, and expiry of jobs nobody decided in time. The CLI, the API and the MCP server all
 //! come through [`decide`], which applies the verdict with the same crash-safe mover as the
-//! daemon and records it in the decision log and the audit chain.
+//! daemon, records it in the decision log and the audit chain, and announces it to the hooks
+//! and mail of [`crate::notify`].
 
 use std::path::Path;
 
@@ -14,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::journal::{Applied, Check, Mover};
 use crate::lock::StoreLock;
 use crate::metadata::{self, JobMeta};
+use crate::notify;
 use crate::queue::{Queue, Status};
 use crate::review::{self, Review, Trust};
 use crate::syftbox::Layout;
@@ -121,7 +123,7 @@ pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<
         ));
     }
     let queue = Queue::new(layout.queue.clone());
-    let _guard = StoreLock::acquire(&layout.state, "queue")?;
+    let guard = StoreLock::acquire(&layout.state, "queue")?;
     let dir = match queue.find(uid) {
         Some((Status::Pending, dir)) => dir,
         Some((status, _)) => {
@@ -187,7 +189,7 @@ pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<
     if let Some(r) = &rationale {
         reasons.push(format!("rationale: {r}"));
     }
-    record(
+    let announced = record(
         layout,
         &r,
         verdict.outcome(),
@@ -196,6 +198,9 @@ pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<
         &reasons,
     );
     mover.settled([&r.inspection.uid]);
+    // Hooks and mail never run under the queue lock.
+    drop(guard);
+    notify::announce(layout, announced);
     Ok(Decided {
         uid: uid.to_string(),
         verdict,
@@ -231,7 +236,7 @@ pub fn expire(layout: &Layout, reviews: &[Review], trust: &Trust) -> Vec<String>
     if reviews.is_empty() {
         return Vec::new();
     }
-    let Ok(_guard) = StoreLock::acquire(&layout.state, "queue") else {
+    let Ok(guard) = StoreLock::acquire(&layout.state, "queue") else {
         return Vec::new();
     };
     let mover = Mover::new(layout);
@@ -251,6 +256,7 @@ pub fn expire(layout: &Layout, reviews: &[Review], trust: &Trust) -> Vec<String>
         .map(|r| (r, Status::Timedout, Check::Nothing, Some(msg(r))))
         .collect();
     let mut done = Vec::new();
+    let mut announced = Vec::new();
     let results = mover.apply(&batch, trust);
     let uids: Vec<String> = results.iter().map(|(u, _)| u.clone()).collect();
     for (uid, applied) in results {
@@ -260,7 +266,7 @@ pub fn expire(layout: &Layout, reviews: &[Review], trust: &Trust) -> Vec<String>
         match applied {
             Applied::Done => {
                 log::info!("job {uid} expired and was moved to timedout/");
-                record(layout, r, "expired", None, "daemon", &[msg(r)]);
+                announced.push(record(layout, r, "expired", None, "daemon", &[msg(r)]));
                 done.push(uid);
             }
             Applied::SentBack(why) => log::warn!("job {uid} did not expire: {why}"),
@@ -268,11 +274,16 @@ pub fn expire(layout: &Layout, reviews: &[Review], trust: &Trust) -> Vec<String>
         }
     }
     mover.settled(&uids);
+    drop(guard);
+    for d in announced {
+        notify::announce(layout, d);
+    }
     done
 }
 
 /// Writes a decision to the decision log and the audit chain (failures are logged: the move
-/// already happened and must not be undone because a log could not be written).
+/// already happened and must not be undone because a log could not be written). Returns the
+/// decision for [`notify::announce`], which the caller makes once the queue lock is released.
 pub fn record(
     layout: &Layout,
     r: &Review,
@@ -280,7 +291,7 @@ pub fn record(
     method: Option<&str>,
     actor: &str,
     reasons: &[String],
-) {
+) -> notify::Decision {
     let ins = &r.inspection;
     let entry = decision_log::Entry {
         time: metadata::format_naive(&metadata::now_naive()),
@@ -292,7 +303,7 @@ pub fn record(
         signature: ins.signature.clone(),
         reasons: reasons.to_vec(),
     };
-    if let Err(e) = DecisionLog::new(layout.decision_log()).append(&[entry]) {
+    if let Err(e) = DecisionLog::new(layout.decision_log()).append(std::slice::from_ref(&entry)) {
         log::error!("could not write the decision log: {e}");
     }
     let ev = audit::Event {
@@ -307,4 +318,5 @@ pub fn record(
     if let Err(e) = AuditLog::new(layout).append(&[ev]) {
         log::error!("could not append to the audit chain: {e}");
     }
+    notify::Decision::from_entry(&entry, actor)
 }

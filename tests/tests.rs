@@ -7,5 +7,7 @@ mod crash;
 mod daemon;
 mod gate;
 mod http;
+mod notify;
+mod peers;
 mod python_interop;
 mod util;
