@@ -449,7 +449,7 @@ impl Daemon {
             log::error!("could not update the allowlist's permission file: {e}");
         }
         self.audit_hand_edits(&trust);
-        if trust.config_error != self.trust.config_error {
+        if trust.config_error != self.trust.config_error || trust.config != self.trust.config {
             match &trust.config_error {
                 Some(e) => log::error!("{e}"),
                 None => log::info!(

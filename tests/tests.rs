@@ -3,6 +3,7 @@
 mod bad_input;
 mod browser;
 mod cli;
+mod config;
 mod crash;
 mod daemon;
 mod gate;

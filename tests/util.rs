@@ -86,10 +86,17 @@ impl Sandbox {
     /// Starts the daemon with a short settle window; stderr goes to a log file in the tree.
     pub fn start(&self, extra: &[&str]) -> Daemon {
         let log = self.dir.path().join(format!("daemon-{}.log", nanos()));
+        // Tests run side by side: only those that ask for a port get a web server.
+        let web: &[&str] = if extra.contains(&"--port") {
+            &[]
+        } else {
+            &["--no-web"]
+        };
         let child = self
             .cmd()
             .arg("run")
             .args(["--settle-ms", "20"])
+            .args(web)
             .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
