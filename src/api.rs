@@ -1,4 +1,4 @@
-//! The JSON API behind the web UI (contract in `web_api.md`). Every handler calls the same
+//! The JSON API behind the web UI (the table in README.md). Every handler calls the same
 //! library functions as the CLI; this module only translates requests and answers.
 
 use std::path::Path;
@@ -175,7 +175,8 @@ impl Api {
             },
             "ignored_store_files": trust.invalid,
             "config_error": trust.config_error,
-            "rule_sets": trust.config.rule_sets().iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+            // The daemon's rules in force, which outlive an invalid edit of config.yaml.
+            "rule_sets": s.rule_sets,
             "audit": crate::audit::AuditLog::new(&self.layout).verify(None),
         }))
     }

@@ -184,6 +184,13 @@ impl Daemon {
             rescans: self.stats.rescans,
             events: self.stats.events,
             watcher_errors: self.stats.watcher_errors,
+            rule_sets: self
+                .trust
+                .config
+                .rule_sets()
+                .into_iter()
+                .map(|r| r.name)
+                .collect(),
         });
     }
 

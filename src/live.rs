@@ -17,6 +17,8 @@ pub struct Snapshot {
     pub rescans: u64,
     pub events: u64,
     pub watcher_errors: u64,
+    /// Names of the rule sets in force (kept when config.yaml becomes invalid).
+    pub rule_sets: Vec<String>,
 }
 
 #[derive(Debug)]

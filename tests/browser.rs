@@ -1,6 +1,7 @@
 //! The web UI in a real headless Chromium, driven through chromedriver's W3C WebDriver API: a
-//! person adds a sender, sees the pending job, reads its code and marks completed code trusted,
-//! and each action has its effect on disk. Screenshots of every tab are saved in
+//! person adds a sender, sees the pending job, reads its code and marks completed code trusted;
+//! approves, rejects and requests changes with a rationale; approves and revokes a peer; and each
+//! action has its effect on disk. Screenshots of every tab are saved in
 //! `target/browser-artifacts/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them); the test fails,
@@ -196,6 +197,14 @@ impl Browser {
         );
     }
 
+    /// Whether an element is shown (in the layout, not hidden).
+    fn displayed(&self, css: &str) -> bool {
+        self.script(
+            "const e = document.querySelector(arguments[0]); return !!e && e.offsetParent !== null;",
+            json!([css]),
+        ) == true
+    }
+
     fn text(&self, element: &str) -> String {
         self.cmd("GET", &format!("/element/{element}/text"), None)
             .as_str()
@@ -258,7 +267,7 @@ impl Browser {
             ),
             "true"
         );
-        for other in ["pending", "allowlist", "trusted", "decisions"] {
+        for other in ["pending", "allowlist", "trusted", "peers", "decisions"] {
             if other != name {
                 let hidden = self.script("const p = document.getElementById(arguments[0]); return p.hidden || p.offsetHeight === 0;", json!([format!("panel-{other}")]));
                 assert_eq!(hidden, true, "panel {other} is shown together with {name}");
@@ -269,6 +278,19 @@ impl Browser {
     /// Saves a PNG screenshot under `target/browser-artifacts/`.
     fn screenshot(&self, name: &str) -> PathBuf {
         self.script("window.scrollTo(0, 0)", json!([]));
+        self.save_screenshot(name)
+    }
+
+    /// Like `screenshot`, scrolled so that the element matching `css` is in view at the bottom.
+    fn screenshot_showing(&self, name: &str, css: &str) -> PathBuf {
+        self.script(
+            "document.querySelector(arguments[0]).scrollIntoView({block: 'end'}); window.scrollBy(0, 16);",
+            json!([css]),
+        );
+        self.save_screenshot(name)
+    }
+
+    fn save_screenshot(&self, name: &str) -> PathBuf {
         let b64 = self.cmd("GET", "/screenshot", None);
         let png = base64_decode(b64.as_str().expect("a base64 screenshot"));
         assert!(
@@ -536,4 +558,330 @@ fn a_person_reviews_jobs_in_the_browser() {
         "#history-list [data-signature=\"{sig}\"] button.mark"
     ));
     b.no_error_banner();
+}
+
+/// A job's metadata, or null while it cannot be read (it is being rewritten).
+fn meta_of(sb: &Sandbox, status: &str, uid: &str) -> Value {
+    fs::read(sb.job_dir(status, uid).join("metadata.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// The audit chain's entries (`audit show`).
+fn audit_entries(sb: &Sandbox) -> Vec<Value> {
+    let out = sb.cli(&["audit", "show"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("audit show prints JSON lines"))
+        .collect()
+}
+
+const PEER: &str = "bob@uni.example";
+const DATASET: &str = "public/census";
+const DECIDE_CONFIG: &str = "jobs:
+  enabled: true
+  rules:
+    - name: census-only
+      peers_only: true
+      required_filenames: [census.sql]
+peers:
+  enabled: false
+  auto_share_datasets: [public/census]
+";
+
+#[test]
+fn a_person_decides_jobs_and_peers_in_the_browser() {
+    let sb = Sandbox::new();
+    fs::create_dir_all(sb.app_data()).unwrap();
+    fs::write(sb.app_data().join("config.yaml"), DECIDE_CONFIG).unwrap();
+    let dataset = sb.datasite().join(DATASET);
+    fs::create_dir_all(&dataset).unwrap();
+    fs::write(dataset.join("data.csv"), "age\n42\n").unwrap();
+    let requests = sb.app_data().join("peers/requests");
+    fs::create_dir_all(&requests).unwrap();
+    fs::write(
+        requests.join(format!("{PEER}.json")),
+        r#"{"message": "census study <img src=x onerror=alert(1)>"}"#,
+    )
+    .unwrap();
+    let code: Vec<(&str, &[u8])> = vec![("run.sh", b"#!/bin/sh\necho mean\n")];
+    let keep = sb.submit_with(
+        "dave@uni.example",
+        OWNER,
+        "Mean age",
+        "Averages one column",
+        &[],
+        &code,
+        "pending",
+    );
+    let nope = sb.submit_with(
+        "eve@evil.example",
+        OWNER,
+        "Dump <b>table</b>",
+        "Copies every row",
+        &[],
+        &simple_code(),
+        "pending",
+    );
+    let late = sb.submit_with(
+        "fay@uni.example",
+        OWNER,
+        "Histogram",
+        "Bins ages",
+        &[],
+        &code,
+        "pending",
+    );
+    let web = serve(&sb, &[]);
+    let b = Browser::start();
+    b.goto(&format!("{}/", web.base()));
+    let card = |uid: &str| format!("#panel-pending article.job[data-uid=\"{uid}\"]");
+    for uid in [&keep, &nope, &late] {
+        b.wait_find(&card(uid));
+    }
+    // Server text is shown as text, never parsed as HTML.
+    let nope_card = b.wait_find(&card(&nope));
+    assert!(
+        b.text(&nope_card).contains("Dump <b>table</b>"),
+        "{}",
+        b.text(&nope_card)
+    );
+    assert!(b.find(&format!("{} .job-name b", card(&nope))).is_none());
+
+    // The status strip: the audit chain verifies, and the rule sets in force are named.
+    let audit_text = || b.text(&b.wait_find("#st-audit-text"));
+    assert!(
+        wait_for(WAIT, || audit_text().contains("verified")),
+        "status strip: {}",
+        b.text(&b.wait_find("#status"))
+    );
+    assert!(
+        audit_text().starts_with("Audit chain: ") && !audit_text().contains("not verified"),
+        "{}",
+        audit_text()
+    );
+    assert_eq!(b.text(&b.wait_find("#st-rule-sets-list")), "census-only");
+    assert!(!b.displayed("#st-config-error"));
+    assert!(!b.displayed("#st-audit-warning"));
+
+    // Reject opens a form; an empty rationale is refused in the page, with nothing sent.
+    b.click(&b.wait_find(&format!("{} button.reject", card(&nope))));
+    let form = format!("{} form.verdict-form", card(&nope));
+    assert!(
+        wait_for(WAIT, || b.displayed(&format!("{form} textarea.rationale"))),
+        "the rationale form did not open"
+    );
+    let focused = b.script(
+        "return document.activeElement && document.activeElement.classList.contains('rationale')",
+        json!([]),
+    );
+    assert_eq!(focused, true, "the rationale box does not have the focus");
+    b.click(&b.wait_find(&format!("{form} button.confirm-verdict")));
+    assert!(
+        wait_for(WAIT, || !b
+            .text(&b.wait_find(&format!("{form} .form-msg")))
+            .is_empty()),
+        "no message for an empty rationale"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sb.status_of(&nope).as_deref(), Some("pending"));
+    let rationale = "It copies every row of the table; send aggregates only.";
+    b.type_into(
+        &b.wait_find(&format!("{form} textarea.rationale")),
+        rationale,
+    );
+    b.no_error_banner();
+    b.screenshot_showing("pending-rationale", &form);
+
+    // Approve is one click; the job leaves the list (the open form elsewhere stays as it is).
+    b.click(&b.wait_find(&format!("{} button.approve", card(&keep))));
+    // (The folder moves first, then its metadata is rewritten.)
+    wait_disk(
+        &web,
+        "approving in the page did not approve the job",
+        || {
+            sb.status_of(&keep).as_deref() == Some("approved")
+                && meta_of(&sb, "approved", &keep)["status"] == "approved"
+        },
+    );
+    b.wait_gone(&card(&keep));
+    let typed = "return document.querySelector(arguments[0]).value";
+    assert_eq!(
+        b.script(typed, json!([format!("{form} textarea.rationale")])),
+        rationale
+    );
+
+    // Confirming the form rejects with the rationale as the error message.
+    b.click(&b.wait_find(&format!("{form} button.confirm-verdict")));
+    wait_disk(&web, "rejecting in the page did not reject the job", || {
+        sb.status_of(&nope).as_deref() == Some("rejected")
+            && meta_of(&sb, "rejected", &nope)["status"] == "rejected"
+    });
+    let meta = sb.metadata("rejected", &nope);
+    assert_eq!(meta["status"], "rejected");
+    assert_eq!(meta["error_message"], rationale);
+    b.wait_gone(&card(&nope));
+    b.no_error_banner();
+
+    // Request changes, from the keyboard; the job is decided elsewhere meanwhile. The periodic
+    // refresh keeps the open form and its text, and says the job left the list; confirming
+    // shows the server's refusal in the banner.
+    b.click(&b.wait_find(&format!("{} button.request-changes", card(&late))));
+    let form = format!("{} form.verdict-form", card(&late));
+    assert!(wait_for(WAIT, || b.displayed(&format!("{form} textarea.rationale"))));
+    b.type_into(
+        &b.wait_find(&format!("{form} textarea.rationale")),
+        "bin by decade",
+    );
+    let out = sb.cli(&["decide", &late, "approve"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        wait_for(Duration::from_secs(20), || b
+            .displayed(&format!("{form} .verdict-gone"))),
+        "the form does not say the job left the list: {}",
+        b.page_text()
+    );
+    assert_eq!(
+        b.script(typed, json!([format!("{form} textarea.rationale")])),
+        "bin by decade"
+    );
+    // Ctrl+Enter confirms.
+    b.type_into(
+        &b.wait_find(&format!("{form} textarea.rationale")),
+        "\u{E009}\u{E007}\u{E009}",
+    );
+    assert!(
+        wait_for(WAIT, || b.displayed("#error")),
+        "no error banner for a job that is no longer pending"
+    );
+    let banner = b.text(&b.wait_find("#error"));
+    assert!(
+        banner.contains("no longer pending") && banner.contains("reload"),
+        "{banner}"
+    );
+    assert_eq!(sb.status_of(&late).as_deref(), Some("approved"));
+    // Escape closes the form, and the job it was about goes.
+    b.type_into(
+        &b.wait_find(&format!("{form} textarea.rationale")),
+        "\u{E00C}",
+    );
+    b.wait_gone(&card(&late));
+    b.click(&b.wait_find("#error-dismiss"));
+    b.no_error_banner();
+
+    // The audit chain has the page's verdicts, by actor "web", and still verifies.
+    let entries = audit_entries(&sb);
+    for (uid, outcome) in [(&keep, "approved"), (&nope, "rejected")] {
+        assert!(
+            entries.iter().any(|e| e["event"] == "decision"
+                && e["actor"] == "web"
+                && e["uid"] == uid.as_str()
+                && e["outcome"] == outcome),
+            "no web decision {outcome} for {uid} in the audit chain: {entries:#?}"
+        );
+    }
+    // The strip counts them (it may already count entries appended since).
+    let n = entries.len();
+    let counted = || -> Option<usize> {
+        audit_text()
+            .strip_prefix("Audit chain: ")?
+            .strip_suffix(" entries, verified")?
+            .parse()
+            .ok()
+    };
+    assert!(
+        wait_for(WAIT, || counted().is_some_and(|k| k >= n)),
+        "{} (the chain has {n} entries)",
+        audit_text()
+    );
+
+    // Peers: approve the request (its identity is the file name) and revoke the peer again.
+    b.open_tab("peers");
+    let row = format!("#peer-pending-list li[data-peer=\"{PEER}\"]");
+    b.wait_find(&format!("{row} button.approve-peer"));
+    let text = b.text(&b.wait_find(&row));
+    assert!(text.contains("<img src=x onerror=alert(1)>"), "{text}");
+    assert!(b.find(&format!("{row} img")).is_none());
+    let note = b.text(&b.wait_find("#panel-peers"));
+    assert!(
+        note.contains("file name") && note.contains("auto_share_datasets"),
+        "{note}"
+    );
+    assert_eq!(b.text(&b.wait_find("#tab-count-peers")), "1");
+    b.click(&b.wait_find(&format!("{row} button.approve-peer")));
+    let approved = sb
+        .app_data()
+        .join("peers/approved")
+        .join(syft_reviewer::email::encode(PEER).unwrap());
+    wait_disk(&web, "approving a peer in the page wrote no file", || {
+        approved.is_file()
+    });
+    let perm = dataset.join("syft.pub.yaml");
+    wait_disk(&web, "approving a peer did not share the dataset", || {
+        fs::read_to_string(&perm).is_ok_and(|t| t.contains(PEER))
+    });
+    let revoke = format!("#peer-approved-list li[data-peer=\"{PEER}\"] button.revoke");
+    b.wait_find(&revoke);
+    b.wait_gone(&row);
+    b.no_error_banner();
+    b.screenshot("peers");
+    b.click(&b.wait_find(&revoke));
+    b.accept_confirm(PEER);
+    wait_disk(&web, "revoking a peer in the page left its file", || {
+        !approved.exists()
+    });
+    wait_disk(&web, "revoking a peer did not unshare the dataset", || {
+        !fs::read_to_string(&perm).unwrap().contains(PEER)
+    });
+    b.wait_gone(&revoke);
+    b.wait_find(&format!("#peer-revoked-list li[data-peer=\"{PEER}\"]"));
+    let entries = audit_entries(&sb);
+    for event in ["peer.approve", "peer.revoke"] {
+        assert!(
+            entries
+                .iter()
+                .any(|e| e["event"] == event && e["actor"] == "web" && e["email"] == PEER),
+            "no {event} by web in the audit chain: {entries:#?}"
+        );
+    }
+    b.no_error_banner();
+
+    // An invalid config.yaml and a tampered audit chain are warnings in the status strip.
+    fs::write(sb.app_data().join("config.yaml"), "jobs: [not, a, map\n").unwrap();
+    assert!(
+        wait_for(WAIT, || b.displayed("#st-config-error")),
+        "no warning for an invalid config.yaml: {}",
+        b.text(&b.wait_find("#status"))
+    );
+    let warning = b.text(&b.wait_find("#st-config-error"));
+    assert!(
+        warning.contains("config.yaml is invalid")
+            && warning.contains("previous rules stay in force"),
+        "{warning}"
+    );
+    let chain = sb.app_data().join("audit/chain.jsonl");
+    let text = fs::read_to_string(&chain).unwrap();
+    fs::write(&chain, text.replacen("\"rejected\"", "\"approved\"", 1)).unwrap();
+    assert!(
+        wait_for(WAIT, || b.displayed("#st-audit-warning")),
+        "no warning for a tampered audit chain: {}",
+        b.text(&b.wait_find("#status"))
+    );
+    let warning = b.text(&b.wait_find("#st-audit-warning"));
+    assert!(
+        warning.contains("does not verify") && warning.contains("edited"),
+        "{warning}"
+    );
+    assert_eq!(audit_text(), "Audit chain: not verified");
+    b.screenshot("status-warnings");
 }

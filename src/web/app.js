@@ -11,7 +11,9 @@
   const DATA_EVERY_MS = 5000;
   const PAGE = 50;
   const NETWORK_ERROR = 'Cannot reach syft-reviewer: is it running?';
-  const TABS = ['pending', 'allowlist', 'trusted', 'decisions'];
+  const TABS = ['pending', 'allowlist', 'trusted', 'peers', 'decisions'];
+  const PEER_COUNT_EVERY = 5; // status ticks between updates of the Peers tab's request count
+  const MAX_RATIONALE = 4000; // characters, as the server checks
 
   const csrfMeta = document.querySelector('meta[name="csrf-token"]');
   const CSRF = csrfMeta ? csrfMeta.getAttribute('content') || '' : '';
@@ -65,11 +67,18 @@
    * keyboard focus survive a refresh); a changed one is passed to `update`. Elements are only
    * moved when the order changed.
    */
-  function reconcile(list, items, { key, fp, build, update }) {
+  function reconcile(list, items, { key, fp, build, update, keep }) {
     const old = new Map();
     for (const el of Array.from(list.children)) {
       if (el.dataset.key !== undefined) old.set(el.dataset.key, el);
       else el.remove();
+    }
+    // Elements no longer among the items that `keep` holds on to stay where they are (an open
+    // form in them keeps its text and focus); the others are laid out around them.
+    const stay = new Set();
+    if (keep) {
+      const keys = new Set(items.map(key));
+      for (const [k, el] of old) if (!keys.has(k) && keep(el)) stay.add(el);
     }
     let prev = null;
     const kept = new Set();
@@ -86,11 +95,12 @@
       }
       el.dataset.fp = f;
       kept.add(el);
-      const want = prev ? prev.nextSibling : list.firstChild;
+      let want = prev ? prev.nextSibling : list.firstChild;
+      while (want && stay.has(want)) want = want.nextSibling;
       if (want !== el) list.insertBefore(el, want);
       prev = el;
     }
-    for (const el of old.values()) if (!kept.has(el)) el.remove();
+    for (const el of old.values()) if (!kept.has(el) && !stay.has(el)) el.remove();
   }
 
   function showEmpty(el, text) {
@@ -471,6 +481,9 @@
     $('tab-count-allowlist').textContent = typeof s.allowlisted_senders === 'number' ? String(s.allowlisted_senders) : '';
     $('tab-count-trusted').textContent = typeof s.trusted_code === 'number' ? String(s.trusted_code) : '';
 
+    renderAudit(s.audit);
+    renderConfig(s.config_error, s.rule_sets);
+
     const ignored = Array.isArray(s.ignored_store_files) ? s.ignored_store_files : [];
     const det = $('st-ignored');
     if (ignored.length) {
@@ -486,6 +499,63 @@
     } else {
       det.hidden = true;
     }
+  }
+
+  /** The audit chain's verification: a short item when it verifies, a red warning when not. */
+  function renderAudit(audit) {
+    const item = $('st-audit');
+    const warn = $('st-audit-warning');
+    if (!audit || typeof audit !== 'object') {
+      item.hidden = true;
+      warn.hidden = true;
+      return;
+    }
+    item.hidden = false;
+    const reason = typeof audit.reason === 'string' ? audit.reason : '';
+    item.title = reason;
+    if (audit.valid === true) {
+      const n = typeof audit.entries === 'number' ? audit.entries : 0;
+      item.dataset.state = 'ok';
+      setText($('st-audit-text'), `Audit chain: ${plural(n, 'entry', 'entries')}, verified`);
+      warn.hidden = true;
+      return;
+    }
+    item.dataset.state = 'bad';
+    setText($('st-audit-text'), 'Audit chain: not verified');
+    const at = typeof audit.first_break === 'number' ? ` at line ${audit.first_break} of audit/chain.jsonl (counting from 0)` : '';
+    setText(warn, `Warning: the audit chain does not verify${at}: ${reason || 'no reason given'}. Entries may have been edited, removed or forged; run "syft-reviewer audit verify" for details.`);
+    warn.hidden = false;
+  }
+
+  /** An invalid config.yaml (the previous rules stay in force) and the rule sets in force. */
+  function renderConfig(configError, ruleSets) {
+    const warn = $('st-config-error');
+    if (typeof configError === 'string' && configError) {
+      const key = configError;
+      if (warn.dataset.key !== key) {
+        clear(warn);
+        // The server's message may itself start by saying the file is invalid.
+        const detail = configError.replace(/^config\.yaml is invalid:\s*/i, '');
+        warn.append(
+          h('strong', null, 'config.yaml is invalid; the previous rules stay in force until you fix it.'),
+          ' ',
+          h('span', { class: 'config-error-text' }, detail));
+        warn.dataset.key = key;
+      }
+      warn.hidden = false;
+    } else {
+      warn.hidden = true;
+      delete warn.dataset.key;
+    }
+    const names = Array.isArray(ruleSets) ? ruleSets.map(String) : [];
+    const box = $('st-rule-sets');
+    box.hidden = names.length === 0;
+    setText($('st-rule-sets-list'), names.join(', '));
+    box.title = names.length ? `Jobs that match one of these rule sets in config.yaml in full are approved: ${names.join(', ')}` : '';
+  }
+
+  function setText(el, text) {
+    if (el.textContent !== text) el.textContent = text;
   }
 
   // ---------------------------------------------------------------- ages (refreshed on every status tick)
@@ -618,7 +688,18 @@
 
   function renderPending(jobs, total) {
     const list = $('pending-list');
-    reconcile(list, jobs, { key: (j) => String(j.uid), fp: jobFp, build: buildJob, update: updateJob });
+    reconcile(list, jobs, {
+      key: (j) => String(j.uid),
+      fp: jobFp,
+      build: buildJob,
+      update: updateJob,
+      // A job whose rationale form is open stays, with its text, even if it left the list.
+      keep: (el) => !!(el._decide && el._decide.isOpen() && !el.classList.contains('decided')),
+    });
+    const shown = new Set(jobs.map((j) => String(j.uid)));
+    for (const el of list.children) {
+      if (el._decide) el._decide.setGone(!shown.has(el.dataset.key));
+    }
     if (jobs.length === 0) {
       showEmpty($('pending-empty'), filtersActive()
         ? 'No pending jobs match these filters.'
@@ -650,7 +731,14 @@
       return d.files;
     });
     el._code = code;
-    el.append(jobMain(job), h('div', { class: 'card-code' }, code.btn, code.panel));
+    el._job = job;
+    const decide = decideControls(el);
+    el._decide = decide;
+    code.btn.addEventListener('click', () => decide.setChanged(false));
+    el.append(jobMain(job),
+      h('div', { class: 'card-code card-foot' },
+        h('div', { class: 'card-actions' }, code.btn, decide.buttons),
+        decide.changed, decide.form, decide.done, code.panel));
     applyJobState(el, job);
     return el;
   }
@@ -662,8 +750,12 @@
     if (main) main.replaceWith(next);
     else el.prepend(next);
     if (focusedInside) el.focus();
-    // The code changed under an open panel: load it again.
-    if (el.dataset.codeSignature !== String(job.signature || '')) el._code.reset();
+    el._job = job;
+    // The code changed under an open panel: load it again, and say so next to the verdicts.
+    if (el.dataset.codeSignature !== String(job.signature || '')) {
+      el._code.reset();
+      el._decide.setChanged(true);
+    }
     applyJobState(el, job);
   }
 
@@ -673,6 +765,239 @@
     el.classList.toggle('flagged', job.verdict === 'flag');
     el.setAttribute('tabindex', '-1');
     el.setAttribute('aria-label', `${job.name || 'Unnamed job'} from ${job.requester || 'unknown sender'}`);
+    el._decide.label(job);
+  }
+
+  // ---------------------------------------------------------------- verdicts on pending jobs
+
+  const VERDICTS = {
+    approve: { done: 'Approved', moved: 'approved' },
+    reject: {
+      title: 'Reject',
+      confirm: 'Reject job',
+      done: 'Rejected',
+      moved: 'rejected',
+      help: 'The job moves to rejected/, and the requester sees your rationale as its error message.',
+      placeholder: 'What is wrong with this job, e.g. "it reads the raw table"',
+    },
+    request_changes: {
+      title: 'Request changes to',
+      confirm: 'Request changes',
+      done: 'Changes requested',
+      moved: 'rejected',
+      help: 'The job moves to rejected/ with an error message starting "changes requested:" and your rationale, so the requester knows what to fix and can send it again.',
+      placeholder: 'What to change, e.g. "aggregate to groups of 10 or more rows"',
+    },
+  };
+
+  let formIds = 0;
+
+  /**
+   * Approve / Reject / Request changes for one job card, and the inline rationale form for the
+   * latter two. Only the card's `.card-main` is rebuilt by refreshes; these controls (and an
+   * open form, with what was typed) are kept.
+   */
+  function decideControls(el) {
+    const n = ++formIds;
+    const ids = { form: `verdict-form-${n}`, title: `verdict-title-${n}`, text: `rationale-${n}`, help: `verdict-help-${n}`, msg: `verdict-msg-${n}` };
+    const approve = h('button', { type: 'button', class: 'btn btn-approve approve' }, 'Approve');
+    const reject = h('button', { type: 'button', class: 'btn btn-danger reject', 'aria-expanded': 'false', 'aria-controls': ids.form }, 'Reject…');
+    const changes = h('button', { type: 'button', class: 'btn request-changes', 'aria-expanded': 'false', 'aria-controls': ids.form }, 'Request changes…');
+    const buttons = h('div', { class: 'decide-buttons', role: 'group', 'aria-label': 'Decide this job' }, approve, reject, changes);
+
+    const title = h('h4', { class: 'verdict-title', id: ids.title });
+    const textarea = h('textarea', {
+      id: ids.text, class: 'rationale', name: 'rationale', rows: '3', maxlength: String(MAX_RATIONALE),
+      required: true, 'aria-required': 'true', 'aria-describedby': `${ids.help} ${ids.msg}`, spellcheck: 'true',
+    });
+    const help = h('p', { class: 'verdict-help', id: ids.help });
+    const gone = h('p', { class: 'verdict-gone', hidden: true },
+      'This job is no longer in the pending list: it was decided elsewhere, or the filters now hide it. Confirming will most likely be refused.');
+    const msg = h('p', { class: 'form-msg', id: ids.msg, 'aria-live': 'polite' });
+    const confirmBtn = h('button', { type: 'submit', class: 'btn btn-danger confirm-verdict' }, 'Confirm');
+    const cancel = h('button', { type: 'button', class: 'btn btn-quiet cancel-verdict' }, 'Cancel');
+    const form = h('form', { class: 'verdict-form', id: ids.form, hidden: true, 'aria-labelledby': ids.title, novalidate: true },
+      title,
+      h('label', { for: ids.text, class: 'rationale-label' }, 'Rationale ', h('span', { class: 'muted' }, '(required; the requester sees it)')),
+      textarea, help, gone, msg,
+      h('div', { class: 'verdict-buttons' }, confirmBtn, cancel,
+        h('span', { class: 'kbd-hint muted' }, 'Ctrl+Enter confirms, Esc cancels')));
+    const changed = h('p', { class: 'job-changed', role: 'status', hidden: true },
+      'This job changed while it was shown here (its signature is new). Read it again before deciding.');
+    const done = h('p', { class: 'decided-msg', role: 'status', hidden: true });
+
+    let verdict = null; // the verdict of the open form
+    let busy = false;
+
+    const openers = { reject, request_changes: changes };
+    const isOpen = () => !form.hidden;
+
+    function setMsg(text) {
+      msg.textContent = text || '';
+      msg.dataset.kind = text ? 'error' : '';
+      textarea.setAttribute('aria-invalid', text ? 'true' : 'false');
+    }
+
+    function open(v) {
+      verdict = v;
+      const spec = VERDICTS[v];
+      const job = el._job || {};
+      title.textContent = `${spec.title} "${job.name || 'unnamed job'}"`;
+      help.textContent = spec.help;
+      textarea.placeholder = spec.placeholder;
+      confirmBtn.textContent = spec.confirm;
+      confirmBtn.classList.toggle('btn-danger', v === 'reject');
+      confirmBtn.classList.toggle('btn-primary', v !== 'reject');
+      form.dataset.verdict = v;
+      for (const [k, b] of Object.entries(openers)) b.setAttribute('aria-expanded', k === v ? 'true' : 'false');
+      setMsg('');
+      form.hidden = false;
+      el.classList.add('deciding');
+      textarea.focus();
+    }
+
+    function close({ focus = true } = {}) {
+      const opener = verdict ? openers[verdict] : null;
+      form.hidden = true;
+      verdict = null;
+      for (const b of Object.values(openers)) b.setAttribute('aria-expanded', 'false');
+      el.classList.remove('deciding');
+      setMsg('');
+      if (el.classList.contains('gone')) {
+        // It left the list while the form was open: now it can go.
+        focusAfter(el);
+        el.remove();
+        return;
+      }
+      if (focus && opener) opener.focus();
+    }
+
+    function setBusy(on) {
+      busy = on;
+      for (const b of [approve, reject, changes, confirmBtn]) b.disabled = on;
+      el.setAttribute('aria-busy', on ? 'true' : 'false');
+    }
+
+    async function send(v, rationale) {
+      if (busy) return;
+      const job = el._job || {};
+      const body = { verdict: v, signature: job.signature == null ? null : String(job.signature) };
+      if (rationale !== undefined) body.rationale = rationale;
+      const hadFocus = el.contains(document.activeElement);
+      setBusy(true);
+      try {
+        await api('POST', `/api/v1/jobs/${enc(el.dataset.uid)}/decide`, body);
+      } catch (err) {
+        setBusy(false);
+        showError(err);
+        if (!err.network) {
+          await loadPending();
+          refreshStatus();
+        }
+        if (hadFocus && el.isConnected && !el.contains(document.activeElement)) {
+          (isOpen() ? textarea : approve).focus();
+        } else if (hadFocus && !el.isConnected) {
+          $('error-dismiss').focus();
+        }
+        return;
+      }
+      decided(v, job);
+    }
+
+    function decided(v, job) {
+      const spec = VERDICTS[v];
+      const name = job.name ? `"${job.name}"` : 'The job';
+      const hadFocus = el.contains(document.activeElement);
+      form.hidden = true;
+      buttons.hidden = true;
+      changed.hidden = true;
+      el.classList.remove('deciding');
+      el.classList.add('decided');
+      el.dataset.decided = v;
+      done.textContent = `${spec.done}: moved to ${spec.moved}/.`;
+      done.hidden = false;
+      notice(`${spec.done} ${name}${job.requester ? ` from ${job.requester}` : ''}.`);
+      if (hadFocus) focusAfter(el);
+      refreshStatus();
+      setTimeout(() => {
+        if (el.isConnected) el.remove();
+        loadPending();
+      }, 1200);
+    }
+
+    approve.addEventListener('click', () => send('approve'));
+    reject.addEventListener('click', () => (verdict === 'reject' ? close() : open('reject')));
+    changes.addEventListener('click', () => (verdict === 'request_changes' ? close() : open('request_changes')));
+    cancel.addEventListener('click', () => close());
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      if (!verdict || busy) return;
+      const text = textarea.value.trim();
+      if (!text) {
+        setMsg('Write a rationale: the requester sees it and learns what to fix.');
+        textarea.focus();
+        return;
+      }
+      if ([...text].length > MAX_RATIONALE) {
+        setMsg(`Keep the rationale under ${MAX_RATIONALE} characters.`);
+        textarea.focus();
+        return;
+      }
+      setMsg('');
+      send(verdict, text);
+    });
+    form.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape') {
+        ev.preventDefault();
+        close();
+      } else if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
+        ev.preventDefault();
+        form.requestSubmit ? form.requestSubmit(confirmBtn) : confirmBtn.click();
+      }
+    });
+    textarea.addEventListener('input', () => {
+      if (msg.dataset.kind) setMsg('');
+    });
+
+    return {
+      buttons,
+      form,
+      changed,
+      done,
+      isOpen,
+      label(job) {
+        // A job that is not this owner's to decide (addressed to someone else...) gets no buttons.
+        buttons.hidden = job.verdict === 'ignore' || el.classList.contains('decided');
+        const what = `"${job.name || 'unnamed job'}" from ${job.requester || 'an unknown sender'}`;
+        approve.setAttribute('aria-label', `Approve ${what}`);
+        reject.setAttribute('aria-label', `Reject ${what}`);
+        changes.setAttribute('aria-label', `Request changes to ${what}`);
+        if (isOpen()) title.textContent = `${VERDICTS[verdict].title} "${job.name || 'unnamed job'}"`;
+      },
+      setChanged(on) {
+        changed.hidden = !on || el.classList.contains('decided');
+      },
+      setGone(on) {
+        el.classList.toggle('gone', on);
+        gone.hidden = !on;
+      },
+    };
+  }
+
+  /** Moves keyboard focus off a card that is about to go: to the next card, or the list. */
+  function focusAfter(el) {
+    let next = el.nextElementSibling;
+    while (next && next.classList.contains('decided')) next = next.nextElementSibling;
+    let prev = el.previousElementSibling;
+    while (prev && prev.classList.contains('decided')) prev = prev.previousElementSibling;
+    const target = next || prev;
+    if (target) {
+      target.focus();
+    } else {
+      const summary = $('pending-summary');
+      summary.setAttribute('tabindex', '-1');
+      summary.focus();
+    }
   }
 
   function jobMain(job) {
@@ -772,7 +1097,7 @@
       key: (e) => e,
       fp: (e) => (e === state.owner ? 'me' : ''),
       build: buildAllowRow,
-      update: (el, e) => el.replaceWith(buildAllowRow(e)),
+      update: (el, e) => updateRow(el, buildAllowRow(e)),
     });
     showEmpty($('allow-empty'), emails.length ? null
       : 'The allowlist is empty: jobs from any sender wait for you unless their code is trusted.');
@@ -960,6 +1285,171 @@
     });
   }
 
+  // ---------------------------------------------------------------- Peers tab
+
+  async function loadPeers() {
+    const seq = (state.seq.peers = (state.seq.peers || 0) + 1);
+    let r;
+    try {
+      r = await api('GET', '/api/v1/peers');
+    } catch (err) {
+      if (seq === state.seq.peers) {
+        showError(err);
+        if (!$('peer-pending-list').children.length) showEmpty($('peer-pending-empty'), 'Could not load the peer requests.');
+        if (!$('peer-approved-list').children.length) showEmpty($('peer-approved-empty'), 'Could not load the peers.');
+      }
+      return;
+    }
+    if (seq !== state.seq.peers) return;
+    connectionBack();
+    renderPeers(r);
+  }
+
+  /** Only the count of waiting requests, for the tab (every few status ticks). */
+  async function refreshPeerCount() {
+    try {
+      const r = await api('GET', '/api/v1/peers');
+      setPeerCount(r);
+    } catch (_) {
+      // The status strip reports connection problems.
+    }
+  }
+
+  function setPeerCount(r) {
+    const n = r && Array.isArray(r.pending) ? r.pending.length : 0;
+    setText($('tab-count-peers'), n ? String(n) : '');
+  }
+
+  function peerFp(p) {
+    return JSON.stringify(p);
+  }
+
+  function renderPeers(r) {
+    const pending = Array.isArray(r.pending) ? r.pending : [];
+    const approved = Array.isArray(r.approved) ? r.approved : [];
+    const revoked = Array.isArray(r.revoked) ? r.revoked : [];
+    setPeerCount(r);
+    const rows = (kind) => ({
+      key: (p) => String(p.email),
+      fp: peerFp,
+      build: (p) => buildPeerRow(p, kind),
+      update: (el, p) => updateRow(el, buildPeerRow(p, kind)),
+    });
+    reconcile($('peer-pending-list'), pending, rows('pending'));
+    reconcile($('peer-approved-list'), approved, rows('approved'));
+    reconcile($('peer-revoked-list'), revoked, rows('revoked'));
+    showEmpty($('peer-pending-empty'), pending.length ? null : 'No peer requests are waiting for you.');
+    showEmpty($('peer-approved-empty'), approved.length ? null : 'No approved peers yet.');
+    $('peer-revoked').hidden = revoked.length === 0;
+    setText($('peer-revoked-summary'), `Revoked peers (${revoked.length})`);
+
+    const invalid = Array.isArray(r.invalid) ? r.invalid : [];
+    const list = $('peer-invalid-list');
+    const key = JSON.stringify(invalid);
+    if (list.dataset.key !== key) {
+      clear(list);
+      for (const inv of invalid) {
+        list.appendChild(h('li', null, h('code', null, String(inv.file)), ': ', String(inv.reason || 'invalid')));
+      }
+      list.dataset.key = key;
+    }
+    $('peer-invalid').hidden = invalid.length === 0;
+  }
+
+  /**
+   * Gives the row `el` the content of the freshly built `next` in place (`reconcile` keeps `el`),
+   * keeping keyboard focus on the button of the same kind.
+   */
+  function updateRow(el, next) {
+    const focused = el.contains(document.activeElement) ? document.activeElement : null;
+    const kind = focused && focused.tagName === 'BUTTON' ? focused.className.split(' ').pop() : null;
+    el.className = next.className;
+    for (const [k, v] of Object.entries(next.dataset)) el.dataset[k] = v;
+    el.replaceChildren(...next.childNodes);
+    if (focused) {
+      const same = kind ? el.querySelector(`button.${CSS.escape(kind)}`) : null;
+      if (same) same.focus();
+    }
+  }
+
+  function buildPeerRow(p, kind) {
+    const email = String(p.email);
+    let action = null;
+    if (kind === 'pending') {
+      action = h('button', { type: 'button', class: 'btn btn-primary approve-peer', 'aria-label': `Approve ${email} as a peer` }, 'Approve');
+      action.addEventListener('click', () => approvePeer(email, action, false));
+    } else if (kind === 'approved') {
+      action = h('button', { type: 'button', class: 'btn btn-danger revoke', 'aria-label': `Revoke ${email}` }, 'Revoke');
+      action.addEventListener('click', () => revokePeer(email, action));
+    } else {
+      action = h('button', { type: 'button', class: 'btn approve-peer', 'aria-label': `Approve ${email} as a peer again` }, 'Approve again');
+      action.addEventListener('click', () => approvePeer(email, action, true));
+    }
+    const details = [];
+    if (kind === 'pending') {
+      details.push(h('span', null, 'Request file ', h('code', null, String(p.file || ''))));
+      if (p.note) details.push(h('span', { class: 'warn-text' }, String(p.note)));
+    } else {
+      const when = p.at ? timeEl(p.at) : null;
+      const verb = kind === 'approved' ? 'Approved' : 'Revoked';
+      if (when || p.by) details.push(h('span', null, verb, when ? [' ', when] : null, p.by ? ` by ${p.by}` : null, p.reason ? ` (${p.reason})` : null));
+      const shared = Array.isArray(p.shared) ? p.shared.map(String) : [];
+      if (kind === 'approved') {
+        details.push(shared.length
+          ? h('span', null, 'Shared: ', shared.map((d, i) => [i ? ', ' : '', h('code', null, d)]))
+          : h('span', { class: 'muted' }, 'No dataset shared by this app'));
+      }
+    }
+    const message = typeof p.message === 'string' && p.message
+      ? h('blockquote', { class: 'peer-message', title: 'Written by the requester: proves nothing' }, p.message)
+      : null;
+    return h('li', { class: `row peer-row peer-${kind}`, dataset: { peer: email } },
+      h('div', { class: 'peer-main' },
+        emailEl(email),
+        h('div', { class: 'peer-details' }, details),
+        message),
+      action);
+  }
+
+  async function approvePeer(email, btn, again) {
+    if (again && !window.confirm(`Approve ${email} as a peer again?\n\nThe folders in peers.auto_share_datasets are shared with them again.`)) return;
+    await withButton(btn, async () => {
+      const r = await api('POST', `/api/v1/peers/approve/${enc(email)}`);
+      const shared = r && Array.isArray(r.shared) && r.shared.length ? ` Shared: ${r.shared.join(', ')}.` : '';
+      notice(r && r.approved === false ? `${email} was already a peer.` : `Approved ${email} as a peer.${shared}`);
+      reportPeerProblems(r);
+      await loadPeers();
+      const next = document.querySelector(`#peer-approved-list li[data-peer="${CSS.escape(email)}"] button.revoke`);
+      if (next && !btn.isConnected) next.focus();
+    });
+  }
+
+  async function revokePeer(email, btn) {
+    if (!window.confirm(`Revoke ${email} as a peer?\n\nThe read grants this app added for them on your datasets are removed, and jobs from them no longer match peers_only rule sets.`)) return;
+    const li = btn.closest('li');
+    const nextFocus = li && (li.nextElementSibling || li.previousElementSibling);
+    await withButton(btn, async () => {
+      try {
+        const r = await api('DELETE', `/api/v1/peers/revoke/${enc(email)}`);
+        const unshared = r && Array.isArray(r.unshared) && r.unshared.length ? ` No longer shared: ${r.unshared.join(', ')}.` : '';
+        notice(`Revoked ${email}.${unshared}`);
+        reportPeerProblems(r);
+      } catch (err) {
+        if (err.status !== 404) throw err;
+        notice(`${email} was no longer an approved peer.`);
+      }
+      await loadPeers();
+      const target = nextFocus && nextFocus.isConnected ? nextFocus.querySelector('button') : $('tab-peers');
+      if (target && !btn.isConnected) target.focus();
+    });
+  }
+
+  /** Problems the server met while sharing or unsharing (the change itself was made). */
+  function reportPeerProblems(r) {
+    const problems = r && Array.isArray(r.problems) ? r.problems.map(String) : [];
+    if (problems.length) showError(new ApiError(problems.join(' '), 'The peer change was made; fix these and the app retries at its next rescan.'));
+  }
+
   // ---------------------------------------------------------------- Decisions tab
 
   const OUTCOME = {
@@ -1039,7 +1529,7 @@
 
   // ---------------------------------------------------------------- tabs
 
-  const LOADERS = { pending: loadPending, allowlist: loadAllowlist, trusted: loadTrusted, decisions: loadDecisions };
+  const LOADERS = { pending: loadPending, allowlist: loadAllowlist, trusted: loadTrusted, peers: loadPeers, decisions: loadDecisions };
 
   function selectTab(name, { focus = false, load = true } = {}) {
     if (!TABS.includes(name)) name = 'pending';
@@ -1100,9 +1590,11 @@
   }
 
   function startPolling() {
+    let ticks = 0;
     startLoop('status', async () => {
       await refreshStatus();
       tickTimes();
+      if (ticks++ % PEER_COUNT_EVERY === 0 && state.tab !== 'peers') refreshPeerCount();
     }, STATUS_EVERY_MS, true);
     restartDataLoop(true);
   }
