@@ -31,6 +31,8 @@ use std::sync::Arc;
 #[command(
     name = "syft-reviewer",
     version,
+    // A later flag wins over an earlier one (as with most Unix tools), e.g. in wrapper scripts.
+    args_override_self = true,
     about = "Reviews the code-execution jobs sent to your SyftBox datasite",
     long_about = "Reviews the code-execution jobs sent to your SyftBox datasite: approves jobs from \
 trusted senders and trusted code at once, and keeps everything else pending for you.\n\n\

@@ -87,7 +87,7 @@ impl Sandbox {
     pub fn start(&self, extra: &[&str]) -> Daemon {
         let log = self.dir.path().join(format!("daemon-{}.log", nanos()));
         // Tests run side by side: only those that ask for a port get a web server.
-        let web: &[&str] = if extra.contains(&"--port") {
+        let web: &[&str] = if extra.contains(&"--port") || extra.contains(&"--no-web") {
             &[]
         } else {
             &["--no-web"]
