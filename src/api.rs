@@ -79,7 +79,14 @@ pub struct Api {
     live: Arc<Live>,
     /// Who acts through this API, as recorded in the audit chain.
     actor: String,
+    audit_cache: std::sync::Mutex<Option<(AuditStamp, crate::audit::Verification)>>,
 }
+
+/// Length and modification time of the chain and of the checkpoint.
+type AuditStamp = (
+    Option<(u64, Option<std::time::SystemTime>)>,
+    Option<(u64, Option<std::time::SystemTime>)>,
+);
 
 impl Api {
     pub fn new(layout: Layout, live: Arc<Live>, actor: &str) -> Api {
@@ -87,6 +94,7 @@ impl Api {
             layout,
             live,
             actor: actor.to_string(),
+            audit_cache: std::sync::Mutex::new(None),
         }
     }
 
@@ -139,6 +147,27 @@ impl Api {
         crate::audit::record_change(&self.layout, event, &self.actor, subject, vec![]);
     }
 
+    /// The audit chain's verification, redone only when the chain or its checkpoint changed
+    /// (the UI asks every few seconds, and a full check of a long chain is not free).
+    fn audit_state(&self) -> crate::audit::Verification {
+        let log = crate::audit::AuditLog::new(&self.layout);
+        let stamp = |p: std::path::PathBuf| {
+            std::fs::metadata(p)
+                .ok()
+                .map(|m| (m.len(), m.modified().ok()))
+        };
+        let key = (stamp(log.chain_path()), stamp(log.checkpoint_path()));
+        let mut cache = self.audit_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, v)) = cache.as_ref()
+            && *k == key
+        {
+            return v.clone();
+        }
+        let v = log.verify(None);
+        *cache = Some((key, v.clone()));
+        v
+    }
+
     /// Prometheus text for `/metrics`.
     pub fn metrics(&self) -> String {
         let pending = Queue::new(self.layout.queue.clone())
@@ -177,7 +206,7 @@ impl Api {
             "config_error": trust.config_error,
             // The daemon's rules in force, which outlive an invalid edit of config.yaml.
             "rule_sets": s.rule_sets,
-            "audit": crate::audit::AuditLog::new(&self.layout).verify(None),
+            "audit": self.audit_state(),
         }))
     }
 

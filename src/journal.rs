@@ -10,6 +10,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use walkdir::WalkDir;
@@ -62,6 +63,10 @@ pub struct Mover {
     queue: Queue,
     owner: String,
     journal: PathBuf,
+    /// Intents of settled moves that could not be removed (the journal folder was read-only, for
+    /// example): removed again at every [`Mover::settled`], instead of lingering until a restart
+    /// records their decisions a second time.
+    unremoved: Arc<Mutex<Vec<String>>>,
 }
 
 /// syft-code-queue's permission file for status folders other than `pending/`.
@@ -73,6 +78,7 @@ impl Mover {
             queue: Queue::new(layout.queue.clone()),
             owner: layout.email.clone(),
             journal: layout.state.join("moves"),
+            unremoved: Arc::default(),
         }
     }
 
@@ -262,8 +268,23 @@ impl Mover {
 
     /// Forgets the intents of moves whose decisions are recorded.
     pub fn settled<'a>(&self, uids: impl IntoIterator<Item = &'a String>) {
-        for uid in uids {
-            self.drop_intent(uid);
+        let mut unremoved = self.unremoved.lock().unwrap_or_else(|p| p.into_inner());
+        let retry = std::mem::take(&mut *unremoved);
+        let all: Vec<String> = uids.into_iter().cloned().chain(retry).collect();
+        for uid in &all {
+            let path = self.intent_path(uid);
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    log::error!(
+                        "could not remove the intent of a finished move, {}: {e}; retrying after the next decision",
+                        path.display()
+                    );
+                    if !unremoved.contains(uid) {
+                        unremoved.push(uid.clone());
+                    }
+                }
+                _ => {}
+            }
         }
     }
 
@@ -371,4 +392,35 @@ pub fn lock_permissions(job_dir: &Path, sync: &mut Sync) -> Result<()> {
 
 fn clone_err(e: &Error) -> Error {
     Error::invalid("the batch could not be made durable", e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syftbox::Identity;
+
+    /// Found by the fault-injection test (tests/faults.rs): an intent whose removal failed while
+    /// the journal folder was read-only stayed until the next start.
+    #[test]
+    fn an_intent_that_cannot_be_removed_is_removed_at_the_next_settle() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::new(&Identity {
+            data_dir: tmp.path().to_path_buf(),
+            email: "owner@x.org".into(),
+            source: None,
+        });
+        let mover = Mover::new(&layout);
+        let uid = "00000000-0000-4000-8000-000000000001".to_string();
+        let intent = mover.intent_path(&uid);
+        // A non-empty folder in the intent's place: removing it as a file fails, as root too.
+        fs::create_dir_all(intent.join("x")).unwrap();
+        mover.settled([&uid]);
+        assert!(intent.exists());
+        assert_eq!(*mover.unremoved.lock().unwrap(), vec![uid.clone()]);
+        fs::remove_dir_all(&intent).unwrap();
+        fs::write(&intent, "{}").unwrap();
+        mover.settled(std::iter::empty());
+        assert!(!intent.exists(), "the intent is removed at the next settle");
+        assert!(mover.unremoved.lock().unwrap().is_empty());
+    }
 }
