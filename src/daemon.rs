@@ -684,14 +684,16 @@ impl Daemon {
     fn decide(&mut self, uids: Vec<String>, first_seen: &HashMap<String, Instant>) {
         let mut approvals: Vec<Review> = Vec::new();
         let mut entries = Vec::new();
-        for uid in uids {
-            let dir = self.queue.job_dir(Status::Pending, &uid);
-            if !dir.is_dir() {
+        let dirs: Vec<PathBuf> = uids
+            .iter()
+            .map(|u| self.queue.job_dir(Status::Pending, u))
+            .collect();
+        let looked = review::review_all(&dirs, &self.layout.email, &self.trust);
+        for ((uid, dir), looked) in uids.into_iter().zip(dirs).zip(looked) {
+            let Some((fingerprint, r)) = looked else {
                 self.known.remove(&uid);
                 continue;
-            }
-            let fingerprint = signature::fingerprint(&dir);
-            let r = review::review(&dir, &self.layout.email, &self.trust);
+            };
             let outcome = r.verdict.as_ref().map(|v| v.outcome);
             let known = Known {
                 fingerprint,

@@ -100,6 +100,12 @@ impl Sync {
         self.dirs.insert(dir.to_path_buf());
     }
 
+    /// Takes over what `other` still has to make durable.
+    pub fn absorb(&mut self, other: Sync) {
+        self.files.extend(other.files);
+        self.dirs.extend(other.dirs);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.files.is_empty() && self.dirs.is_empty()
     }

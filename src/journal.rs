@@ -6,10 +6,15 @@
 //! intent removed. A crash at any point leaves an intent that [`Mover::recover`] completes or
 //! undoes, so a job always ends in exactly one status folder with matching metadata, and nothing
 //! is approved that was not evaluated as it stands.
+//!
+//! The intents of one batch share one journal file, written and removed once: a burst of
+//! thousands of jobs costs a handful of journal writes instead of one file per job.
 
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -63,11 +68,59 @@ pub struct Mover {
     queue: Queue,
     owner: String,
     journal: PathBuf,
-    /// Intents of settled moves that could not be removed (the journal folder was read-only, for
+    open: Arc<Mutex<Open>>,
+}
+
+/// The journal files this process wrote whose decisions are not all recorded yet.
+#[derive(Debug, Default)]
+struct Open {
+    /// file -> the uids in it still to be settled
+    files: HashMap<PathBuf, HashSet<String>>,
+    /// uid -> its file
+    owner: HashMap<String, PathBuf>,
+    /// Files of settled batches that could not be removed (the journal folder was read-only, for
     /// example): removed again at every [`Mover::settled`], instead of lingering until a restart
     /// records their decisions a second time.
-    unremoved: Arc<Mutex<Vec<String>>>,
+    unremoved: Vec<PathBuf>,
 }
+
+impl Open {
+    /// Marks `uid` settled; returns its file once nothing in it is left to settle.
+    fn settle(&mut self, uid: &str) -> Option<PathBuf> {
+        let file = self.owner.remove(uid)?;
+        let left = self.files.get_mut(&file)?;
+        left.remove(uid);
+        if left.is_empty() {
+            self.files.remove(&file);
+            return Some(file);
+        }
+        None
+    }
+}
+
+/// Journal file names are unique across processes (the CLI and the API move jobs too) and runs.
+fn batch_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "batch-{}-{nanos}-{}.json",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A journal file holds a batch's intents; a lone intent is the format of earlier versions.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum JournalFile {
+    Batch(Vec<Intent>),
+    One(Intent),
+}
+
+/// Large enough for a batch of many thousands of intents, small enough to refuse garbage.
+const MAX_JOURNAL_FILE: u64 = 256 << 20;
 
 /// syft-code-queue's permission file for status folders other than `pending/`.
 const STATUS_DIR_PERMS: &str = "rules:\n- pattern: '**'\n  access:\n    read:\n    - '*'\n";
@@ -78,12 +131,34 @@ impl Mover {
             queue: Queue::new(layout.queue.clone()),
             owner: layout.email.clone(),
             journal: layout.state.join("moves"),
-            unremoved: Arc::default(),
+            open: Arc::default(),
         }
     }
 
-    fn intent_path(&self, uid: &str) -> PathBuf {
-        self.journal.join(format!("{uid}.json"))
+    fn lock_open(&self) -> std::sync::MutexGuard<'_, Open> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every journal file with the intents in it; unreadable files are `Err` with their path.
+    fn journal_files(&self) -> Vec<(PathBuf, Option<Vec<Intent>>)> {
+        let Ok(entries) = fs::read_dir(&self.journal) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| !p.to_string_lossy().contains(durable::TMP_MARKER))
+            .map(|path| {
+                let intents = durable::read_capped(&path, MAX_JOURNAL_FILE)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<JournalFile>(&b).ok())
+                    .map(|f| match f {
+                        JournalFile::Batch(v) => v,
+                        JournalFile::One(i) => vec![i],
+                    });
+                (path, intents)
+            })
+            .collect()
     }
 
     /// Moves a batch of pending jobs to `to`. `reviews` are the evaluations the decisions were
@@ -102,65 +177,81 @@ impl Mover {
                 .collect();
         }
         let mut sync = Sync::batch();
-        let mut staged = Vec::new();
+        let at = metadata::format_naive(&metadata::now_naive());
+        let mut staged = Vec::with_capacity(decisions.len());
         for (review, to, check, error_message) in decisions {
-            let uid = review.inspection.uid.clone();
             let intent = Intent {
-                uid: uid.clone(),
+                uid: review.inspection.uid.clone(),
                 from: Status::Pending,
                 to: *to,
                 signature: review.inspection.signature.clone(),
                 check: *check,
                 error_message: error_message.clone(),
-                at: metadata::format_naive(&metadata::now_naive()),
+                at: at.clone(),
             };
-            let written = self.ensure_status_dir(*to).and_then(|()| {
-                let body = serde_json::to_vec(&intent).expect("intents serialize");
-                durable::write_atomic_with(&self.intent_path(&uid), &body, 0o600, &mut sync)
-            });
-            match written {
-                Ok(()) => staged.push(intent),
-                Err(e) => results.push((uid, Applied::Failed(e))),
-            }
-        }
-        if let Err(e) = sync.commit() {
-            for intent in staged {
-                self.drop_intent(&intent.uid);
-                results.push((intent.uid, Applied::Failed(clone_err(&e))));
-            }
-            return results;
-        }
-        let mut moved = Vec::new();
-        for intent in staged {
-            let from = self.queue.job_dir(intent.from, &intent.uid);
-            let to = self.queue.job_dir(intent.to, &intent.uid);
-            if to.exists() {
-                self.drop_intent(&intent.uid);
+            let target = self.queue.job_dir(intent.to, &intent.uid);
+            // Checked before journaling: an intent must never name a folder this move did not make,
+            // or recovery would "complete" a job that was decided before.
+            if target.exists() {
                 results.push((
-                    intent.uid.clone(),
+                    intent.uid,
                     Applied::Failed(Error::invalid(
-                        format!("{} already exists", to.display()),
+                        format!("{} already exists", target.display()),
                         "a job with this uid was already decided; the pending copy is left as it is",
                     )),
                 ));
                 continue;
             }
+            match self.ensure_status_dir(*to) {
+                Ok(()) => staged.push(intent),
+                Err(e) => results.push((intent.uid, Applied::Failed(e))),
+            }
+        }
+        if staged.is_empty() {
+            return results;
+        }
+        let file = self.journal.join(batch_name());
+        let body = serde_json::to_vec(&staged).expect("intents serialize");
+        let written =
+            durable::write_atomic_with(&file, &body, 0o600, &mut sync).and_then(|()| sync.commit());
+        if let Err(e) = written {
+            let _ = fs::remove_file(&file);
+            results.extend(
+                staged
+                    .into_iter()
+                    .map(|i| (i.uid, Applied::Failed(clone_err(&e)))),
+            );
+            return results;
+        }
+        {
+            let mut open = self.lock_open();
+            for i in &staged {
+                open.owner.insert(i.uid.clone(), file.clone());
+            }
+            open.files
+                .insert(file.clone(), staged.iter().map(|i| i.uid.clone()).collect());
+        }
+        let mut moved = Vec::new();
+        let mut unmoved = Vec::new();
+        for intent in staged {
+            let from = self.queue.job_dir(intent.from, &intent.uid);
+            let to = self.queue.job_dir(intent.to, &intent.uid);
             match durable::rename_with(&from, &to, &mut sync) {
                 Ok(()) => moved.push(intent),
                 Err(e) => {
-                    self.drop_intent(&intent.uid);
-                    results.push((intent.uid.clone(), Applied::Failed(e)));
+                    unmoved.push(intent.uid.clone());
+                    results.push((intent.uid, Applied::Failed(e)));
                 }
             }
         }
+        // Nothing was done for these, so there is nothing to record: their intents go now.
+        self.settled(&unmoved);
         if let Err(e) = sync.commit() {
             log::error!("{e}; the moves are completed at the next start");
         }
-        let mut done = Vec::new();
-        for intent in &moved {
-            let outcome = self.finish(intent, trust, &mut sync);
-            done.push((intent.uid.clone(), outcome));
-        }
+        let done = par_map(&moved, &mut sync, |intent, sync| {
+            (intent.uid.clone(), self.finish(intent, trust, sync))
+        });
         // The intents stay until the caller has recorded the decisions ([`Mover::settled`]), so a
         // crash before that is seen, and recorded, by `recover` at the next start.
         if let Err(e) = sync.commit() {
@@ -173,43 +264,42 @@ impl Mover {
     /// Completes or undoes every move that a crash interrupted.
     pub fn recover(&self, trust: &Trust) -> Vec<(String, Applied)> {
         let mut out = Vec::new();
-        let Ok(entries) = fs::read_dir(&self.journal) else {
-            return out;
-        };
         durable::remove_stale_temps(&self.journal);
         let mut sync = Sync::batch();
         let mut finished = Vec::new();
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let intent: Intent = match durable::read_capped(&path, 1 << 20)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-            {
-                Some(i) => i,
-                None => {
-                    let _ = fs::remove_file(&path);
-                    continue;
-                }
+        for (path, intents) in self.journal_files() {
+            let Some(intents) = intents else {
+                // Journal files are written atomically: an unreadable one is damaged or not ours,
+                // and names no move that could be completed.
+                log::warn!("removing {}: not a journal file", path.display());
+                finished.push(path);
+                continue;
             };
-            let moved_to = self.queue.job_dir(intent.to, &intent.uid);
-            if moved_to.is_dir() {
-                // The crash may have cut one of `finish`'s writes short.
-                remove_own_temps(&moved_to);
-                let outcome = self.finish(&intent, trust, &mut sync);
-                log::info!(
-                    "completed an interrupted move of job {}: {outcome:?}",
-                    intent.uid
-                );
-                out.push((intent.uid.clone(), outcome));
+            for intent in intents {
+                let moved_to = self.queue.job_dir(intent.to, &intent.uid);
+                if moved_to.is_dir() {
+                    // The crash may have cut one of `finish`'s writes short.
+                    remove_own_temps(&moved_to);
+                    let outcome = self.finish(&intent, trust, &mut sync);
+                    log::info!(
+                        "completed an interrupted move of job {}: {outcome:?}",
+                        intent.uid
+                    );
+                    out.push((intent.uid.clone(), outcome));
+                }
             }
-            finished.push(intent.uid);
+            finished.push(path);
         }
         if let Err(e) = sync.commit() {
             log::error!("{e}");
             return out;
         }
-        for uid in finished {
-            self.drop_intent(&uid);
+        for path in finished {
+            if let Err(e) = fs::remove_file(&path)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                log::error!("could not remove {}: {e}", path.display());
+            }
         }
         out
     }
@@ -266,30 +356,26 @@ impl Mover {
         Applied::SentBack(why)
     }
 
-    /// Forgets the intents of moves whose decisions are recorded.
+    /// Forgets the intents of moves whose decisions are recorded; a journal file goes when every
+    /// intent in it is settled.
     pub fn settled<'a>(&self, uids: impl IntoIterator<Item = &'a String>) {
-        let mut unremoved = self.unremoved.lock().unwrap_or_else(|p| p.into_inner());
-        let retry = std::mem::take(&mut *unremoved);
-        let all: Vec<String> = uids.into_iter().cloned().chain(retry).collect();
-        for uid in &all {
-            let path = self.intent_path(uid);
+        let mut open = self.lock_open();
+        let mut done = std::mem::take(&mut open.unremoved);
+        for uid in uids {
+            done.extend(open.settle(uid));
+        }
+        for path in done {
             match fs::remove_file(&path) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => {
                     log::error!(
-                        "could not remove the intent of a finished move, {}: {e}; retrying after the next decision",
+                        "could not remove the journal of finished moves, {}: {e}; retrying after the next decision",
                         path.display()
                     );
-                    if !unremoved.contains(uid) {
-                        unremoved.push(uid.clone());
-                    }
+                    open.unremoved.push(path);
                 }
                 _ => {}
             }
         }
-    }
-
-    fn drop_intent(&self, uid: &str) {
-        let _ = fs::remove_file(self.intent_path(uid));
     }
 
     fn ensure_status_dir(&self, s: Status) -> Result<()> {
@@ -309,9 +395,16 @@ impl Mover {
     /// the truth). Only folders this app moves jobs into are repaired.
     pub fn repair_statuses(&self) -> usize {
         let mut repaired = 0;
+        // A job with an intent is mid-move: its metadata is rewritten by the move itself.
+        let moving: HashSet<String> = self
+            .journal_files()
+            .into_iter()
+            .flat_map(|(_, i)| i.unwrap_or_default())
+            .map(|i| i.uid)
+            .collect();
         for s in [Status::Approved, Status::Rejected, Status::Timedout] {
             for uid in self.queue.list(s) {
-                if self.intent_path(&uid).exists() {
+                if moving.contains(&uid) {
                     continue;
                 }
                 let dir = self.queue.job_dir(s, &uid);
@@ -390,6 +483,21 @@ pub fn lock_permissions(job_dir: &Path, sync: &mut Sync) -> Result<()> {
     Ok(())
 }
 
+/// `f` on every item, spread over the cores for large batches (jobs are independent folders);
+/// the fsyncs each worker owes are merged into `sync`.
+fn par_map<T, R, F>(items: &[T], sync: &mut Sync, f: F) -> Vec<R>
+where
+    T: std::marker::Sync,
+    R: Send,
+    F: Fn(&T, &mut Sync) -> R + std::marker::Sync,
+{
+    let (out, syncs) = crate::par::map_with(items, f);
+    for s in syncs {
+        sync.absorb(s);
+    }
+    out
+}
+
 fn clone_err(e: &Error) -> Error {
     Error::invalid("the batch could not be made durable", e.to_string())
 }
@@ -402,7 +510,7 @@ mod tests {
     /// Found by the fault-injection test (tests/faults.rs): an intent whose removal failed while
     /// the journal folder was read-only stayed until the next start.
     #[test]
-    fn an_intent_that_cannot_be_removed_is_removed_at_the_next_settle() {
+    fn a_journal_file_that_cannot_be_removed_is_removed_at_the_next_settle() {
         let tmp = tempfile::tempdir().unwrap();
         let layout = Layout::new(&Identity {
             data_dir: tmp.path().to_path_buf(),
@@ -410,17 +518,43 @@ mod tests {
             source: None,
         });
         let mover = Mover::new(&layout);
-        let uid = "00000000-0000-4000-8000-000000000001".to_string();
-        let intent = mover.intent_path(&uid);
-        // A non-empty folder in the intent's place: removing it as a file fails, as root too.
-        fs::create_dir_all(intent.join("x")).unwrap();
-        mover.settled([&uid]);
-        assert!(intent.exists());
-        assert_eq!(*mover.unremoved.lock().unwrap(), vec![uid.clone()]);
-        fs::remove_dir_all(&intent).unwrap();
-        fs::write(&intent, "{}").unwrap();
+        let (a, b) = ("uid-a".to_string(), "uid-b".to_string());
+        let file = mover.journal.join(batch_name());
+        {
+            let mut open = mover.lock_open();
+            open.owner.insert(a.clone(), file.clone());
+            open.owner.insert(b.clone(), file.clone());
+            open.files
+                .insert(file.clone(), [a.clone(), b.clone()].into_iter().collect());
+        }
+        // A non-empty folder in the file's place: removing it as a file fails, as root too.
+        fs::create_dir_all(file.join("x")).unwrap();
+        mover.settled([&a]);
+        assert!(
+            mover.lock_open().unremoved.is_empty(),
+            "b is not settled yet"
+        );
+        mover.settled([&b]);
+        assert!(file.exists());
+        assert_eq!(mover.lock_open().unremoved, vec![file.clone()]);
+        fs::remove_dir_all(&file).unwrap();
+        fs::write(&file, "[]").unwrap();
         mover.settled(std::iter::empty());
-        assert!(!intent.exists(), "the intent is removed at the next settle");
-        assert!(mover.unremoved.lock().unwrap().is_empty());
+        assert!(!file.exists(), "the file is removed at the next settle");
+        assert!(mover.lock_open().unremoved.is_empty());
+    }
+
+    #[test]
+    fn journal_files_of_earlier_versions_hold_one_intent() {
+        let one = r#"{"uid":"u","from":"pending","to":"approved","signature":null,"check":"policy","at":"x"}"#;
+        let Ok(JournalFile::One(i)) = serde_json::from_str::<JournalFile>(one) else {
+            panic!("a lone intent is read");
+        };
+        assert_eq!(i.uid, "u");
+        let batch = format!("[{one},{one}]");
+        let Ok(JournalFile::Batch(v)) = serde_json::from_str::<JournalFile>(&batch) else {
+            panic!("a batch is read");
+        };
+        assert_eq!(v.len(), 2);
     }
 }

@@ -31,6 +31,7 @@ pub mod live;
 pub mod lock;
 pub mod mcp;
 pub mod notify;
+pub mod par;
 pub mod peers;
 pub mod policy;
 pub mod queue;

@@ -80,6 +80,24 @@ impl Review {
     }
 }
 
+/// For each folder: `None` if it is not a folder (any more), else its
+/// [`fingerprint`](crate::signature::fingerprint), taken first, and its [`review`]. Large batches
+/// are spread over the cores: reading and hashing the jobs is most of a burst's work.
+pub fn review_all(
+    dirs: &[std::path::PathBuf],
+    owner: &str,
+    trust: &Trust,
+) -> Vec<Option<(u64, Review)>> {
+    crate::par::map(dirs, |dir| {
+        dir.is_dir().then(|| {
+            (
+                crate::signature::fingerprint(dir),
+                review(dir, owner, trust),
+            )
+        })
+    })
+}
+
 pub fn review(dir: &Path, owner: &str, trust: &Trust) -> Review {
     let inspection = queue::inspect(dir, owner);
     let verdict = verdict_for(&inspection, trust);

@@ -2,12 +2,25 @@
 //! re-reads what they point at, re-walks everything on overflow or watcher errors, and rescans on
 //! a timer as well. Targets that do not exist yet are watched through their nearest existing
 //! parent until they appear.
+//!
+//! Recursive targets (the `pending/` tree) are watched by [`TreeWatch`], not by the `notify`
+//! crate: `notify` scans every watched path each time a watched folder is moved away, which made
+//! a burst of N approvals cost O(N^2) and kept a core busy. Non-recursive targets use `notify`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
 
-use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
+use nix::errno::Errno;
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDescriptor};
+use notify::event::{
+    AccessKind, AccessMode, CreateKind, DataChange, Flag, MetadataKind, ModifyKind, RemoveKind,
+    RenameMode,
+};
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 
 use crate::error::{Error, Result};
 
@@ -20,6 +33,8 @@ pub enum Msg {
 
 pub struct Watcher {
     inner: RecommendedWatcher,
+    /// The recursive targets.
+    tree: TreeWatch,
     targets: Vec<(PathBuf, RecursiveMode)>,
     /// path -> mode, as currently registered with the OS
     active: HashMap<PathBuf, RecursiveMode>,
@@ -34,6 +49,10 @@ until then changes are picked up by the periodic rescan";
 
 impl Watcher {
     pub fn new(tx: Sender<Msg>, top: PathBuf) -> Result<Watcher> {
+        let tree = TreeWatch::new(tx.clone()).map_err(|e| Error::Watch {
+            path: top.clone(),
+            message: describe(&e),
+        })?;
         let inner = notify::recommended_watcher(move |ev| {
             let _ = tx.send(Msg::Fs(ev));
         })
@@ -43,6 +62,7 @@ impl Watcher {
         })?;
         Ok(Watcher {
             inner,
+            tree,
             targets: Vec::new(),
             active: HashMap::new(),
             top,
@@ -93,14 +113,22 @@ impl Watcher {
                 }
             }
         }
-        let stale: Vec<PathBuf> = self
+        let stale: Vec<(PathBuf, RecursiveMode)> = self
             .active
             .iter()
-            .filter(|(p, m)| wanted.get(*p) != Some(*m) || !p.is_dir())
-            .map(|(p, _)| p.clone())
+            .filter(|(p, m)| {
+                wanted.get(*p) != Some(*m)
+                    || !p.is_dir()
+                    || (**m == RecursiveMode::Recursive && !self.tree.has_root(p))
+            })
+            .map(|(p, m)| (p.clone(), *m))
             .collect();
-        for p in stale {
-            let _ = self.inner.unwatch(&p);
+        for (p, mode) in stale {
+            if mode == RecursiveMode::Recursive {
+                self.tree.remove_root(&p);
+            } else {
+                let _ = self.inner.unwatch(&p);
+            }
             self.active.remove(&p);
         }
         let mut ok = true;
@@ -108,7 +136,12 @@ impl Watcher {
             if self.active.contains_key(&path) {
                 continue;
             }
-            match self.inner.watch(&path, mode) {
+            let added = if mode == RecursiveMode::Recursive {
+                self.tree.add_root(&path)
+            } else {
+                self.inner.watch(&path, mode)
+            };
+            match added {
                 Ok(()) => {
                     self.active.insert(path, mode);
                 }
@@ -131,6 +164,259 @@ impl Watcher {
     }
 }
 
+/// Recursive watches on one inotify instance, read by a thread of its own. Folders are indexed
+/// by path in order, so the watches of a folder moved or deleted away are found by a range
+/// lookup instead of a scan of every watch.
+struct TreeWatch {
+    inotify: Arc<Inotify>,
+    state: Arc<Mutex<Tree>>,
+    stop: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+struct Tree {
+    paths: HashMap<WatchDescriptor, PathBuf>,
+    /// Ordered by components, so a folder's subfolders follow it contiguously.
+    wds: BTreeMap<PathBuf, WatchDescriptor>,
+    roots: HashSet<PathBuf>,
+}
+
+/// What the daemon needs to know about (opening and reading files are not among them).
+fn tree_mask() -> AddWatchFlags {
+    AddWatchFlags::IN_CREATE
+        | AddWatchFlags::IN_DELETE
+        | AddWatchFlags::IN_MODIFY
+        | AddWatchFlags::IN_ATTRIB
+        | AddWatchFlags::IN_CLOSE_WRITE
+        | AddWatchFlags::IN_MOVED_FROM
+        | AddWatchFlags::IN_MOVED_TO
+        | AddWatchFlags::IN_ONLYDIR
+        | AddWatchFlags::IN_DONT_FOLLOW
+}
+
+fn watch_error(e: Errno, path: &Path) -> notify::Error {
+    match e {
+        Errno::ENOSPC => notify::Error::new(notify::ErrorKind::MaxFilesWatch),
+        Errno::ENOENT => notify::Error::new(notify::ErrorKind::PathNotFound),
+        e => notify::Error::io(std::io::Error::from(e)),
+    }
+    .add_path(path.to_path_buf())
+}
+
+impl TreeWatch {
+    fn new(tx: Sender<Msg>) -> notify::Result<TreeWatch> {
+        let inotify = Arc::new(
+            Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+                .map_err(|e| notify::Error::io(std::io::Error::from(e)))?,
+        );
+        let state = Arc::new(Mutex::new(Tree::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (i, st, halt) = (inotify.clone(), state.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("tree-watch".into())
+            .spawn(move || read_loop(&i, &st, &halt, &tx))
+            .map_err(notify::Error::io)?;
+        Ok(TreeWatch {
+            inotify,
+            state,
+            stop,
+        })
+    }
+
+    fn add_root(&self, root: &Path) -> notify::Result<()> {
+        let mut tree = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mask = tree_mask() | AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF;
+        let wd = self
+            .inotify
+            .add_watch(root, mask)
+            .map_err(|e| watch_error(e, root))?;
+        tree.insert(wd, root.to_path_buf());
+        tree.roots.insert(root.to_path_buf());
+        let mut errors = Vec::new();
+        tree.add_below(&self.inotify, root, &mut errors);
+        match errors.into_iter().next() {
+            Some(Err(e)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn remove_root(&self, root: &Path) {
+        let mut tree = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        tree.remove_tree(&self.inotify, root);
+        tree.roots.remove(root);
+    }
+
+    /// The root is watched and its watch is alive (it was not deleted or moved away).
+    fn has_root(&self, root: &Path) -> bool {
+        let tree = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        tree.roots.contains(root) && tree.wds.contains_key(root)
+    }
+}
+
+impl Drop for TreeWatch {
+    fn drop(&mut self) {
+        // The reader polls with a timeout and stops when it sees this.
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn read_loop(inotify: &Inotify, state: &Mutex<Tree>, stop: &AtomicBool, tx: &Sender<Msg>) {
+    use nix::poll::{PollFd, PollFlags, poll};
+    while !stop.load(Ordering::SeqCst) {
+        let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, 500u16) {
+            Ok(n) if n > 0 => {}
+            _ => continue,
+        }
+        let events = match inotify.read_events() {
+            Ok(evs) => evs,
+            Err(Errno::EAGAIN | Errno::EINTR) => continue,
+            Err(e) => {
+                let _ = tx.send(Msg::Fs(Err(notify::Error::io(std::io::Error::from(e)))));
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                continue;
+            }
+        };
+        let mut out = Vec::with_capacity(events.len());
+        {
+            let mut tree = state.lock().unwrap_or_else(|e| e.into_inner());
+            for ev in events {
+                tree.translate(inotify, ev, &mut out);
+            }
+        }
+        for ev in out {
+            if tx.send(Msg::Fs(ev)).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl Tree {
+    fn insert(&mut self, wd: WatchDescriptor, path: PathBuf) {
+        // The same folder reached by a new path (moved within the tree) keeps its descriptor.
+        if let Some(old) = self.paths.insert(wd, path.clone())
+            && old != path
+            && self.wds.get(&old) == Some(&wd)
+        {
+            self.wds.remove(&old);
+        }
+        self.wds.insert(path, wd);
+    }
+
+    /// Watches every folder under `dir` (not `dir` itself).
+    fn add_below(&mut self, inotify: &Inotify, dir: &Path, out: &mut Vec<notify::Result<Event>>) {
+        let walk = walkdir::WalkDir::new(dir).follow_links(false).min_depth(1);
+        for entry in walk.into_iter().flatten() {
+            if !entry.file_type().is_dir() {
+                continue;
+            }
+            match inotify.add_watch(entry.path(), tree_mask()) {
+                Ok(wd) => self.insert(wd, entry.path().to_path_buf()),
+                // Gone again, or replaced by a file: nothing to watch.
+                Err(Errno::ENOENT | Errno::ENOTDIR) => {}
+                Err(e) => {
+                    out.push(Err(watch_error(e, entry.path())));
+                    if e == Errno::ENOSPC {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forgets `dir` and every folder under it, removing their watches.
+    fn remove_tree(&mut self, inotify: &Inotify, dir: &Path) {
+        let doomed: Vec<PathBuf> = self
+            .wds
+            .range(dir.to_path_buf()..)
+            .take_while(|(p, _)| p.starts_with(dir))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in doomed {
+            if let Some(wd) = self.wds.remove(&p) {
+                self.paths.remove(&wd);
+                // Fails harmlessly when the kernel already dropped it (folder deleted).
+                let _ = inotify.rm_watch(wd);
+            }
+        }
+    }
+
+    fn translate(
+        &mut self,
+        inotify: &Inotify,
+        ev: InotifyEvent,
+        out: &mut Vec<notify::Result<Event>>,
+    ) {
+        let m = ev.mask;
+        if m.contains(AddWatchFlags::IN_Q_OVERFLOW) {
+            out.push(Ok(Event::new(EventKind::Other).set_flag(Flag::Rescan)));
+            return;
+        }
+        let Some(dir) = self.paths.get(&ev.wd).cloned() else {
+            return;
+        };
+        if m.contains(AddWatchFlags::IN_IGNORED) {
+            // The kernel dropped the watch (its folder was deleted).
+            self.paths.remove(&ev.wd);
+            if self.wds.get(&dir) == Some(&ev.wd) {
+                self.wds.remove(&dir);
+            }
+            return;
+        }
+        let path = match &ev.name {
+            Some(n) => dir.join(n),
+            None => dir.clone(),
+        };
+        let is_dir = m.contains(AddWatchFlags::IN_ISDIR);
+        let kind = if m.contains(AddWatchFlags::IN_CREATE) {
+            EventKind::Create(if is_dir {
+                CreateKind::Folder
+            } else {
+                CreateKind::File
+            })
+        } else if m.contains(AddWatchFlags::IN_MOVED_TO) {
+            EventKind::Modify(ModifyKind::Name(RenameMode::To))
+        } else if m.intersects(AddWatchFlags::IN_MOVED_FROM | AddWatchFlags::IN_MOVE_SELF) {
+            EventKind::Modify(ModifyKind::Name(RenameMode::From))
+        } else if m.intersects(AddWatchFlags::IN_DELETE | AddWatchFlags::IN_DELETE_SELF) {
+            EventKind::Remove(if is_dir || ev.name.is_none() {
+                RemoveKind::Folder
+            } else {
+                RemoveKind::File
+            })
+        } else if m.contains(AddWatchFlags::IN_CLOSE_WRITE) {
+            EventKind::Access(AccessKind::Close(AccessMode::Write))
+        } else if m.contains(AddWatchFlags::IN_MODIFY) {
+            EventKind::Modify(ModifyKind::Data(DataChange::Any))
+        } else if m.contains(AddWatchFlags::IN_ATTRIB) {
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any))
+        } else {
+            EventKind::Other
+        };
+        if ev.name.is_some() && is_dir {
+            if m.intersects(AddWatchFlags::IN_MOVED_FROM | AddWatchFlags::IN_DELETE) {
+                self.remove_tree(inotify, &path);
+            }
+            if m.intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO) {
+                match inotify.add_watch(&path, tree_mask()) {
+                    Ok(wd) => {
+                        self.insert(wd, path.clone());
+                        self.add_below(inotify, &path, out);
+                    }
+                    Err(Errno::ENOENT | Errno::ENOTDIR) => {}
+                    Err(e) => out.push(Err(watch_error(e, &path))),
+                }
+            }
+        }
+        if ev.name.is_none() && m.intersects(AddWatchFlags::IN_MOVE_SELF) {
+            // A root moved away: its watches now point elsewhere.
+            self.remove_tree(inotify, &dir);
+        }
+        out.push(Ok(Event::new(kind).add_path(path)));
+    }
+}
+
 /// A watcher error in words, with the fix for the watch limit.
 pub fn describe(e: &notify::Error) -> String {
     match &e.kind {
@@ -142,5 +428,81 @@ pub fn describe(e: &notify::Error) -> String {
             "too many inotify instances: raise `fs.inotify.max_user_instances` with sysctl".into()
         }
         _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::sync::mpsc::{Receiver, channel};
+    use std::time::{Duration, Instant};
+
+    /// Every path reported until `want` shows up (or 5 s pass).
+    fn until(rx: &Receiver<Msg>, want: &Path) -> Vec<PathBuf> {
+        let end = Instant::now() + Duration::from_secs(5);
+        let mut seen = Vec::new();
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            let Ok(Msg::Fs(Ok(ev))) = rx.recv_timeout(left) else {
+                continue;
+            };
+            seen.extend(ev.paths);
+            if seen.iter().any(|p| p == want) {
+                break;
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn tree_watch_follows_folders_created_moved_in_and_moved_away() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("pending");
+        let outside = tmp.path().join("outside");
+        fs::create_dir_all(&root).unwrap();
+        fs::create_dir_all(outside.join("job/code")).unwrap();
+        let (tx, rx) = channel();
+        let tree = TreeWatch::new(tx).unwrap();
+        tree.add_root(&root).unwrap();
+        assert!(tree.has_root(&root));
+
+        // A folder renamed in whole with a subfolder: files written later deep inside are seen.
+        fs::rename(outside.join("job"), root.join("job")).unwrap();
+        until(&rx, &root.join("job"));
+        let deep = root.join("job/code/main.py");
+        fs::write(&deep, "x").unwrap();
+        assert!(
+            until(&rx, &deep).contains(&deep),
+            "a file in a moved-in subfolder"
+        );
+
+        // Created folder by folder, as a sync client does.
+        fs::create_dir_all(root.join("b/c")).unwrap();
+        let late = root.join("b/c/late.txt");
+        // The watch on c may be added after c's creation: keep writing until it is seen.
+        let mut seen = false;
+        for _ in 0..20 {
+            fs::write(&late, "y").unwrap();
+            if until(&rx, &late).contains(&late) {
+                seen = true;
+                break;
+            }
+        }
+        assert!(seen, "a file in a freshly created subfolder");
+
+        // Moved away: its watches go, and nothing more is reported from it.
+        fs::rename(root.join("job"), outside.join("gone")).unwrap();
+        until(&rx, &root.join("job"));
+        fs::write(outside.join("gone/code/after.py"), "z").unwrap();
+        let marker = root.join("marker");
+        fs::write(&marker, "m").unwrap();
+        let after = until(&rx, &marker);
+        assert!(
+            after.iter().all(|p| !p.starts_with(&outside)),
+            "events from a folder moved away: {after:?}"
+        );
+        let state = tree.state.lock().unwrap();
+        assert!(state.wds.keys().all(|p| p.starts_with(&root)));
+        assert_eq!(state.paths.len(), state.wds.len());
     }
 }
