@@ -79,8 +79,16 @@ pub struct Api {
     live: Arc<Live>,
     /// Who acts through this API, as recorded in the audit chain.
     actor: String,
-    audit_cache: std::sync::Mutex<Option<(AuditStamp, crate::audit::Verification)>>,
+    /// The last verification of the audit chain, the file stamps it was made at, and where to
+    /// resume from when the chain has grown since.
+    audit_cache: std::sync::Mutex<AuditCache>,
 }
+
+type AuditCache = (
+    AuditStamp,
+    Option<crate::audit::Verification>,
+    Option<crate::audit::Resume>,
+);
 
 /// Length and modification time of the chain and of the checkpoint.
 type AuditStamp = (
@@ -94,7 +102,7 @@ impl Api {
             layout,
             live,
             actor: actor.to_string(),
-            audit_cache: std::sync::Mutex::new(None),
+            audit_cache: std::sync::Mutex::default(),
         }
     }
 
@@ -158,13 +166,15 @@ impl Api {
         };
         let key = (stamp(log.chain_path()), stamp(log.checkpoint_path()));
         let mut cache = self.audit_cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((k, v)) = cache.as_ref()
-            && *k == key
+        let (stamp, last, resume) = &mut *cache;
+        if let Some(v) = last
+            && *stamp == key
         {
             return v.clone();
         }
-        let v = log.verify(None);
-        *cache = Some((key, v.clone()));
+        let v = log.verify_resuming(None, resume);
+        *stamp = key;
+        *last = Some(v.clone());
         v
     }
 

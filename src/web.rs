@@ -60,12 +60,16 @@ pub struct WebServer {
 
 impl WebServer {
     pub fn start(layout: &Layout, live: Arc<Live>, bind: IpAddr, port: u16) -> Result<WebServer> {
-        let server = Server::http(SocketAddr::new(bind, port)).map_err(|e| {
+        let could_not = |e: &dyn std::fmt::Display| {
             Error::invalid(
                 format!("could not listen on {bind}:{port}"),
                 format!("{e}: is another program using the port? Choose another with --port"),
             )
-        })?;
+        };
+        let listener =
+            std::net::TcpListener::bind(SocketAddr::new(bind, port)).map_err(|e| could_not(&e))?;
+        tune_listener(&listener);
+        let server = Server::from_listener(listener, None).map_err(|e| could_not(&e))?;
         let addr = server
             .server_addr()
             .to_ip()
@@ -123,6 +127,18 @@ struct InFlight(Arc<Ctx>);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Socket options that accepted connections inherit from the listener. (Not SO_RCVTIMEO: on a
+/// listener it makes `accept` time out, which ends tiny_http's accept loop.)
+fn tune_listener(listener: &std::net::TcpListener) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    // tiny_http writes a response through a 1 KiB buffer: without TCP_NODELAY Nagle's algorithm
+    // holds the second segment of every larger answer until the client's delayed ACK, 40 ms
+    // later.
+    if let Err(e) = setsockopt(listener, sockopt::TcpNoDelay, &true) {
+        log::warn!("web server: could not set TCP_NODELAY: {e}");
     }
 }
 

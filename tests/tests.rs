@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod crash;
 mod daemon;
+mod faults;
 mod gate;
 mod http;
 mod notify;
