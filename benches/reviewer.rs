@@ -1,5 +1,5 @@
-//! Benchmarks of syft-reviewer against a polling reviewer like the Python app it replaces
-//! (issue 6). Not timed tests: a harness that prints (and saves) the figures for BENCHMARKS.md.
+//! Benchmarks of syft-reviewer against a polling reviewer like the Python app it replaces.
+//! Not timed tests: a harness that prints (and saves) the figures for BENCHMARKS.md.
 //!
 //! ```sh
 //! cargo bench --bench reviewer                      # the full run (about six minutes)
@@ -435,6 +435,11 @@ fn prepare(kind: &JobKind) -> Sandbox {
 }
 
 fn start(engine: Engine, sb: &Sandbox, web_port: Option<u16>) -> Proc {
+    start_with(engine, sb, web_port, &[])
+}
+
+/// [`start`] with more arguments for `syft-reviewer run`.
+fn start_with(engine: Engine, sb: &Sandbox, web_port: Option<u16>, extra: &[&str]) -> Proc {
     match engine {
         Engine::Reviewer { settle_ms } => {
             let mut c = Command::new(reviewer_bin());
@@ -446,6 +451,7 @@ fn start(engine: Engine, sb: &Sandbox, web_port: Option<u16>) -> Proc {
                 Some(p) => c.args(["--port", &p.to_string()]),
                 None => c.arg("--no-web"),
             };
+            c.args(extra);
             c.env("RUST_LOG", "info");
             Proc::spawn(c, sb.dir.path().join(format!("reviewer-{}.log", nanos())))
         }
@@ -1019,6 +1025,21 @@ fn idle_scenario(sizes: &Sizes, opts: &Opts, sb: Sandbox, overlap: bool) -> Stri
     if let Some(b) = base {
         b.stop();
     }
+    // The same window without the periodic rescan (which re-reads every store on purpose, as a
+    // safety net for missed events): what the event loop itself costs at rest.
+    let quiet = start_with(
+        reviewer,
+        &sb,
+        Some(free_port()),
+        &["--rescan-secs", &(sizes.idle_secs * 100).to_string()],
+    );
+    thread::sleep(Duration::from_secs(1));
+    let (q0, qs0) = (quiet.cpu_secs(), quiet.oncpu_ns());
+    eprintln!("   idle window without rescans: {} s", sizes.idle_secs);
+    thread::sleep(Duration::from_secs(sizes.idle_secs));
+    let (q1, qs1) = (quiet.cpu_secs(), quiet.oncpu_ns());
+    quiet.stop();
+    let rescans = sizes.idle_secs / 30;
 
     let mut s = String::new();
     let _ = writeln!(
@@ -1060,21 +1081,39 @@ fn idle_scenario(sizes: &Sizes, opts: &Opts, sb: Sandbox, overlap: bool) -> Stri
         ),
         _ => ("-".into(), "-".into(), None),
     };
-    // "Effectively zero": under 0.1 % of one core on average, rescans included.
+    // "Effectively zero": under 0.1 % of one core on average, judged without the rescans, which
+    // the target sets apart; their cost is shown beside it.
     let idle_budget = sizes.idle_secs as f64 * 0.001;
+    let quiet_ns = (qs1 - qs0) as f64 / 1e9;
     let _ = writeln!(
         s,
-        "| CPU in {} s idle, utime+stime (10 ms ticks) | {:.2} s | {bcpu} | effectively 0 (< 0.1 % of a core, {idle_budget:.2} s) besides the rescan every 30 s: **{}** |",
+        "| CPU in {} s idle, utime+stime (10 ms ticks), {rescans} periodic rescan(s) included | {:.2} s | {bcpu} | |",
         sizes.idle_secs,
         r1 - r0,
-        met(r1 - r0 <= idle_budget && (rs1 - rs0) as f64 / 1e9 <= idle_budget)
     );
     let _ = writeln!(
         s,
-        "| CPU in {} s idle, on-CPU time of all threads (schedstat) | {:.1} ms | {bns} | |",
+        "| CPU in {} s idle, on-CPU time of all threads (schedstat), rescans included | {:.1} ms | {bns} | |",
         sizes.idle_secs,
         (rs1 - rs0) as f64 / 1e6
     );
+    let _ = writeln!(
+        s,
+        "| CPU in {} s idle without the rescan (`--rescan-secs {}`): ticks / schedstat | {:.2} s / {:.1} ms | | effectively 0 (< 0.1 % of a core, {:.0} ms) besides the rescan every 30 s: **{}** |",
+        sizes.idle_secs,
+        sizes.idle_secs * 100,
+        q1 - q0,
+        quiet_ns * 1e3,
+        idle_budget * 1e3,
+        met(q1 - q0 <= idle_budget && quiet_ns <= idle_budget)
+    );
+    if rescans > 0 {
+        let _ = writeln!(
+            s,
+            "| one periodic rescan (re-reads every store), from the difference | about {:.0} ms | | |",
+            (((rs1 - rs0) as f64 / 1e9 - quiet_ns) / rescans as f64 * 1e3).max(0.0)
+        );
+    }
     let _ = writeln!(
         s,
         "| RSS / peak RSS (VmRSS / VmHWM), `--no-web` | {:.1} / {:.1} MB | | < 30 MB: **{}** |",

@@ -1,4 +1,4 @@
-//! Fault injection (issue 6): the daemon is SIGKILLed at random moments while bursts of mixed jobs
+//! Fault injection: the daemon is SIGKILLed at random moments while bursts of mixed jobs
 //! arrive; approvals are refused by the filesystem (an immutable `approved/` or journal folder);
 //! the disk fills up (a 1 MiB tmpfs as the SyftBox folder); and the API is hammered over loopback
 //! while jobs keep arriving. Afterwards nothing is lost or half-done and every approval is
