@@ -960,6 +960,8 @@ fn add_to_history_records_a_job_that_can_then_be_marked() {
     let sb = Sandbox::new();
     let uid = sb.submit(EVE, &simple_code());
     let web = serve(&sb, &[]);
+    // The daemon logs the job as waiting after its settle window: not part of what is checked.
+    settle(&sb);
     let sig = cli_signature(&sb, &sb.job_dir("pending", &uid));
     assert!(!history_file(&sb, &sig).exists());
     // Not in the history yet: it cannot be marked.
