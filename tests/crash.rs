@@ -7,9 +7,8 @@
 //! it (the exact moments still depend on timing).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use crate::util::*;
@@ -40,23 +39,6 @@ enum Kind {
 impl Kind {
     fn approved(self) -> bool {
         self == Kind::Trusted
-    }
-}
-
-/// A small xorshift generator: reproducible from its seed, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 
@@ -109,36 +91,9 @@ fn submit(sb: &Sandbox, i: usize, kind: Kind) -> String {
     uid
 }
 
-/// Starts the daemon with no settle window, without waiting for it to be ready (a kill may land
-/// during its start-up and recovery too).
+/// Starts the daemon with no settle window, without waiting for it to be ready.
 fn spawn(sb: &Sandbox, round: usize) -> Daemon {
-    let log = sb.dir.path().join(format!("crash-round-{round}.log"));
-    let child = sb
-        .cmd()
-        .args(["run", "--settle-ms", "0"])
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(File::create(&log).unwrap())
-        .stderr(File::create(log.with_extension("err")).unwrap())
-        .spawn()
-        .unwrap();
-    Daemon { child, log }
-}
-
-/// Every file under `dir`, recursively (links not followed).
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let ft = e.file_type().unwrap();
-        out.push(e.path());
-        if ft.is_dir() {
-            out.extend(walk(&e.path()));
-        }
-    }
-    out
+    spawn_unready(sb, &format!("crash-round-{round}"), &["--settle-ms", "0"])
 }
 
 fn all_logs(sb: &Sandbox) -> String {

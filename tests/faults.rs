@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -55,23 +55,6 @@ impl Kind {
             7..=11 => Kind::Unknown,
             _ => Kind::Allowed,
         }
-    }
-}
-
-/// xorshift64: reproducible from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 
@@ -165,31 +148,11 @@ fn set_rules(sb: &Sandbox) -> (String, (String, Kind)) {
 }
 
 fn spawn(sb: &Sandbox, tag: &str) -> Daemon {
-    let log = sb.dir.path().join(format!("faults-{tag}.log"));
-    let child = sb
-        .cmd()
-        .args(["run", "--settle-ms", "0", "--no-web"])
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(File::create(&log).unwrap())
-        .stderr(File::create(log.with_extension("err")).unwrap())
-        .spawn()
-        .unwrap();
-    Daemon { child, log }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        out.push(e.path());
-        if e.file_type().unwrap().is_dir() {
-            out.extend(walk(&e.path()));
-        }
-    }
-    out
+    spawn_unready(
+        sb,
+        &format!("faults-{tag}"),
+        &["--settle-ms", "0", "--no-web"],
+    )
 }
 
 fn journal(sb: &Sandbox) -> Vec<PathBuf> {

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Output, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use serde_json::{Value, json};
@@ -206,53 +206,6 @@ fn assert_locked(dir: &Path, requester: &str) {
             );
         }
     }
-}
-
-type Tree = BTreeMap<PathBuf, Vec<u8>>;
-
-fn disk(sb: &Sandbox) -> (Tree, Tree) {
-    (snapshot(&sb.app_data()), snapshot(&sb.queue()))
-}
-
-/// Waits until nothing changes on disk for a while (the daemon finished what it was doing).
-fn settle(sb: &Sandbox) {
-    let mut last = disk(sb);
-    let mut stable_since = Instant::now();
-    let end = Instant::now() + WAIT;
-    while Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(100));
-        let now = disk(sb);
-        if now != last {
-            last = now;
-            stable_since = Instant::now();
-        } else if stable_since.elapsed() >= Duration::from_millis(500) {
-            return;
-        }
-    }
-    panic!("the daemon never stopped changing the disk");
-}
-
-/// Runs `f` and asserts it changed nothing in the app data or the queue.
-#[track_caller]
-fn unchanged<T>(sb: &Sandbox, what: &str, f: impl FnOnce() -> T) -> T {
-    let before = disk(sb);
-    let out = f();
-    let after = disk(sb);
-    if before != after {
-        let diff = |a: &Tree, b: &Tree| -> Vec<String> {
-            let keys: BTreeSet<&PathBuf> = a.keys().chain(b.keys()).collect();
-            keys.into_iter()
-                .filter(|k| a.get(*k) != b.get(*k))
-                .map(|k| k.display().to_string())
-                .collect()
-        };
-        panic!(
-            "{what} changed the disk: app data {:?}, queue {:?}",
-            diff(&before.0, &after.0),
-            diff(&before.1, &after.1)
-        );
-    }
-    out
 }
 
 // --- effects of each verdict on disk

@@ -400,3 +400,122 @@ pub fn terminate(d: &mut Daemon) -> (Duration, std::process::ExitStatus) {
     watchdog.join().unwrap();
     r
 }
+
+// --- what is on disk
+
+pub type Tree = std::collections::BTreeMap<PathBuf, Vec<u8>>;
+
+/// Everything the app and the queue keep on disk.
+pub fn disk(sb: &Sandbox) -> (Tree, Tree) {
+    (snapshot(&sb.app_data()), snapshot(&sb.queue()))
+}
+
+/// Runs `f` and asserts it changed nothing in the app data or the queue.
+#[track_caller]
+pub fn unchanged<T>(sb: &Sandbox, what: &str, f: impl FnOnce() -> T) -> T {
+    let before = disk(sb);
+    let out = f();
+    let after = disk(sb);
+    if before != after {
+        let diff = |a: &Tree, b: &Tree| -> Vec<String> {
+            let keys: std::collections::BTreeSet<&PathBuf> = a.keys().chain(b.keys()).collect();
+            keys.into_iter()
+                .filter(|k| a.get(*k) != b.get(*k))
+                .map(|k| {
+                    let show = |v: Option<&Vec<u8>>| {
+                        v.map(|v| {
+                            String::from_utf8_lossy(v)
+                                .chars()
+                                .rev()
+                                .take(600)
+                                .collect::<String>()
+                                .chars()
+                                .rev()
+                                .collect::<String>()
+                        })
+                    };
+                    format!(
+                        "{}:\n  before: {:?}\n  after:  {:?}",
+                        k.display(),
+                        show(a.get(k)),
+                        show(b.get(k))
+                    )
+                })
+                .collect()
+        };
+        panic!(
+            "{what} changed the disk.\napp data:\n{}\nqueue:\n{}",
+            diff(&before.0, &after.0).join("\n"),
+            diff(&before.1, &after.1).join("\n")
+        );
+    }
+    out
+}
+
+/// Waits until the daemon has finished what it was doing (nothing changes on disk for a while).
+pub fn settle(sb: &Sandbox) {
+    let mut last = disk(sb);
+    let mut stable_since = Instant::now();
+    let end = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = disk(sb);
+        if now != last {
+            last = now;
+            stable_since = Instant::now();
+        } else if stable_since.elapsed() >= Duration::from_millis(500) {
+            return;
+        }
+    }
+    panic!("the daemon never stopped changing the disk");
+}
+
+/// Every file under `dir`, recursively (links not followed).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let ft = e.file_type().unwrap();
+        out.push(e.path());
+        if ft.is_dir() {
+            out.extend(walk(&e.path()));
+        }
+    }
+    out
+}
+
+/// A small xorshift generator: reproducible from its seed, no dependency.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Starts `run` with `args`, logging to `<name>.log` in the sandbox, without waiting for it to be
+/// ready (a kill may land during its start-up and recovery too).
+pub fn spawn_unready(sb: &Sandbox, name: &str, args: &[&str]) -> Daemon {
+    let log = sb.dir.path().join(format!("{name}.log"));
+    let child = sb
+        .cmd()
+        .arg("run")
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&log).unwrap())
+        .stderr(fs::File::create(log.with_extension("err")).unwrap())
+        .spawn()
+        .unwrap();
+    Daemon { child, log }
+}
