@@ -85,26 +85,13 @@ impl Sandbox {
 
     /// Starts the daemon with a short settle window; stderr goes to a log file in the tree.
     pub fn start(&self, extra: &[&str]) -> Daemon {
-        let log = self.dir.path().join(format!("daemon-{}.log", nanos()));
+        let mut args = vec!["--settle-ms", "20"];
         // Tests run side by side: only those that ask for a port get a web server.
-        let web: &[&str] = if extra.contains(&"--port") || extra.contains(&"--no-web") {
-            &[]
-        } else {
-            &["--no-web"]
-        };
-        let child = self
-            .cmd()
-            .arg("run")
-            .args(["--settle-ms", "20"])
-            .args(web)
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&log).unwrap())
-            .stderr(fs::File::create(log.with_extension("err")).unwrap())
-            .spawn()
-            .unwrap();
-        let d = Daemon { child, log };
+        if !(extra.contains(&"--port") || extra.contains(&"--no-web")) {
+            args.push("--no-web");
+        }
+        args.extend_from_slice(extra);
+        let d = spawn_unready(self, &format!("daemon-{}", nanos()), &args);
         // Ready when it has taken the instance lock and written its first log line.
         wait_for(Duration::from_secs(10), || {
             d.log_text().contains("watching")
