@@ -415,24 +415,45 @@
     return { btn, panel, reset };
   }
 
+  /**
+   * Runs `load` for the view `name`. Only the latest call per view gets its answer: an older one
+   * that finishes late returns undefined, so a slow answer never overwrites a newer one. On
+   * failure of the latest call, the error is shown and `failed(err)` runs.
+   */
+  async function latest(name, load, failed) {
+    const seq = (state.seq[name] = (state.seq[name] || 0) + 1);
+    let r;
+    try {
+      r = await load();
+    } catch (err) {
+      if (seq === state.seq[name]) {
+        showError(err);
+        failed(err);
+      }
+      return undefined;
+    }
+    if (seq !== state.seq[name]) return undefined;
+    connectionBack();
+    return r;
+  }
+
+  /** A `failed` for `latest`: each `[list, placeholder, text]` list left empty says `text`. */
+  function emptyOnFailure(...lists) {
+    return () => {
+      for (const [list, empty, text] of lists) {
+        if (!$(list).children.length) showEmpty($(empty), text);
+      }
+    };
+  }
+
   // ---------------------------------------------------------------- status strip
 
   async function refreshStatus() {
-    const seq = (state.seq.status = (state.seq.status || 0) + 1);
-    let s;
-    try {
-      s = await api('GET', '/api/status');
-    } catch (err) {
-      if (seq !== state.seq.status) return;
-      showError(err);
-      const w = document.querySelector('.st-watcher');
-      w.dataset.health = 'unknown';
+    const s = await latest('status', () => api('GET', '/api/status'), (err) => {
+      document.querySelector('.st-watcher').dataset.health = 'unknown';
       $('st-watcher').textContent = err.network ? 'Not connected' : 'Status unavailable';
-      return;
-    }
-    if (seq !== state.seq.status) return;
-    connectionBack();
-    renderStatus(s);
+    });
+    if (s) renderStatus(s);
   }
 
   function num(v) {
@@ -665,20 +686,12 @@
   }
 
   async function loadPending() {
-    const seq = (state.seq.pending = (state.seq.pending || 0) + 1);
-    let res;
-    try {
-      res = await fetchPending(state.pendingWant);
-    } catch (err) {
-      if (seq === state.seq.pending) {
-        showError(err);
-        if (!$('pending-list').children.length) showEmpty($('pending-empty'), 'Could not load the pending jobs.');
-      }
-      return;
-    }
-    if (seq !== state.seq.pending) return;
-    connectionBack();
-    renderPending(res.jobs, res.total);
+    const res = await latest(
+      'pending',
+      () => fetchPending(state.pendingWant),
+      emptyOnFailure(['pending-list', 'pending-empty', 'Could not load the pending jobs.']),
+    );
+    if (res) renderPending(res.jobs, res.total);
   }
 
   function filtersActive() {
@@ -1075,20 +1088,12 @@
   }
 
   async function loadAllowlist() {
-    const seq = (state.seq.allowlist = (state.seq.allowlist || 0) + 1);
-    let r;
-    try {
-      r = await api('GET', '/api/v1/allowlist');
-    } catch (err) {
-      if (seq === state.seq.allowlist) {
-        showError(err);
-        if (!$('allow-list').children.length) showEmpty($('allow-empty'), 'Could not load the allowlist.');
-      }
-      return;
-    }
-    if (seq !== state.seq.allowlist) return;
-    connectionBack();
-    renderAllowlist(r);
+    const r = await latest(
+      'allowlist',
+      () => api('GET', '/api/v1/allowlist'),
+      emptyOnFailure(['allow-list', 'allow-empty', 'Could not load the allowlist.']),
+    );
+    if (r) renderAllowlist(r);
   }
 
   function renderAllowlist(r) {
@@ -1175,24 +1180,16 @@
   // ---------------------------------------------------------------- Trusted code tab
 
   async function loadTrusted() {
-    const seq = (state.seq.trusted = (state.seq.trusted || 0) + 1);
-    let trusted;
-    let history;
-    try {
-      [trusted, history] = await Promise.all([
-        api('GET', '/api/v1/trusted-code'),
-        api('GET', '/api/v1/trusted-code/history'),
-      ]);
-    } catch (err) {
-      if (seq === state.seq.trusted) {
-        showError(err);
-        if (!$('trusted-list').children.length) showEmpty($('trusted-empty'), 'Could not load the trusted code.');
-        if (!$('history-list').children.length) showEmpty($('history-empty'), 'Could not load the history.');
-      }
-      return;
-    }
-    if (seq !== state.seq.trusted) return;
-    connectionBack();
+    const both = await latest(
+      'trusted',
+      () => Promise.all([api('GET', '/api/v1/trusted-code'), api('GET', '/api/v1/trusted-code/history')]),
+      emptyOnFailure(
+        ['trusted-list', 'trusted-empty', 'Could not load the trusted code.'],
+        ['history-list', 'history-empty', 'Could not load the history.'],
+      ),
+    );
+    if (!both) return;
+    const [trusted, history] = both;
     const t = Array.isArray(trusted.trusted) ? trusted.trusted : [];
     const hist = Array.isArray(history.history) ? history.history : [];
     reconcile($('trusted-list'), t, { key: (r) => String(r.signature), fp: recordFp, build: (r) => buildRecord(r, 'trusted'), update: (el, r) => updateRecord(el, r, 'trusted') });
@@ -1288,21 +1285,15 @@
   // ---------------------------------------------------------------- Peers tab
 
   async function loadPeers() {
-    const seq = (state.seq.peers = (state.seq.peers || 0) + 1);
-    let r;
-    try {
-      r = await api('GET', '/api/v1/peers');
-    } catch (err) {
-      if (seq === state.seq.peers) {
-        showError(err);
-        if (!$('peer-pending-list').children.length) showEmpty($('peer-pending-empty'), 'Could not load the peer requests.');
-        if (!$('peer-approved-list').children.length) showEmpty($('peer-approved-empty'), 'Could not load the peers.');
-      }
-      return;
-    }
-    if (seq !== state.seq.peers) return;
-    connectionBack();
-    renderPeers(r);
+    const r = await latest(
+      'peers',
+      () => api('GET', '/api/v1/peers'),
+      emptyOnFailure(
+        ['peer-pending-list', 'peer-pending-empty', 'Could not load the peer requests.'],
+        ['peer-approved-list', 'peer-approved-empty', 'Could not load the peers.'],
+      ),
+    );
+    if (r) renderPeers(r);
   }
 
   /** Only the count of waiting requests, for the tab (every few status ticks). */
@@ -1461,19 +1452,12 @@
   const METHOD = { allowlist: 'trusted sender', trusted_code: 'trusted code' };
 
   async function loadDecisions() {
-    const seq = (state.seq.decisions = (state.seq.decisions || 0) + 1);
-    let r;
-    try {
-      r = await api('GET', '/api/v1/decisions?limit=100');
-    } catch (err) {
-      if (seq === state.seq.decisions) {
-        showError(err);
-        if (!$('decisions-body').children.length) showEmpty($('decisions-empty'), 'Could not load the decisions.');
-      }
-      return;
-    }
-    if (seq !== state.seq.decisions) return;
-    connectionBack();
+    const r = await latest(
+      'decisions',
+      () => api('GET', '/api/v1/decisions?limit=100'),
+      emptyOnFailure(['decisions-body', 'decisions-empty', 'Could not load the decisions.']),
+    );
+    if (!r) return;
     const list = Array.isArray(r.decisions) ? r.decisions : [];
     const key = JSON.stringify(list);
     if (key === state.decisionsKey) return;
