@@ -176,6 +176,7 @@ impl Mover {
                 .map(|(r, ..)| (r.inspection.uid.clone(), Applied::Failed(clone_err(&e))))
                 .collect();
         }
+        let t0 = std::time::Instant::now();
         let mut sync = Sync::batch();
         let at = metadata::format_naive(&metadata::now_naive());
         let mut staged = Vec::with_capacity(decisions.len());
@@ -231,6 +232,7 @@ impl Mover {
             open.files
                 .insert(file.clone(), staged.iter().map(|i| i.uid.clone()).collect());
         }
+        let t_journal = t0.elapsed();
         let mut moved = Vec::new();
         let mut unmoved = Vec::new();
         for intent in staged {
@@ -246,17 +248,29 @@ impl Mover {
         }
         // Nothing was done for these, so there is nothing to record: their intents go now.
         self.settled(&unmoved);
+        let t_renamed = t0.elapsed();
         if let Err(e) = sync.commit() {
             log::error!("{e}; the moves are completed at the next start");
         }
+        let t_moved = t0.elapsed();
         let done = par_map(&moved, &mut sync, |intent, sync| {
             (intent.uid.clone(), self.finish(intent, trust, sync))
         });
         // The intents stay until the caller has recorded the decisions ([`Mover::settled`]), so a
         // crash before that is seen, and recorded, by `recover` at the next start.
+        let t_finished = t0.elapsed();
         if let Err(e) = sync.commit() {
             log::error!("{e}; the moves are completed at the next start");
         }
+        log::debug!(
+            "applied {} decision(s): journal {:?}, renames {:?}, their sync {:?}, lock+check+rewrite {:?}, final sync {:?}",
+            done.len(),
+            t_journal,
+            t_renamed - t_journal,
+            t_moved - t_renamed,
+            t_finished - t_moved,
+            t0.elapsed() - t_finished
+        );
         results.extend(done);
         results
     }
