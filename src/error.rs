@@ -63,7 +63,9 @@ fn io_hint(kind: io::ErrorKind) -> &'static str {
         io::ErrorKind::PermissionDenied => {
             " (check the owner and mode of that path; the reviewer must run as the SyftBox user)"
         }
-        io::ErrorKind::StorageFull => " (the disk is full: free some space and it will retry)",
+        io::ErrorKind::StorageFull => {
+            " (the disk is full: free some space; the daemon retries on its own, a command or request must be repeated)"
+        }
         io::ErrorKind::ReadOnlyFilesystem => " (the filesystem is read-only)",
         _ => "",
     }

@@ -815,3 +815,86 @@ fn http_load_while_jobs_arrive() {
         decided_after.as_secs_f64()
     );
 }
+
+/// Store writes refused, first by a read-only allowlist folder, then by a full disk: the API and
+/// the CLI say why, nothing is half-written or audited, the daemon keeps serving, and the same
+/// change goes through once the cause is gone.
+#[test]
+fn store_writes_refused_then_allowed() {
+    let sb = Sandbox::new();
+    let _mnt = Tmpfs::mount(&sb.data_dir, "1m");
+    fs::create_dir_all(sb.queue()).unwrap();
+    let out = sb.cli(&["allow", "add", ALICE]);
+    assert!(out.status.success(), "{out:?}");
+    let web = crate::http::serve(&sb, &["--settle-ms", "0"]);
+    let bearer = format!("Bearer {}", web.token);
+    let auth = [("Authorization", bearer.as_str())];
+    let store = sb.app_data().join("allowlist");
+    let add = |who: &str| web.request("POST", &format!("/api/v1/allowlist/add/{who}"), &auth, b"");
+    let audited = || sb.cli(&["audit", "show"]).stdout.len();
+
+    for (cause, words) in [("read-only", "permitted"), ("disk full", "No space left")] {
+        let who = if cause == "read-only" {
+            "bob@example.org"
+        } else {
+            "carol@example.org"
+        };
+        let before = snapshot(&store);
+        let audit_before = audited();
+        let refused = match cause {
+            "read-only" => {
+                let _ro = Immutable::set(&store);
+                let api = add(who);
+                let cli = sb.cli(&["allow", "add", who]);
+                (api, cli)
+            }
+            _ => {
+                let filler = sb.data_dir.join("filler");
+                fill(&filler);
+                let api = add(who);
+                let cli = sb.cli(&["allow", "add", who]);
+                fs::remove_file(&filler).unwrap();
+                (api, cli)
+            }
+        };
+        let (api, cli) = refused;
+        assert!(
+            api.status >= 500 && api.text.contains(words),
+            "{cause}: the API must say why: {} {}",
+            api.status,
+            api.text
+        );
+        let stderr = String::from_utf8_lossy(&cli.stderr);
+        eprintln!(
+            "{cause}: API {} {}; CLI: {}",
+            api.status,
+            api.text.trim(),
+            stderr.trim()
+        );
+        assert!(
+            !cli.status.success() && stderr.contains(words),
+            "{cause}: the CLI must say why: {stderr}"
+        );
+        assert_eq!(snapshot(&store), before, "{cause}: the allowlist changed");
+        assert_eq!(
+            audited(),
+            audit_before,
+            "{cause}: a refused change was audited"
+        );
+        assert_eq!(
+            web.get("/health").status,
+            200,
+            "{cause}: the daemon stopped serving"
+        );
+        // The cause is gone: the same change works.
+        assert_eq!(add(who).status, 201, "{cause}: not added once possible");
+        let listed = web.request("GET", "/api/v1/allowlist", &auth, b"");
+        assert!(listed.text.contains(who), "{cause}: {}", listed.text);
+    }
+    assert_eq!(audit_verifies(&sb), Ok(()));
+    let temps: Vec<PathBuf> = walk(&sb.data_dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".syft.tmp."))
+        .collect();
+    assert!(temps.is_empty(), "temporary files left: {temps:?}");
+}
