@@ -26,12 +26,8 @@ enum Kind {
     Trusted,
     /// From a sender nobody trusts: must stay pending.
     Unknown,
-    /// From the allowlisted sender, but without code/run.sh: flagged, stays pending.
-    NoRunScript,
-    /// From the allowlisted sender, with a symbolic link under code/: stays pending.
-    Symlink,
-    /// From the allowlisted sender, metadata.json is not JSON: stays pending.
-    BrokenMetadata,
+    /// From the allowlisted sender, spoiled: stays pending.
+    Spoiled(Spoil),
     /// requester_email is not an email: stays pending.
     BadSender,
 }
@@ -44,9 +40,9 @@ impl Kind {
 
 fn kind_for(i: usize) -> Kind {
     match i % 40 {
-        7 => Kind::NoRunScript,
-        15 => Kind::Symlink,
-        23 => Kind::BrokenMetadata,
+        7 => Kind::Spoiled(Spoil::NoRunScript),
+        15 => Kind::Spoiled(Spoil::Symlink),
+        23 => Kind::Spoiled(Spoil::BrokenMetadata),
         31 => Kind::BadSender,
         n if n % 3 == 0 => Kind::Unknown,
         _ => Kind::Trusted,
@@ -64,28 +60,9 @@ fn submit(sb: &Sandbox, i: usize, kind: Kind) -> String {
         _ => TRUSTED,
     };
     let main = format!("print('job {i}')\n");
-    let files: [(&str, &[u8]); 2] = [
-        ("run.sh", b"#!/bin/sh\npython3 main.py\n"),
-        ("main.py", main.as_bytes()),
-    ];
-    let name = format!("Job {i}");
-    write_job(
-        &build,
-        &uid,
-        from,
-        OWNER,
-        &name,
-        "Counts rows",
-        &["stats"],
-        &files,
-    );
-    match kind {
-        Kind::NoRunScript => fs::remove_file(build.join("code/run.sh")).unwrap(),
-        Kind::Symlink => {
-            std::os::unix::fs::symlink("/etc/passwd", build.join("code/data.csv")).unwrap()
-        }
-        Kind::BrokenMetadata => fs::write(build.join("metadata.json"), "{\"uid\": \"").unwrap(),
-        _ => {}
+    write_script_job(&build, &uid, from, &format!("Job {i}"), main.as_bytes());
+    if let Kind::Spoiled(how) = kind {
+        spoil(&build, how);
     }
     fs::rename(&build, sb.job_dir("pending", &uid)).unwrap();
     uid
@@ -266,7 +243,7 @@ fn repeated_sigkill_during_a_burst_leaves_a_consistent_queue() {
         let Some(status) = status else {
             panic!("job {uid} ({kind:?}) is in no status folder\n{}", ctx());
         };
-        if *kind != Kind::BrokenMetadata {
+        if *kind != Kind::Spoiled(Spoil::BrokenMetadata) {
             let meta = sb.metadata(&status, uid);
             assert_eq!(
                 meta["status"],

@@ -34,12 +34,8 @@ enum Kind {
     Unknown,
     /// From an unknown sender, with exactly the trusted code: approved.
     TrustedCode,
-    /// From the allowlisted sender, without code/run.sh: flagged, stays pending.
-    NoRunScript,
-    /// From the allowlisted sender, metadata.json is not JSON: stays pending.
-    BrokenMetadata,
-    /// From the allowlisted sender, a symbolic link under code/: stays pending.
-    Symlink,
+    /// From the allowlisted sender, spoiled: stays pending.
+    Spoiled(Spoil),
 }
 
 impl Kind {
@@ -48,9 +44,9 @@ impl Kind {
     }
     fn pick(r: u64) -> Kind {
         match r % 20 {
-            0 => Kind::NoRunScript,
-            1 => Kind::BrokenMetadata,
-            2 => Kind::Symlink,
+            0 => Kind::Spoiled(Spoil::NoRunScript),
+            1 => Kind::Spoiled(Spoil::BrokenMetadata),
+            2 => Kind::Spoiled(Spoil::Symlink),
             3..=6 => Kind::TrustedCode,
             7..=11 => Kind::Unknown,
             _ => Kind::Allowed,
@@ -80,27 +76,9 @@ fn build(build_root: &Path, i: usize, kind: Kind) -> (String, PathBuf) {
     } else {
         (format!("Job {i}"), main.as_bytes())
     };
-    let files: [(&str, &[u8]); 2] = [
-        ("run.sh", b"#!/bin/sh\npython3 main.py\n"),
-        ("main.py", main),
-    ];
-    write_job(
-        &dir,
-        &uid,
-        from,
-        OWNER,
-        &name,
-        "Counts rows",
-        &["stats"],
-        &files,
-    );
-    match kind {
-        Kind::NoRunScript => fs::remove_file(dir.join("code/run.sh")).unwrap(),
-        Kind::Symlink => {
-            std::os::unix::fs::symlink("/etc/passwd", dir.join("code/data.csv")).unwrap()
-        }
-        Kind::BrokenMetadata => fs::write(dir.join("metadata.json"), "{\"uid\": \"").unwrap(),
-        _ => {}
+    write_script_job(&dir, &uid, from, &name, main);
+    if let Kind::Spoiled(how) = kind {
+        spoil(&dir, how);
     }
     (uid, dir)
 }
@@ -198,7 +176,7 @@ fn check_settled(sb: &Sandbox, jobs: &BTreeMap<String, Kind>, sig: &str, ctx: &d
             "pending"
         };
         assert_eq!(status, want, "job {uid} ({kind:?})\n{}", ctx());
-        if *kind == Kind::BrokenMetadata {
+        if *kind == Kind::Spoiled(Spoil::BrokenMetadata) {
             let text = fs::read_to_string(sb.job_dir(&status, uid).join("metadata.json")).unwrap();
             assert_eq!(
                 text, "{\"uid\": \"",

@@ -506,3 +506,44 @@ pub fn spawn_unready(sb: &Sandbox, name: &str, args: &[&str]) -> Daemon {
         .unwrap();
     Daemon { child, log }
 }
+
+/// Ways a job written by [`write_job`] can be spoiled, each of which must keep it pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spoil {
+    /// `code/run.sh` is missing: flagged.
+    NoRunScript,
+    /// A symbolic link under `code/`.
+    Symlink,
+    /// `metadata.json` is not JSON.
+    BrokenMetadata,
+}
+
+/// Spoils the job folder `dir` as `how` says.
+pub fn spoil(dir: &Path, how: Spoil) {
+    match how {
+        Spoil::NoRunScript => fs::remove_file(dir.join("code/run.sh")).unwrap(),
+        Spoil::Symlink => {
+            std::os::unix::fs::symlink("/etc/passwd", dir.join("code/data.csv")).unwrap()
+        }
+        Spoil::BrokenMetadata => fs::write(dir.join("metadata.json"), "{\"uid\": \"").unwrap(),
+    }
+}
+
+/// A job for the owner whose code is `run.sh` starting `main.py` with `main`: the shape of the
+/// bursts the crash and fault tests throw at the daemon.
+pub fn write_script_job(dir: &Path, uid: &str, from: &str, name: &str, main: &[u8]) {
+    let files: [(&str, &[u8]); 2] = [
+        ("run.sh", b"#!/bin/sh\npython3 main.py\n"),
+        ("main.py", main),
+    ];
+    write_job(
+        dir,
+        uid,
+        from,
+        OWNER,
+        name,
+        "Counts rows",
+        &["stats"],
+        &files,
+    );
+}
