@@ -347,6 +347,16 @@ fn sigkill_loop_during_bursts_of_mixed_jobs() {
 }
 
 /// `chattr +i` on a folder; undone when dropped.
+/// Waits (20 s at most) until every job the rules approve is approved and no move is unfinished.
+fn approved_in_time(sb: &Sandbox, jobs: &BTreeMap<String, Kind>) -> bool {
+    wait_for(Duration::from_secs(20), || {
+        jobs.iter()
+            .filter(|(_, k)| k.approved())
+            .all(|(u, _)| sb.status_of(u).as_deref() == Some("approved"))
+            && journal(sb).is_empty()
+    })
+}
+
 /// A folder that refuses writes until dropped: `chattr +i` as root (root ignores modes), mode
 /// 0555 otherwise.
 struct Immutable(PathBuf, Option<u32>);
@@ -470,16 +480,8 @@ fn permission_denied_on_the_queue_and_the_journal() {
             );
         }
         drop(lock);
-        let expected: Vec<&String> = jobs
-            .iter()
-            .filter(|(_, k)| k.approved())
-            .map(|(u, _)| u)
-            .collect();
         assert!(
-            wait_for(Duration::from_secs(20), || expected
-                .iter()
-                .all(|u| sb.status_of(u).as_deref() == Some("approved"))
-                && journal(&sb).is_empty()),
+            approved_in_time(&sb, &jobs),
             "{target}: not approved after the folder became writable again (journal {:?}, statuses {:?}):\n{}",
             journal(&sb),
             jobs.keys().map(|u| sb.status_of(u)).collect::<Vec<_>>(),
@@ -605,16 +607,8 @@ fn disk_full_then_freed() {
         "the daemon died on a full disk:\n{log}"
     );
     fs::remove_file(&filler).unwrap();
-    let expected: Vec<&String> = jobs
-        .iter()
-        .filter(|(_, k)| k.approved())
-        .map(|(u, _)| u)
-        .collect();
     assert!(
-        wait_for(Duration::from_secs(20), || expected
-            .iter()
-            .all(|u| sb.status_of(u).as_deref() == Some("approved"))
-            && journal(&sb).is_empty()),
+        approved_in_time(&sb, &jobs),
         "not approved after space was freed:\n{}",
         d.log_text()
     );
