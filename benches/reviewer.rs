@@ -661,14 +661,7 @@ fn latency_scenarios(sizes: &Sizes, opts: &Opts) -> String {
             check(&r.problems)
         );
     }
-    let _ = writeln!(
-        s,
-        "\nLoad average (1, 5, 15 min) at the start of each run: {}.",
-        rows.iter()
-            .map(|r| r.load.clone())
-            .collect::<Vec<_>>()
-            .join("; ")
-    );
+    let _ = writeln!(s, "{}", loads_line(rows.iter().map(|r| r.load.as_str())));
     let reviewer0 = rows.iter().find(|r| r.label.ends_with("settle-ms 0"));
     if let Some(r) = reviewer0 {
         let _ = writeln!(
@@ -857,14 +850,7 @@ fn burst_section(sizes: &Sizes, trusted: bool, rows: &[BurstRow], overlap: bool)
             check(&r.problems)
         );
     }
-    let _ = writeln!(
-        s,
-        "\nLoad average (1, 5, 15 min) at the start of each run: {}.",
-        rows.iter()
-            .map(|r| r.load.clone())
-            .collect::<Vec<_>>()
-            .join("; ")
-    );
+    let _ = writeln!(s, "{}", loads_line(rows.iter().map(|r| r.load.as_str())));
     let reviewer = &rows[0];
     let base = rows.iter().find(|r| r.label.starts_with("baseline"));
     if !trusted {
@@ -1664,6 +1650,15 @@ fn command_line(cmd: &str, args: &[&str]) -> String {
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| "?".into())
+}
+
+/// The report line giving the load average at the start of each run of a table.
+fn loads_line<'a>(loads: impl Iterator<Item = &'a str>) -> String {
+    let loads: Vec<&str> = loads.collect();
+    format!(
+        "\nLoad average (1, 5, 15 min) at the start of each run: {}.",
+        loads.join("; ")
+    )
 }
 
 fn loadavg() -> String {

@@ -253,9 +253,14 @@ impl Mover {
             log::error!("{e}; the moves are completed at the next start");
         }
         let t_moved = t0.elapsed();
-        let done = par_map(&moved, &mut sync, |intent, sync| {
+        // Jobs are independent folders: a large batch is finished on all cores, each worker
+        // collecting the fsyncs it owes.
+        let (done, owed) = crate::par::map_with(&moved, |intent, sync: &mut Sync| {
             (intent.uid.clone(), self.finish(intent, trust, sync))
         });
+        for o in owed {
+            sync.absorb(o);
+        }
         // The intents stay until the caller has recorded the decisions ([`Mover::settled`]), so a
         // crash before that is seen, and recorded, by `recover` at the next start.
         let t_finished = t0.elapsed();
@@ -495,21 +500,6 @@ pub fn lock_permissions(job_dir: &Path, sync: &mut Sync) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// `f` on every item, spread over the cores for large batches (jobs are independent folders);
-/// the fsyncs each worker owes are merged into `sync`.
-fn par_map<T, R, F>(items: &[T], sync: &mut Sync, f: F) -> Vec<R>
-where
-    T: std::marker::Sync,
-    R: Send,
-    F: Fn(&T, &mut Sync) -> R + std::marker::Sync,
-{
-    let (out, syncs) = crate::par::map_with(items, f);
-    for s in syncs {
-        sync.absorb(s);
-    }
-    out
 }
 
 fn clone_err(e: &Error) -> Error {

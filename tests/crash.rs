@@ -197,13 +197,7 @@ fn repeated_sigkill_during_a_burst_leaves_a_consistent_queue() {
 
     // Restarted for good: it completes what the crashes interrupted and decides the rest.
     let mut d = spawn(&sb, ROUNDS);
-    assert!(
-        wait_for(Duration::from_secs(30), || d
-            .log_text()
-            .contains("watching")),
-        "the daemon did not start after the crashes:\n{}",
-        all_logs(&sb)
-    );
+    assert_watching(&d, || all_logs(&sb));
     let expected_approved: BTreeSet<&String> = jobs
         .iter()
         .filter(|(_, k)| k.approved())

@@ -316,13 +316,7 @@ fn sigkill_loop_during_bursts_of_mixed_jobs() {
     }
     let mut d = spawn(&sb, "final");
     // Ready (signal handler installed) before it may be stopped.
-    assert!(
-        wait_for(Duration::from_secs(30), || d
-            .log_text()
-            .contains("watching")),
-        "the daemon did not start after the crashes\n{}",
-        ctx(&sb)
-    );
+    assert_watching(&d, || ctx(&sb));
     let expected: BTreeSet<&String> = jobs
         .iter()
         .filter(|(_, k)| k.approved())

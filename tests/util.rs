@@ -547,3 +547,16 @@ pub fn write_script_job(dir: &Path, uid: &str, from: &str, name: &str, main: &[u
         &files,
     );
 }
+
+/// Waits (30 s at most) for a daemon started by [`spawn_unready`] to say it is watching; fails
+/// with `ctx()` otherwise.
+#[track_caller]
+pub fn assert_watching(d: &Daemon, ctx: impl Fn() -> String) {
+    assert!(
+        wait_for(Duration::from_secs(30), || d
+            .log_text()
+            .contains("watching")),
+        "the daemon did not start:\n{}",
+        ctx()
+    );
+}
