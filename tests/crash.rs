@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::util::*;
@@ -74,26 +74,7 @@ fn spawn(sb: &Sandbox, round: usize) -> Daemon {
 }
 
 fn all_logs(sb: &Sandbox) -> String {
-    let mut logs: Vec<PathBuf> = fs::read_dir(sb.dir.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "err"))
-        .collect();
-    logs.sort();
-    let mut text = String::new();
-    for p in logs {
-        let body = fs::read_to_string(&p).unwrap_or_default();
-        let lines: Vec<&str> = body.lines().collect();
-        let tail = &lines[lines.len().saturating_sub(60)..];
-        text.push_str(&format!(
-            "--- {} (last {} lines)\n{}\n",
-            p.display(),
-            tail.len(),
-            tail.join("\n")
-        ));
-    }
-    text
+    log_tails(sb, usize::MAX, 60)
 }
 
 /// What each round did, from its log (shown on failure; no assertion depends on it).

@@ -235,21 +235,7 @@ fn check_settled(sb: &Sandbox, jobs: &BTreeMap<String, Kind>, sig: &str, ctx: &d
 }
 
 fn tail_logs(sb: &Sandbox) -> String {
-    let mut logs: Vec<PathBuf> = fs::read_dir(sb.dir.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "err"))
-        .collect();
-    logs.sort();
-    let mut text = String::new();
-    for p in logs.iter().rev().take(4) {
-        let body = fs::read_to_string(p).unwrap_or_default();
-        let lines: Vec<&str> = body.lines().collect();
-        let tail = &lines[lines.len().saturating_sub(30)..];
-        text.push_str(&format!("--- {}\n{}\n", p.display(), tail.join("\n")));
-    }
-    text
+    log_tails(sb, 4, 30)
 }
 
 #[test]

@@ -560,3 +560,28 @@ pub fn assert_watching(d: &Daemon, ctx: impl Fn() -> String) {
         ctx()
     );
 }
+
+/// The last `lines` lines of the newest `files` daemon logs (`*.err`) in the sandbox, for
+/// failure messages.
+pub fn log_tails(sb: &Sandbox, files: usize, lines: usize) -> String {
+    let mut logs: Vec<PathBuf> = fs::read_dir(sb.dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "err"))
+        .collect();
+    logs.sort();
+    let mut text = String::new();
+    for p in &logs[logs.len().saturating_sub(files)..] {
+        let body = fs::read_to_string(p).unwrap_or_default();
+        let all: Vec<&str> = body.lines().collect();
+        let tail = &all[all.len().saturating_sub(lines)..];
+        text.push_str(&format!(
+            "--- {} (last {} lines)\n{}\n",
+            p.display(),
+            tail.len(),
+            tail.join("\n")
+        ));
+    }
+    text
+}
