@@ -134,8 +134,10 @@ impl Api {
             ("POST", ["api", "v1", "peers", "approve", mail]) => self.peer_approve(mail),
             ("DELETE", ["api", "v1", "peers", "revoke", mail]) => self.peer_revoke(mail),
             ("GET", ["api", "v1", "jobs"]) => self.jobs(&q),
-            ("GET", ["api", "v1", "jobs", uid]) => self.job(uid),
-            ("GET", ["api", "v1", "jobs", uid, "explain"]) => self.explain(uid),
+            ("GET", ["api", "v1", "jobs", uid]) => self.job(uid, status_param(q.get("status"))?),
+            ("GET", ["api", "v1", "jobs", uid, "explain"]) => {
+                self.explain(uid, status_param(q.get("status"))?)
+            }
             ("POST", ["api", "v1", "jobs", uid, "decide"]) => self.decide(uid, body),
             ("GET", ["api", "v1", "audit", "verify"]) => ok(serde_json::to_value(
                 crate::audit::AuditLog::new(&self.layout).verify(None),
@@ -369,6 +371,8 @@ impl Api {
         #[serde(deny_unknown_fields)]
         struct Body {
             uid: Option<String>,
+            #[serde(default)]
+            status: Option<Status>,
             name: Option<String>,
             #[serde(default)]
             description: Option<String>,
@@ -381,7 +385,7 @@ impl Api {
         let b: Body = parse_body(body, hint)?;
         let sig = match (&b.uid, &b.name) {
             (Some(uid), None) => {
-                let dir = self.find_job(uid)?;
+                let dir = self.find_job(uid, b.status)?;
                 review::review(&dir, &self.layout.email, &Trust::default())
                     .inspection
                     .signature
@@ -432,9 +436,11 @@ impl Api {
         #[serde(deny_unknown_fields)]
         struct Body {
             uid: String,
+            #[serde(default)]
+            status: Option<Status>,
         }
-        let b: Body = parse_body(body, r#"{"uid": "<job uid>"}"#)?;
-        let dir = self.find_job(&b.uid)?;
+        let b: Body = parse_body(body, r#"{"uid": "<job uid>", "status": "completed"}"#)?;
+        let dir = self.find_job(&b.uid, b.status)?;
         let rec = history::record_for_job(&dir, &self.layout.email)?;
         let mut sync = crate::durable::Sync::batch();
         let rec = History::new(&self.layout).record(rec, &mut sync)?;
@@ -442,17 +448,19 @@ impl Api {
         ok(json!({"record": rec}))
     }
 
-    fn find_job(&self, uid: &str) -> Result<std::path::PathBuf, ApiError> {
-        Queue::new(self.layout.queue.clone())
-            .find(uid)
-            .map(|(_, d)| d)
-            .ok_or_else(|| {
-                ApiError::new(
-                    404,
-                    format!("job {uid:?} not found"),
-                    "GET /api/v1/jobs lists the jobs in the queue",
-                )
-            })
+    /// The job a uid names: the copy in `status`, or the only copy (a uid in several status
+    /// folders is refused with 409, naming each).
+    fn find_job(&self, uid: &str, status: Option<Status>) -> Result<std::path::PathBuf, ApiError> {
+        let queue = Queue::new(self.layout.queue.clone());
+        match crate::inspect_copies::locate(&queue, uid, status) {
+            Ok((_, d)) => Ok(d),
+            Err(Error::Invalid { what, hint }) => Err(ApiError::new(409, what, hint)),
+            Err(_) => Err(ApiError::new(
+                404,
+                format!("job {uid:?} not found"),
+                "GET /api/v1/jobs lists the jobs in the queue",
+            )),
+        }
     }
 
     fn jobs(&self, q: &Query) -> Answer {
@@ -551,12 +559,13 @@ impl Api {
             "signature": ins.signature,
             "verdict": verdict,
             "reasons": reasons,
+            "warnings": ins.findings.invisible,
         });
         (v, r.inspection)
     }
 
-    fn job(&self, uid: &str) -> Answer {
-        let dir = self.find_job(uid)?;
+    fn job(&self, uid: &str, status: Option<Status>) -> Answer {
+        let dir = self.find_job(uid, status)?;
         let status = dir
             .parent()
             .and_then(|p| p.file_name())
@@ -593,8 +602,8 @@ impl Api {
         ok(serde_json::to_value(d).unwrap_or_default())
     }
 
-    fn explain(&self, uid: &str) -> Answer {
-        let dir = self.find_job(uid)?;
+    fn explain(&self, uid: &str, status: Option<Status>) -> Answer {
+        let dir = self.find_job(uid, status)?;
         let trust = Trust::load(&self.layout)?;
         let r = review::review(&dir, &self.layout.email, &trust);
         ok(serde_json::to_value(r.explanation()).unwrap_or_default())
@@ -648,6 +657,20 @@ impl Api {
                 | ("POST", ["api", "v1", "jobs", _, "decide"])
                 | ("GET", ["api", "v1", "audit", "verify"])
         )
+    }
+}
+
+/// The `status` query parameter that says which copy of a uid is meant.
+fn status_param(v: Option<&str>) -> Result<Option<Status>, ApiError> {
+    match v {
+        None | Some("") => Ok(None),
+        Some(s) => Status::parse(s).map(Some).ok_or_else(|| {
+            ApiError::new(
+                400,
+                format!("unknown status {s:?}"),
+                "use pending, approved, running, completed, failed, rejected or timedout",
+            )
+        }),
     }
 }
 

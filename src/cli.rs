@@ -72,6 +72,8 @@ pub enum Command {
         /// A job uid in the queue, or a job folder
         #[arg(value_name = "UID|JOB_DIR")]
         job: String,
+        #[command(flatten)]
+        at: StatusArg,
         /// Print JSON
         #[arg(long)]
         json: bool,
@@ -113,6 +115,8 @@ pub enum Command {
         /// Refuse if the job's signature is no longer this (what you reviewed)
         #[arg(long, value_name = "SIGNATURE")]
         signature: Option<String>,
+        #[command(flatten)]
+        at: StatusArg,
     },
     /// Check a job against the rule sets of config.yaml, condition by condition
     #[command(subcommand)]
@@ -213,10 +217,20 @@ pub enum RulesCommand {
         /// A job uid in the queue, or a job folder
         #[arg(value_name = "UID|JOB_DIR")]
         job: String,
+        #[command(flatten)]
+        at: StatusArg,
         /// Print JSON
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Which copy of a uid is meant, when it is in several status folders.
+#[derive(Debug, Args)]
+pub struct StatusArg {
+    /// The status folder of the job (needed when its uid is in several)
+    #[arg(long = "status", value_name = "STATUS", value_parser = parse_status)]
+    pub status: Option<Status>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -246,6 +260,9 @@ pub enum TrustCommand {
         /// A job uid in the queue, or a job folder
         #[arg(long, value_name = "UID|JOB_DIR")]
         job: Option<String>,
+        /// With --job: the status folder of the job (needed when its uid is in several)
+        #[arg(long, value_name = "STATUS", value_parser = parse_status, requires = "job")]
+        status: Option<Status>,
     },
     /// Stop trusting a signature
     Remove { signature: String },
@@ -276,7 +293,7 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             let _ = std::io::stdout().flush();
-            eprintln!("error: {e}");
+            eprintln!("error: {}", term(&e.to_string()));
             1
         }
     }
@@ -325,7 +342,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             let m = Metadata::read(job_dir)?;
             let scan = signature::scan_code(&job_dir.join("code"))?;
             for p in &scan.problems {
-                eprintln!("warning: {p}");
+                eprintln!("warning: {}", term(p));
             }
             println!(
                 "{}",
@@ -338,7 +355,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Some(Command::Explain { job, json }) => explain(&cli, job, *json),
+        Some(Command::Explain { job, at, json }) => explain(&cli, job, at.status, *json),
         Some(Command::Allow(cmd)) => allow(&cli, cmd),
         Some(Command::Trust(cmd)) => trust(&cli, cmd),
         Some(Command::Peers(cmd)) => peers(&cli, cmd),
@@ -349,19 +366,28 @@ fn dispatch(cli: Cli) -> Result<()> {
             verdict,
             rationale,
             signature,
+            at,
         }) => {
             let l = layout(&cli)?;
             let req = crate::gate::Request {
                 verdict: verdict.clone(),
                 rationale: rationale.clone(),
                 signature: signature.clone(),
+                status: at.status,
             };
             let d = crate::gate::decide(&l, uid, &req, "cli")?;
-            println!("job {} is now {} ({})", d.uid, d.status, d.verdict.as_str());
+            println!(
+                "job {} is now {} ({})",
+                term(&d.uid),
+                d.status,
+                d.verdict.as_str()
+            );
             Ok(())
         }
         Some(Command::Audit(cmd)) => audit(&cli, cmd),
-        Some(Command::Rules(RulesCommand::Check { job, json })) => rules_check(&cli, job, *json),
+        Some(Command::Rules(RulesCommand::Check { job, at, json })) => {
+            rules_check(&cli, job, at.status, *json)
+        }
         Some(Command::Mcp) => {
             let l = layout(&cli)?;
             appdata::ensure_app_data(&l)?;
@@ -469,51 +495,50 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
     result
 }
 
-/// A uid in the queue, or a job folder.
-fn resolve_job(l: &Layout, job: &str) -> Result<PathBuf> {
+/// A uid in the queue (the copy in `status`, needed when the uid is in several status
+/// folders), or a job folder.
+fn resolve_job(l: &Layout, job: &str, status: Option<Status>) -> Result<PathBuf> {
     let p = Path::new(job);
-    if p.join("metadata.json").exists() || p.join("code").is_dir() {
+    if status.is_none() && (p.join("metadata.json").exists() || p.join("code").is_dir()) {
         return Ok(p.to_path_buf());
     }
-    Queue::new(l.queue.clone())
-        .find(job)
-        .map(|(_, dir)| dir)
-        .ok_or_else(|| {
-            Error::not_found(
-                format!("job {job:?}"),
-                "give a uid from `syft-reviewer jobs`, or the path of a job folder",
-            )
-        })
+    crate::inspect_copies::locate(&Queue::new(l.queue.clone()), job, status).map(|(_, dir)| dir)
 }
 
-fn explain(cli: &Cli, job: &str, json: bool) -> Result<()> {
+/// Job data (names, emails, reasons, paths) as printed by every command: terminal controls and
+/// invisible characters are shown as `⟨U+XXXX⟩`, never sent to the terminal.
+fn term(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::visible::for_terminal(s)
+}
+
+fn explain(cli: &Cli, job: &str, status: Option<Status>, json: bool) -> Result<()> {
     let l = layout(cli)?;
-    let dir = resolve_job(&l, job)?;
+    let dir = resolve_job(&l, job, status)?;
     let trust = Trust::load(&l)?;
     let r = review::review(&dir, &l.email, &trust);
     let ex = r.explanation();
     if json {
-        println!("{}", serde_json::to_string_pretty(&ex).unwrap_or_default());
+        println!("{}", crate::visible::json_pretty(&ex));
         return Ok(());
     }
     println!(
-        "job {} {:?} from {}",
-        ex.uid,
-        ex.name.unwrap_or("?"),
-        ex.requester.unwrap_or("?")
+        "job {} \"{}\" from {}",
+        term(ex.uid),
+        term(ex.name.unwrap_or("?")),
+        term(ex.requester.unwrap_or("?"))
     );
-    println!("folder:    {}", ex.path);
+    println!("folder:    {}", term(&ex.path));
     println!("signature: {}", ex.signature.unwrap_or("(none)"));
     println!("would:     {}", ex.would);
     for reason in &ex.reasons {
-        println!("  - {reason}");
+        println!("  - {}", term(reason));
     }
     Ok(())
 }
 
-fn rules_check(cli: &Cli, job: &str, json: bool) -> Result<()> {
+fn rules_check(cli: &Cli, job: &str, status: Option<Status>, json: bool) -> Result<()> {
     let l = layout(cli)?;
-    let dir = resolve_job(&l, job)?;
+    let dir = resolve_job(&l, job, status)?;
     let trust = Trust::load(&l)?;
     if let Some(e) = &trust.config_error {
         return Err(Error::invalid("config.yaml cannot be used", e.clone()));
@@ -538,10 +563,7 @@ fn rules_check(cli: &Cli, job: &str, json: bool) -> Result<()> {
         .map(|r| crate::config::check_rule(r, &sender, trust.peers.contains(&sender), &files))
         .collect();
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&checks).unwrap_or_default()
-        );
+        println!("{}", crate::visible::json_pretty(&checks));
         return Ok(());
     }
     if checks.is_empty() {
@@ -561,11 +583,18 @@ fn rules_check(cli: &Cli, job: &str, json: bool) -> Result<()> {
             }
         );
         for cond in &c.conditions {
-            println!("  [{}] {}", if cond.ok { "ok" } else { "no" }, cond.what);
+            println!(
+                "  [{}] {}",
+                if cond.ok { "ok" } else { "no" },
+                term(&cond.what)
+            );
         }
     }
-    for p in &ins.problems {
-        println!("note: the job is flagged, so no rule approves it: {p}");
+    for p in ins.problems.iter().chain(&ins.findings.code_doubts) {
+        println!(
+            "note: the job is flagged, so no rule approves it: {}",
+            term(p)
+        );
     }
     Ok(())
 }
@@ -595,7 +624,7 @@ fn audit(cli: &Cli, cmd: &AuditCommand) -> Result<()> {
         }
         AuditCommand::Show => {
             for e in log.entries() {
-                println!("{}", serde_json::to_string(&e).unwrap_or_default());
+                println!("{}", crate::visible::json_line(&e));
             }
         }
         AuditCommand::Export { since } => {
@@ -605,7 +634,7 @@ fn audit(cli: &Cli, cmd: &AuditCommand) -> Result<()> {
                 .into_iter()
                 .filter(|e| e.time.as_str() >= since)
             {
-                println!("{}", serde_json::to_string(&e).unwrap_or_default());
+                println!("{}", crate::visible::json_line(&e));
             }
         }
     }
@@ -798,8 +827,12 @@ fn trust(cli: &Cli, cmd: &TrustCommand) -> Result<()> {
                 if added { "trusted" } else { "already trusted:" }
             );
         }
-        TrustCommand::Add { job: Some(job), .. } => {
-            let rec = crate::history::record_for_job(&resolve_job(&l, job)?, &l.email)?;
+        TrustCommand::Add {
+            job: Some(job),
+            status,
+            ..
+        } => {
+            let rec = crate::history::record_for_job(&resolve_job(&l, job, *status)?, &l.email)?;
             let (sig, name) = (rec.signature.clone(), rec.name.clone());
             let added = store.mark_record(rec)?;
             if added {
@@ -812,8 +845,9 @@ fn trust(cli: &Cli, cmd: &TrustCommand) -> Result<()> {
                 );
             }
             println!(
-                "{} {sig} ({name:?})",
-                if added { "trusted" } else { "already trusted:" }
+                "{} {sig} (\"{}\")",
+                if added { "trusted" } else { "already trusted:" },
+                term(&name)
             );
         }
         TrustCommand::Add { .. } => unreachable!("clap requires a signature or --job"),
@@ -849,12 +883,12 @@ fn trust(cli: &Cli, cmd: &TrustCommand) -> Result<()> {
             };
             for row in &rows {
                 if *json {
-                    println!("{row}");
+                    println!("{}", crate::visible::json_line(row));
                 } else {
                     println!(
                         "{}  {}  ({} file(s), requested by {})",
-                        row["signature"].as_str().unwrap_or(""),
-                        row["name"].as_str().unwrap_or(""),
+                        term(row["signature"].as_str().unwrap_or("")),
+                        term(row["name"].as_str().unwrap_or("")),
                         row["code_files"].as_array().map_or(0, |a| a.len()),
                         row["requesters"]
                             .as_array()
@@ -863,6 +897,7 @@ fn trust(cli: &Cli, cmd: &TrustCommand) -> Result<()> {
                                 .filter_map(|v| v.as_str())
                                 .collect::<Vec<_>>()
                                 .join(", "))
+                            .map(|s| term(&s).into_owned())
                             .unwrap_or_default()
                     );
                 }
@@ -897,10 +932,18 @@ fn jobs(cli: &Cli, status: Option<Status>, json: bool) -> Result<()> {
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({"uid": uid, "status": s, "name": name, "requester": from, "created_at": created})
+                    crate::visible::json_line(
+                        &serde_json::json!({"uid": uid, "status": s, "name": name, "requester": from, "created_at": created})
+                    )
                 );
             } else {
-                println!("{uid}  {:<9}  {from:<30}  {name}", s.as_str());
+                println!(
+                    "{}  {:<9}  {:<30}  {}",
+                    term(&uid),
+                    s.as_str(),
+                    term(&from),
+                    term(&name)
+                );
             }
         }
     }
@@ -933,7 +976,7 @@ fn status(cli: &Cli, json: bool) -> Result<()> {
         "recent_decisions": recent,
     });
     if json {
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        println!("{}", crate::visible::json_pretty(&v));
         return Ok(());
     }
     println!("owner:     {}", l.email);
@@ -983,10 +1026,10 @@ fn status(cli: &Cli, json: bool) -> Result<()> {
     for d in recent {
         println!(
             "recent:    {} {} {} ({})",
-            d.time,
-            d.outcome,
-            d.uid,
-            d.reasons.first().cloned().unwrap_or_default()
+            term(&d.time),
+            term(&d.outcome),
+            term(&d.uid),
+            term(&d.reasons.first().cloned().unwrap_or_default())
         );
     }
     Ok(())

@@ -28,7 +28,6 @@ use crate::notify::{self as notifications, Notifier};
 use crate::policy::{Method, Outcome, Verdict};
 use crate::queue::{Queue, Status};
 use crate::review::{self, Review, Trust};
-use crate::signature;
 use crate::syftbox::Layout;
 use crate::watcher::{self, Msg, Watcher};
 use notify::EventKind;
@@ -595,7 +594,9 @@ impl Daemon {
                     None => true,
                     Some(k) => {
                         k.fingerprint
-                            != signature::fingerprint(&self.queue.job_dir(Status::Pending, uid))
+                            != crate::inspect_copies::fingerprint(
+                                &self.queue.job_dir(Status::Pending, uid),
+                            )
                     }
                 };
             if fresh {

@@ -78,6 +78,10 @@ pub struct Request {
     /// The signature the owner saw; the verdict is refused if the job no longer has it.
     #[serde(default)]
     pub signature: Option<String>,
+    /// Which copy is meant when the uid is in several status folders (only `pending` can be
+    /// decided); without it such a uid is refused.
+    #[serde(default)]
+    pub status: Option<Status>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -124,20 +128,21 @@ pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<
     }
     let queue = Queue::new(layout.queue.clone());
     let guard = StoreLock::acquire(&layout.state, "queue")?;
-    let dir = match queue.find(uid) {
-        Some((Status::Pending, dir)) => dir,
-        Some((status, _)) => {
+    let dir = match crate::inspect_copies::locate(&queue, uid, req.status) {
+        Ok((Status::Pending, dir)) => dir,
+        Ok((status, _)) => {
             return Err(Error::invalid(
                 format!("job {uid} is no longer pending (it is {status})"),
                 "only pending jobs can be decided; reload to see its current state",
             ));
         }
-        None => {
+        Err(Error::NotFound { .. }) => {
             return Err(Error::not_found(
                 format!("pending job {uid:?}"),
                 "give a uid from `syft-reviewer jobs --status pending`",
             ));
         }
+        Err(e) => return Err(e),
     };
     let trust = Trust::load(layout)?;
     let r = review::review(&dir, &layout.email, &trust);

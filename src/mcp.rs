@@ -28,8 +28,8 @@ fn tools() -> Value {
         },
         {
             "name": "approvals.explain",
-            "description": "Explain what the reviewer would do with a job and why (a dry run; changes nothing).",
-            "inputSchema": {"type": "object", "properties": {"uid": {"type": "string"}}, "required": ["uid"], "additionalProperties": false}
+            "description": "Explain what the reviewer would do with a job and why (a dry run; changes nothing). A uid in several status folders is refused unless status says which copy is meant.",
+            "inputSchema": {"type": "object", "properties": {"uid": {"type": "string"}, "status": {"type": "string", "enum": ["pending", "approved", "running", "completed", "failed", "rejected", "timedout"]}}, "required": ["uid"], "additionalProperties": false}
         },
         {
             "name": "approvals.decide",
@@ -38,7 +38,8 @@ fn tools() -> Value {
                 "uid": {"type": "string"},
                 "verdict": {"type": "string", "enum": ["approve", "reject", "request_changes"]},
                 "rationale": {"type": "string"},
-                "signature": {"type": "string"}
+                "signature": {"type": "string"},
+                "status": {"type": "string", "enum": ["pending"], "description": "needed when the uid is also in another status folder"}
             }, "required": ["uid", "verdict"], "additionalProperties": false}
         }
     ])
@@ -125,7 +126,9 @@ fn call_tool(layout: &Layout, api: &Api, params: &Value) -> Value {
         "approvals.explain" => api.handle(
             "GET",
             &seg(&["api", "v1", "jobs", &arg("uid"), "explain"]),
-            "",
+            &form_urlencoded::Serializer::new(String::new())
+                .append_pair("status", &arg("status"))
+                .finish(),
             b"",
         ),
         "approvals.decide" => {

@@ -13,6 +13,9 @@ pub struct Facts<'a> {
     pub requester: Option<&'a str>,
     /// Why the job cannot be auto-approved as it stands.
     pub problems: &'a [String],
+    /// Why neither trusted code nor rules may approve it (files the signature leaves out); an
+    /// allowlisted sender's job is approved whatever its code.
+    pub code_doubts: &'a [String],
     pub sender_allowlisted: bool,
     pub signature: Option<&'a str>,
     pub code_trusted: bool,
@@ -76,6 +79,19 @@ pub fn decide(f: &Facts) -> Verdict {
         };
     }
     reasons.push(format!("sender {sender} is not in the allowlist"));
+    if !f.code_doubts.is_empty() {
+        reasons.extend(
+            f.code_doubts
+                .iter()
+                .map(|d| format!("not approved by trusted code or rules: {d}")),
+        );
+        reasons.push(WAITING.into());
+        return Verdict {
+            outcome: Outcome::Invalid,
+            method: None,
+            reasons,
+        };
+    }
     match f.signature {
         Some(sig) if f.code_trusted => {
             reasons.push(format!(
@@ -137,6 +153,7 @@ mod tests {
         Facts {
             requester: Some("bob@x.org"),
             problems: &[],
+            code_doubts: &[],
             sender_allowlisted: false,
             signature: Some(SIG),
             code_trusted: false,
@@ -240,6 +257,26 @@ mod tests {
         });
         assert_eq!(v.outcome, Outcome::Invalid);
         assert!(v.reasons[0].contains("symbolic link"));
+    }
+
+    #[test]
+    fn code_doubts_stop_trusted_code_and_rules_but_not_the_allowlist() {
+        let doubts = vec!["code/steps/_.syftperm is an old-style permission file".to_string()];
+        let rules = [rule("b", true)];
+        let v = decide(&Facts {
+            code_doubts: &doubts,
+            code_trusted: true,
+            rules: &rules,
+            ..facts()
+        });
+        assert_eq!(v.outcome, Outcome::Invalid);
+        assert!(v.reasons.iter().any(|r| r.contains("steps/_.syftperm")));
+        let v = decide(&Facts {
+            code_doubts: &doubts,
+            sender_allowlisted: true,
+            ..facts()
+        });
+        assert_eq!(v.method, Some(Method::Allowlist));
     }
 
     #[test]

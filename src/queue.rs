@@ -134,6 +134,8 @@ pub struct Inspection {
     pub problems: Vec<String>,
     /// Why this folder is not a job for this owner at all (then it is left alone).
     pub ignored: Option<String>,
+    /// What [`crate::inspect_content`] found beyond `problems`.
+    pub findings: crate::inspect_content::Findings,
 }
 
 impl Inspection {
@@ -147,6 +149,12 @@ impl Inspection {
 
 /// Reads a job folder: metadata, code, signature, and every problem found on the way.
 pub fn inspect(dir: &Path, owner: &str) -> Inspection {
+    let mut ins = inspect_files(dir, owner);
+    crate::inspect_content::add_findings(&mut ins);
+    ins
+}
+
+fn inspect_files(dir: &Path, owner: &str) -> Inspection {
     let uid = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -159,6 +167,7 @@ pub fn inspect(dir: &Path, owner: &str) -> Inspection {
         signature: None,
         problems: Vec::new(),
         ignored: None,
+        findings: Default::default(),
     };
     if !is_valid_uid(&uid) {
         ins.ignored = Some(format!("folder name {uid:?} is not a job uid"));

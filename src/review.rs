@@ -91,7 +91,7 @@ pub fn review_all(
     crate::par::map(dirs, |dir| {
         dir.is_dir().then(|| {
             (
-                crate::signature::fingerprint(dir),
+                crate::inspect_copies::fingerprint(dir),
                 review(dir, owner, trust),
             )
         })
@@ -132,6 +132,7 @@ pub fn verdict_for(ins: &Inspection, trust: &Trust) -> Option<Verdict> {
     let facts = Facts {
         requester: requester.as_deref(),
         problems: &ins.problems,
+        code_doubts: &ins.findings.code_doubts,
         sender_allowlisted: requester
             .as_deref()
             .is_some_and(|r| trust.allowlist.contains(r)),

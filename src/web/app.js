@@ -38,7 +38,7 @@
       for (const [k, v] of Object.entries(props)) {
         if (v === null || v === undefined || v === false) continue;
         if (k === 'class') el.className = v;
-        else if (k === 'text') el.textContent = v;
+        else if (k === 'text') add(el, [v]);
         else if (k === 'dataset') Object.assign(el.dataset, v);
         else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
         else el.setAttribute(k, v === true ? '' : String(v));
@@ -53,8 +53,34 @@
       if (kid === null || kid === undefined || kid === false) continue;
       if (Array.isArray(kid)) add(el, kid);
       else if (kid instanceof Node) el.appendChild(kid);
-      else el.appendChild(document.createTextNode(String(kid)));
+      else el.appendChild(visibleText(String(kid)));
     }
+  }
+
+  // Characters that make text look like something else: controls, invisible format characters
+  // (bidirectional controls, zero-width characters, every Cf), line/paragraph separators, Hangul
+  // fillers, a carriage return not ending a line. The server warns on the same set (src/visible.rs).
+  const HIDDEN = /\r(?!\n)|[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u00AD\u115F\u1160\u2028\u2029\u3164\uFFA0]|\p{Cf}/gu;
+
+  /** `text` as a fragment in which each hidden character is a visible ⟨U+XXXX⟩ mark. */
+  function visibleText(text) {
+    const frag = document.createDocumentFragment();
+    let last = 0;
+    HIDDEN.lastIndex = 0;
+    for (const m of text.matchAll(HIDDEN)) {
+      if (m.index > last) frag.appendChild(document.createTextNode(text.slice(last, m.index)));
+      const cp = `U+${m[0].codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+      frag.appendChild(h('span', { class: 'hidden-char', title: `Invisible character ${cp}` }, `⟨${cp}⟩`));
+      last = m.index + m[0].length;
+    }
+    if (last < text.length) frag.appendChild(document.createTextNode(text.slice(last)));
+    return frag;
+  }
+
+  /** Replaces an element's text, showing hidden characters. */
+  function setVisible(el, text) {
+    clear(el);
+    el.appendChild(visibleText(text));
   }
 
   function clear(el) {
@@ -733,14 +759,14 @@
   }
 
   function jobFp(j) {
-    return JSON.stringify([j.name, j.requester, j.description, j.tags, j.created_at, j.timeout_seconds, j.expires_at, j.signature, j.verdict, j.reasons, j.status]);
+    return JSON.stringify([j.name, j.requester, j.description, j.tags, j.created_at, j.timeout_seconds, j.expires_at, j.signature, j.verdict, j.reasons, j.status, j.warnings]);
   }
 
   function buildJob(job) {
     const el = h('article', { class: 'job card', dataset: { uid: String(job.uid) } });
     const uid = String(job.uid);
     const code = codeToggle(async () => {
-      const d = await api('GET', `/api/v1/jobs/${enc(uid)}`);
+      const d = await api('GET', `/api/v1/jobs/${enc(uid)}?status=${enc(String(job.status || 'pending'))}`);
       return d.files;
     });
     el._code = code;
@@ -855,7 +881,7 @@
       verdict = v;
       const spec = VERDICTS[v];
       const job = el._job || {};
-      title.textContent = `${spec.title} "${job.name || 'unnamed job'}"`;
+      setVisible(title, `${spec.title} "${job.name || 'unnamed job'}"`);
       help.textContent = spec.help;
       textarea.placeholder = spec.placeholder;
       confirmBtn.textContent = spec.confirm;
@@ -894,7 +920,7 @@
     async function send(v, rationale) {
       if (busy) return;
       const job = el._job || {};
-      const body = { verdict: v, signature: job.signature == null ? null : String(job.signature) };
+      const body = { verdict: v, signature: job.signature == null ? null : String(job.signature), status: 'pending' };
       if (rationale !== undefined) body.rationale = rationale;
       const hadFocus = el.contains(document.activeElement);
       setBusy(true);
@@ -985,7 +1011,7 @@
         approve.setAttribute('aria-label', `Approve ${what}`);
         reject.setAttribute('aria-label', `Reject ${what}`);
         changes.setAttribute('aria-label', `Request changes to ${what}`);
-        if (isOpen()) title.textContent = `${VERDICTS[verdict].title} "${job.name || 'unnamed job'}"`;
+        if (isOpen()) setVisible(title, `${VERDICTS[verdict].title} "${job.name || 'unnamed job'}"`);
       },
       setChanged(on) {
         changed.hidden = !on || el.classList.contains('decided');
@@ -1026,7 +1052,19 @@
         Array.isArray(job.tags) && job.tags.length ? field('Tags', tagsEl(job.tags)) : null,
         field('Signature', signatureEl(job.signature))),
       job.description ? h('p', { class: 'description' }, String(job.description)) : null,
+      hiddenWarning(job.warnings),
       reasonsEl(job.reasons, reasonsTitle));
+  }
+
+  /** The banner of a job whose text holds invisible characters, saying where. */
+  function hiddenWarning(warnings) {
+    if (!Array.isArray(warnings) || warnings.length === 0) return null;
+    return h('div', { class: 'hidden-warning', role: 'note' },
+      h('p', { class: 'hidden-warning-title' },
+        'Invisible characters: this job holds characters that change how its text is shown (marked ⟨U+…⟩). What you read may not be what runs.'),
+      h('ul', null, warnings.map((w) => h('li', null, `${w.place}: `,
+        (Array.isArray(w.hits) ? w.hits : []).map((x) => `${x.code_point} ${x.name} at line ${x.line}, column ${x.column}`).join('; '),
+        w.total > (w.hits || []).length ? ` and ${w.total - w.hits.length} more` : ''))));
   }
 
   // Filters: applied on Enter / Apply, and shortly after typing stops.

@@ -1,0 +1,113 @@
+//! One uid in several status folders (uid shadowing, SPEC §8). Anyone can write `pending/U` for
+//! a uid `U` that is already completed (the completed job is visible to everyone), with other
+//! code. Such a uid is ambiguous: commands that take a uid refuse it unless told which status
+//! folder they mean, and the pending copy is flagged so that nothing approves it automatically.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::metadata::Metadata;
+use crate::queue::{Inspection, Queue, Status, is_valid_uid};
+
+/// The status and queue root of a job folder that sits in a status folder.
+fn location(dir: &Path) -> Option<(Status, &Path)> {
+    let parent = dir.parent()?;
+    let status = Status::parse(parent.file_name()?.to_str()?)?;
+    Some((status, parent.parent()?))
+}
+
+/// Every status folder of `queue` that holds a folder named `uid`, in [`Status::ALL`] order.
+pub(crate) fn copies(queue: &Queue, uid: &str) -> Vec<(Status, PathBuf)> {
+    if !is_valid_uid(uid) {
+        return Vec::new();
+    }
+    Status::ALL
+        .into_iter()
+        .map(|s| (s, queue.job_dir(s, uid)))
+        .filter(|(_, d)| d.is_dir())
+        .collect()
+}
+
+/// `completed/U ("Weekly stats" from bob@x.org)`, as the owner needs to tell copies apart.
+fn describe(status: Status, dir: &Path) -> String {
+    let uid = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match Metadata::read(dir) {
+        Ok(m) => format!(
+            "{status}/{uid} ({:?} from {})",
+            m.meta.name, m.meta.requester_email
+        ),
+        Err(_) => format!("{status}/{uid} (unreadable metadata)"),
+    }
+}
+
+/// Flags a pending job whose uid is also in another status folder.
+pub(crate) fn flag(ins: &mut Inspection) {
+    let Some((Status::Pending, root)) = location(&ins.dir) else {
+        return;
+    };
+    let queue = Queue::new(root.to_path_buf());
+    for (status, dir) in copies(&queue, &ins.uid) {
+        if status == Status::Pending {
+            continue;
+        }
+        ins.problems.push(format!(
+            "uid {} is also in {}: one uid in two status folders is ambiguous (a command naming it \
+             could act on the other copy), so this pending copy is never approved automatically; \
+             decide it yourself with --status pending, or reject it",
+            ins.uid,
+            describe(status, &dir)
+        ));
+    }
+}
+
+/// The job a command means by `uid`: the copy in `status` when given, else the only copy. A uid
+/// in several status folders is refused with each copy named.
+pub fn locate(queue: &Queue, uid: &str, status: Option<Status>) -> Result<(Status, PathBuf)> {
+    let found = copies(queue, uid);
+    if let Some(want) = status {
+        return found.into_iter().find(|(s, _)| *s == want).ok_or_else(|| {
+            Error::not_found(
+                format!("job {uid:?} in {want}/"),
+                "see `syft-reviewer jobs` for where each job is",
+            )
+        });
+    }
+    match found.len() {
+        0 => Err(Error::not_found(
+            format!("job {uid:?}"),
+            "give a uid from `syft-reviewer jobs`, or the path of a job folder",
+        )),
+        1 => Ok(found.into_iter().next().expect("one copy")),
+        _ => Err(Error::invalid(
+            format!(
+                "job uid {uid} is in {} status folders: {}",
+                found.len(),
+                found
+                    .iter()
+                    .map(|(s, d)| describe(*s, d))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "say which copy you mean with --status STATUS (CLI) or status=STATUS (API, MCP); \
+             a pending copy of a uid that is already elsewhere was written by someone else",
+        )),
+    }
+}
+
+/// [`crate::signature::fingerprint`] of a job folder plus which other status folders hold its
+/// uid, so a flagged copy is evaluated again when the other copy goes (and only then).
+pub fn fingerprint(dir: &Path) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    crate::signature::fingerprint(dir).hash(&mut h);
+    if let (Some((_, root)), Some(uid)) = (location(dir), dir.file_name().and_then(|n| n.to_str()))
+    {
+        for (status, _) in copies(&Queue::new(root.to_path_buf()), uid) {
+            status.hash(&mut h);
+        }
+    }
+    h.finish()
+}
