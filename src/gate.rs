@@ -128,7 +128,14 @@ pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<
     }
     let queue = Queue::new(layout.queue.clone());
     let guard = StoreLock::acquire(&layout.state, "queue")?;
-    let dir = match crate::inspect_copies::locate(&queue, uid, req.status) {
+    let found = match crate::inspect_copies::locate(&queue, uid, req.status) {
+        // The copy named is gone: say where the job went, if it is anywhere.
+        Err(Error::NotFound { .. }) if req.status.is_some() => {
+            crate::inspect_copies::locate(&queue, uid, None)
+        }
+        other => other,
+    };
+    let dir = match found {
         Ok((Status::Pending, dir)) => dir,
         Ok((status, _)) => {
             return Err(Error::invalid(

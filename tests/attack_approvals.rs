@@ -488,3 +488,47 @@ fn cli_output_never_carries_terminal_controls_from_job_data() {
     let v: Value = serde_json::from_str(line.trim()).unwrap();
     assert_eq!(v["name"], evil_name);
 }
+
+/// The page marks each invisible character in the job's name and code as a visible
+/// `⟨U+XXXX⟩`, and shows a banner saying where they are (real Chromium, as in `browser.rs`).
+#[test]
+fn the_page_marks_invisible_characters_and_warns_on_the_job() {
+    let sb = Sandbox::new();
+    let uid = new_uid();
+    let files: &[(&str, &[u8])] = &[
+        ("run.sh", b"#!/bin/sh\npython3 main.py\n"),
+        ("main.py", TROJAN.as_bytes()),
+    ];
+    put_job(&sb, "pending", &uid, BOB, "Access\u{202e}check", files);
+    let web = crate::http::serve(&sb, &[]);
+    let b = crate::browser::Browser::start();
+    b.goto(&format!("{}/", web.base()));
+    let card = format!("#panel-pending article.job[data-uid=\"{uid}\"]");
+    let job = b.wait_find(&card);
+    let banner = b.wait_find(&format!("{card} .hidden-warning"));
+    let said = b.text(&banner);
+    assert!(
+        said.contains("Invisible characters")
+            && said.contains("code/main.py")
+            && said.contains("U+202E"),
+        "{said}"
+    );
+    let mark = b.wait_find(&format!("{card} .job-name .hidden-char"));
+    assert_eq!(b.text(&mark), "⟨U+202E⟩");
+    b.click(&b.wait_find(&format!("{card} button.toggle-code")));
+    assert!(
+        wait_for(WAIT, || b.text(&job).contains("⟨U+2066⟩")),
+        "the code view does not mark the isolates: {}",
+        b.text(&job)
+    );
+    let shown = b.script(
+        "const pre = document.querySelector(arguments[0] + ' pre.code');\n\
+         return pre ? [pre.querySelectorAll('.hidden-char').length, /[\\u202a-\\u202e\\u2066-\\u2069]/.test(pre.textContent)] : null;",
+        serde_json::json!([card]),
+    );
+    assert_eq!(
+        shown,
+        serde_json::json!([4, false]),
+        "marks in the code view, no raw controls"
+    );
+}

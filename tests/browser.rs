@@ -24,7 +24,7 @@ const WAIT: Duration = Duration::from_secs(15);
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A chromedriver process with one Chromium session; both end when dropped.
-struct Browser {
+pub(crate) struct Browser {
     driver: Child,
     base: String,
     session: String,
@@ -33,7 +33,7 @@ struct Browser {
 }
 
 impl Browser {
-    fn start() -> Browser {
+    pub(crate) fn start() -> Browser {
         for bin in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 Path::new(bin).is_file(),
@@ -132,7 +132,7 @@ impl Browser {
             .unwrap_or_else(|e| panic!("WebDriver: {e}"))
     }
 
-    fn goto(&self, url: &str) {
+    pub(crate) fn goto(&self, url: &str) {
         self.cmd("POST", "/url", Some(json!({"url": url})));
     }
 
@@ -153,7 +153,7 @@ impl Browser {
 
     /// Waits for an element matching `css`.
     #[track_caller]
-    fn wait_find(&self, css: &str) -> String {
+    pub(crate) fn wait_find(&self, css: &str) -> String {
         let end = Instant::now() + WAIT;
         loop {
             if let Some(e) = self.find(css) {
@@ -181,7 +181,7 @@ impl Browser {
         }
     }
 
-    fn click(&self, element: &str) {
+    pub(crate) fn click(&self, element: &str) {
         self.cmd(
             "POST",
             &format!("/element/{element}/click"),
@@ -205,14 +205,14 @@ impl Browser {
         ) == true
     }
 
-    fn text(&self, element: &str) -> String {
+    pub(crate) fn text(&self, element: &str) -> String {
         self.cmd("GET", &format!("/element/{element}/text"), None)
             .as_str()
             .unwrap_or("")
             .to_string()
     }
 
-    fn script(&self, script: &str, args: Value) -> Value {
+    pub(crate) fn script(&self, script: &str, args: Value) -> Value {
         self.cmd(
             "POST",
             "/execute/sync",
