@@ -597,6 +597,10 @@ impl Api {
             body,
             r#"{"verdict": "approve"|"reject"|"request_changes", "rationale": "...", "signature": "<what you reviewed>"}"#,
         )?;
+        if req.status.is_none() {
+            // A uid in several status folders: 409 naming each copy, as for every uid.
+            self.find_job(uid, None)?;
+        }
         let d = crate::gate::decide(&self.layout, uid, &req, &self.actor)?;
         self.live.count_decision(d.verdict.outcome(), "human", None);
         ok(serde_json::to_value(d).unwrap_or_default())

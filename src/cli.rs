@@ -287,7 +287,17 @@ pub fn main() -> i32 {
     let is_run = matches!(cli.command, None | Some(Command::Run(_)));
     let default_level = if is_run { "info" } else { "warn" };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
-        .format_target(false)
+        // Log lines carry job names, senders and file names: escaped like every other output,
+        // so an owner tailing the log sees no terminal escapes and no forged lines.
+        .format(|buf, record| {
+            writeln!(
+                buf,
+                "[{} {:<5}] {}",
+                buf.timestamp(),
+                record.level(),
+                term(&record.args().to_string())
+            )
+        })
         .init();
     match dispatch(cli) {
         Ok(()) => 0,

@@ -54,7 +54,8 @@ pub fn serve(layout: &Layout, input: impl BufRead, mut output: impl Write) -> st
             continue;
         }
         if let Some(reply) = handle_line(layout, &api, &line) {
-            writeln!(output, "{reply}")?;
+            // Escaped like the CLI's JSON: same values, no raw invisible or control characters.
+            writeln!(output, "{}", crate::visible::json_line(&reply))?;
             output.flush()?;
         }
     }
@@ -164,7 +165,7 @@ fn call_tool(layout: &Layout, api: &Api, params: &Value) -> Value {
         log::error!("could not append to the audit chain: {e}");
     }
     json!({
-        "content": [{"type": "text", "text": serde_json::to_string_pretty(&body).unwrap_or_default()}],
+        "content": [{"type": "text", "text": crate::visible::json_pretty(&body)}],
         "structuredContent": body,
         "isError": is_error,
     })

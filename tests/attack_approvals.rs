@@ -456,6 +456,8 @@ fn cli_output_never_carries_terminal_controls_from_job_data() {
     let uid = new_uid();
     let dir = put_job(&sb, "pending", &uid, evil_from, evil_name, GOOD);
     fs::write(dir.join("code/ok\x1b[2J.py"), "print(1)\n").unwrap();
+    // Its reason quotes the link target as it is.
+    std::os::unix::fs::symlink("/tmp/\x1b]0;owned\x07", dir.join("code/data")).unwrap();
     trust_by_hand(&sb, &"a".repeat(64), evil_name);
 
     let runs: Vec<Vec<&str>> = vec![
@@ -487,6 +489,10 @@ fn cli_output_never_carries_terminal_controls_from_job_data() {
     let line = ok(&sb.cli(&["jobs", "--json", "--status", "pending"]));
     let v: Value = serde_json::from_str(line.trim()).unwrap();
     assert_eq!(v["name"], evil_name);
+    // The daemon's log (which the owner tails) too.
+    let d = sb.start(&[]);
+    wait_evaluated(&d, &[&uid]);
+    assert_no_controls("the daemon log", d.log_text().as_bytes());
 }
 
 /// The page marks each invisible character in the job's name and code as a visible
@@ -530,5 +536,108 @@ fn the_page_marks_invisible_characters_and_warns_on_the_job() {
         shown,
         serde_json::json!([4, false]),
         "marks in the code view, no raw controls"
+    );
+}
+
+/// The API and the MCP tools that take a uid refuse a shadowed one (409, both copies named)
+/// unless a status says which copy is meant; add-to-history then records the completed code.
+#[test]
+fn api_and_mcp_refuse_a_shadowed_uid_without_a_status() {
+    let sb = Sandbox::new();
+    let uid = new_uid();
+    let done = put_job(&sb, "completed", &uid, BOB, "Weekly stats", GOOD);
+    let shadow = put_job(&sb, "pending", &uid, EVE, "Weekly stats (rerun)", EVIL);
+    let good_sig = signature_of(&sb, &done);
+    let web = crate::http::serve(&sb, &[]);
+    let copies = [
+        format!("pending/{uid} (\\\"Weekly stats (rerun)\\\" from {EVE})"),
+        format!("completed/{uid} (\\\"Weekly stats\\\" from {BOB})"),
+    ];
+    let named = |r: &crate::http::Resp| {
+        for c in &copies {
+            assert!(r.text.contains(c), "{c} not named: {r:?}");
+        }
+    };
+    for path in [
+        format!("/api/v1/jobs/{uid}"),
+        format!("/api/v1/jobs/{uid}/explain"),
+    ] {
+        let r = web.get(&path);
+        r.expect(409);
+        named(&r);
+    }
+    let body = serde_json::json!({"uid": uid});
+    for path in [
+        "/api/v1/trusted-code/add-to-history",
+        "/api/v1/trusted-code/check-signature",
+    ] {
+        let r = web.post(path, Some(&body));
+        r.expect(409);
+        named(&r);
+    }
+    let r = web.post(
+        &format!("/api/v1/jobs/{uid}/decide"),
+        Some(&serde_json::json!({"verdict": "approve", "signature": signature_of(&sb, &shadow)})),
+    );
+    r.expect(409);
+    named(&r);
+    assert!(shadow.is_dir());
+
+    let job = web
+        .get(&format!("/api/v1/jobs/{uid}?status=completed"))
+        .expect(200);
+    assert_eq!(job["name"], "Weekly stats", "{job:#}");
+    let ex = web
+        .get(&format!("/api/v1/jobs/{uid}/explain?status=pending"))
+        .expect(200);
+    assert_eq!(ex["would"], "flag", "{ex:#}");
+    let rec = web
+        .post(
+            "/api/v1/trusted-code/add-to-history",
+            Some(&serde_json::json!({"uid": uid, "status": "completed"})),
+        )
+        .expect(200);
+    assert_eq!(rec["record"]["signature"], good_sig.as_str(), "{rec:#}");
+
+    // MCP: the same refusal, and the status argument.
+    let mut child = sb
+        .cmd()
+        .arg("mcp")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        for (id, args) in [
+            (1, serde_json::json!({"uid": uid})),
+            (2, serde_json::json!({"uid": uid, "status": "completed"})),
+        ] {
+            let req = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": {"name": "approvals.explain", "arguments": args}});
+            writeln!(stdin, "{req}").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let answers: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert_eq!(answers[0]["result"]["isError"], true, "{:#}", answers[0]);
+    assert!(
+        answers[0]["result"]["structuredContent"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains(&format!("completed/{uid}"))
+                && e.contains(&format!("pending/{uid}"))),
+        "{:#}",
+        answers[0]
+    );
+    assert_eq!(answers[1]["result"]["isError"], false, "{:#}", answers[1]);
+    assert_eq!(
+        answers[1]["result"]["structuredContent"]["name"], "Weekly stats",
+        "{:#}",
+        answers[1]
     );
 }
