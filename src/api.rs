@@ -25,6 +25,8 @@ use crate::trusted::TrustedCode;
 /// File contents shown in the UI are cut at this size.
 pub const FILE_VIEW_LIMIT: u64 = 256 * 1024;
 const MAX_PAGE: usize = 500;
+/// `max_age_hours` beyond this (100 years) is refused rather than overflowing date arithmetic.
+const MAX_AGE_HOURS: usize = 876_000;
 
 #[derive(Debug)]
 pub struct Reply {
@@ -470,7 +472,16 @@ impl Api {
         let limit = q.number("limit")?.unwrap_or(50).clamp(1, MAX_PAGE);
         let sender = q.get("sender").unwrap_or("").to_lowercase();
         let name = q.get("name").unwrap_or("").to_lowercase();
-        let max_age = q.number("max_age_hours")?;
+        let max_age = match q.number("max_age_hours")? {
+            Some(h) if h > MAX_AGE_HOURS => {
+                return Err(ApiError::new(
+                    400,
+                    format!("max_age_hours={h} is more than {MAX_AGE_HOURS} (100 years)"),
+                    "use a smaller number of hours, or leave it out for jobs of any age",
+                ));
+            }
+            h => h.map(|h| ChronoDuration::hours(h as i64)),
+        };
         let now = metadata::now_naive();
         let queue = Queue::new(self.layout.queue.clone());
         let mut rows: Vec<(Option<chrono::NaiveDateTime>, String, Option<Metadata>)> = Vec::new();
@@ -489,7 +500,7 @@ impl Api {
             let created = m.as_ref().and_then(|m| m.meta.created_at);
             if let Some(h) = max_age {
                 match created {
-                    Some(c) if now - c <= ChronoDuration::hours(h as i64) => {}
+                    Some(c) if now.signed_duration_since(c) <= h => {}
                     _ => continue,
                 }
             }
@@ -502,15 +513,18 @@ impl Api {
         } else {
             None
         };
-        let jobs: Vec<Value> = rows
-            .into_iter()
-            .skip(offset)
-            .take(limit)
-            .map(|(_, uid, _)| {
-                self.summary(&queue.job_dir(status, &uid), status, trust.as_ref())
-                    .0
-            })
-            .collect();
+        // One page reads at most this long in all; jobs left unread are flagged as too slow.
+        let deadline = std::time::Instant::now() + signature::READ_BUDGET;
+        let jobs: Vec<Value> = signature::with_read_deadline(deadline, || {
+            rows.into_iter()
+                .skip(offset)
+                .take(limit)
+                .map(|(_, uid, _)| {
+                    self.summary(&queue.job_dir(status, &uid), status, trust.as_ref())
+                        .0
+                })
+                .collect()
+        });
         ok(json!({"jobs": jobs, "total": total, "offset": offset, "limit": limit}))
     }
 
@@ -525,13 +539,11 @@ impl Api {
         let ins = &r.inspection;
         let m = ins.meta.as_ref().map(|m| &m.meta);
         let created = m.and_then(|m| m.created_at);
-        let expires = created
-            .zip(m.and_then(|m| m.timeout_seconds))
-            .map(|(c, t)| {
-                metadata::format_naive(
-                    &(c + ChronoDuration::seconds(t.min(i64::MAX as u64 / 2) as i64)),
-                )
-            });
+        // The daemon's own expiry (none when the timeout reaches past the last date there is).
+        let cap = trust.and_then(|t| t.config.approval.max_timeout_seconds);
+        let expires = m
+            .and_then(|m| crate::gate::expires_at(m, dir, cap))
+            .map(|t| metadata::format_naive(&t));
         let (verdict, reasons) = if trust.is_some() {
             let ex = r.explanation();
             (Value::from(ex.would), ex.reasons)

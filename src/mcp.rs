@@ -52,7 +52,28 @@ pub fn serve(layout: &Layout, input: impl BufRead, mut output: impl Write) -> st
         if line.trim().is_empty() {
             continue;
         }
-        if let Some(reply) = handle_line(layout, &api, &line) {
+        // A panic in one handler answers that request with an error; the server keeps serving.
+        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handle_line(layout, &api, &line)
+        }));
+        let reply = handled.unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            log::error!("an MCP request failed inside the server: {what}");
+            let id = serde_json::from_str::<Value>(&line)
+                .ok()
+                .and_then(|m| m.get("id").cloned())
+                .unwrap_or(Value::Null);
+            Some(error(
+                id,
+                -32603,
+                &format!("internal error: the request could not be handled ({what}); nothing else is affected"),
+            ))
+        });
+        if let Some(reply) = reply {
             writeln!(output, "{reply}")?;
             output.flush()?;
         }
