@@ -24,6 +24,8 @@ use crate::trusted::TrustedCode;
 
 /// File contents shown in the UI are cut at this size.
 pub const FILE_VIEW_LIMIT: u64 = 256 * 1024;
+/// And the texts of all the files of one job together at this size.
+pub const FILE_VIEW_TOTAL: u64 = 16 << 20;
 const MAX_PAGE: usize = 500;
 /// `max_age_hours` beyond this (100 years) is refused rather than overflowing date arithmetic.
 const MAX_AGE_HOURS: usize = 876_000;
@@ -581,13 +583,22 @@ impl Api {
         };
         let (mut v, ins) = self.summary(&dir, status, trust.as_ref());
         let code = dir.join("code");
+        // Each file's text is cut at FILE_VIEW_LIMIT and the whole answer at FILE_VIEW_TOTAL, so
+        // a job of many large files costs one bounded read.
+        let mut left = FILE_VIEW_TOTAL;
         let files: Vec<Value> = ins
             .scan
             .map(|s| s.files)
             .unwrap_or_default()
             .into_iter()
             .map(|f| {
-                let (text, truncated) = read_text_prefix(&code.join(&f.path), FILE_VIEW_LIMIT);
+                let limit = FILE_VIEW_LIMIT.min(left);
+                let (text, truncated) = if limit == 0 {
+                    (None, f.size > 0)
+                } else {
+                    read_text_prefix(&code.join(&f.path), limit)
+                };
+                left -= text.as_ref().map_or(0, |t| t.len() as u64).min(left);
                 json!({"path": f.path, "size": f.size, "sha256": f.sha256, "text": text, "truncated": truncated})
             })
             .collect();
