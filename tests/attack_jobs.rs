@@ -446,3 +446,32 @@ fn refused_approvals_back_off_and_are_recorded_once() {
     let v = sb.cli(&["audit", "verify"]);
     assert!(v.status.success(), "{v:?}");
 }
+
+/// A job of 80 files of 256 KiB each: its detail answers with the texts cut at 16 MiB in all
+/// (the files past that come without text, marked truncated), not 20 MiB of JSON.
+#[test]
+fn a_job_of_many_large_files_is_shown_in_a_bounded_answer() {
+    let sb = Sandbox::new();
+    let uid = submit_tweaked(&sb, MALLORY, |_, dir| {
+        let chunk = "x = 1\n".repeat(256 * 1024 / 6);
+        for i in 0..80 {
+            fs::write(dir.join(format!("code/part{i:02}.py")), &chunk).unwrap();
+        }
+    });
+    let web = serve(&sb, &[]);
+    let job = web.get(&format!("/api/v1/jobs/{uid}")).expect(200);
+    let files = job["files"].as_array().unwrap();
+    assert_eq!(files.len(), 82, "{}", job["reasons"]);
+    let shown: usize = files
+        .iter()
+        .map(|f| f["text"].as_str().map_or(0, str::len))
+        .sum();
+    assert!(shown <= 16 << 20, "{shown} bytes of text in one answer");
+    assert!(
+        files
+            .iter()
+            .any(|f| f["text"].is_null() && f["truncated"] == true),
+        "the files past the budget are marked as cut"
+    );
+    assert!(files.iter().all(|f| f["sha256"].is_string()));
+}
