@@ -486,7 +486,9 @@ impl Api {
         };
         let now = metadata::now_naive();
         let queue = Queue::new(self.layout.queue.clone());
-        let mut rows: Vec<(Option<chrono::NaiveDateTime>, String, Option<Metadata>)> = Vec::new();
+        // Only what sorting needs is kept per job: metadata documents of a whole queue (up to
+        // 1 MiB each) are not held at once.
+        let mut rows: Vec<(Option<chrono::NaiveDateTime>, String)> = Vec::new();
         for uid in queue.list(status) {
             let m = Metadata::read(&queue.job_dir(status, &uid)).ok();
             if let Some(m) = &m {
@@ -506,7 +508,7 @@ impl Api {
                     _ => continue,
                 }
             }
-            rows.push((created, uid, m));
+            rows.push((created, uid));
         }
         rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         let total = rows.len();
@@ -521,7 +523,7 @@ impl Api {
             rows.into_iter()
                 .skip(offset)
                 .take(limit)
-                .map(|(_, uid, _)| {
+                .map(|(_, uid)| {
                     self.summary(&queue.job_dir(status, &uid), status, trust.as_ref())
                         .0
                 })
