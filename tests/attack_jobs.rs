@@ -475,3 +475,43 @@ fn a_job_of_many_large_files_is_shown_in_a_bounded_answer() {
     );
     assert!(files.iter().all(|f| f["sha256"].is_string()));
 }
+
+/// Listing the jobs again does not read their code again: once a job's files have been hashed
+/// (and left alone for a few seconds), `GET /api/v1/jobs` takes their digests from the cache, so
+/// the listing costs no reading however large the code is.
+#[test]
+fn listing_jobs_again_does_not_read_unchanged_code() {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    let sb = Sandbox::new();
+    let uid = submit_tweaked(&sb, MALLORY, |_, dir| {
+        fs::write(dir.join("code/data.csv"), "a,b\n1,2\n".repeat(4096)).unwrap();
+    });
+    let web = serve(&sb, &[]);
+    // Files changed in the last two seconds are read every time (their times may not move on
+    // the next write); after that, one listing hashes them for good.
+    std::thread::sleep(Duration::from_secs(3));
+    web.get("/api/v1/jobs").expect(200);
+    let ino = Inotify::init(InitFlags::IN_NONBLOCK).unwrap();
+    ino.add_watch(
+        &sb.job_dir("pending", &uid).join("code"),
+        AddWatchFlags::IN_ACCESS,
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let list = web.get("/api/v1/jobs").expect(200);
+        assert_eq!(list["total"], 1, "{list}");
+        assert!(list["jobs"][0]["signature"].is_string(), "{list}");
+    }
+    // Listing the folder is expected; reading a file in it is not.
+    let reads: Vec<_> = ino
+        .read_events()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| !e.mask.contains(AddWatchFlags::IN_ISDIR))
+        .map(|e| e.name)
+        .collect();
+    assert!(
+        reads.is_empty(),
+        "the listing read the unchanged code files again: {reads:?}"
+    );
+}
