@@ -196,6 +196,7 @@ fn list_code(code_dir: &Path, deadline: Instant, scan: &mut CodeScan) -> Option<
             Err(e) => {
                 scan.problems
                     .push(format!("cannot read part of code/: {e}"));
+                scan.complete = false;
                 continue;
             }
         };
@@ -205,6 +206,7 @@ fn list_code(code_dir: &Path, deadline: Instant, scan: &mut CodeScan) -> Option<
                 "code/{} has a file name that is not UTF-8",
                 rel.to_string_lossy()
             ));
+            scan.complete = false;
             continue;
         };
         let ft = entry.file_type();
@@ -241,6 +243,7 @@ fn list_code(code_dir: &Path, deadline: Instant, scan: &mut CodeScan) -> Option<
             Err(e) => {
                 scan.problems
                     .push(format!("cannot read part of code/: {e}"));
+                scan.complete = false;
                 continue;
             }
         };
