@@ -593,8 +593,7 @@ impl Daemon {
         let present: HashSet<&String> = uids.iter().collect();
         self.known.retain(|uid, _| present.contains(uid));
         self.expiries.retain(|uid, _| present.contains(uid));
-        self.retries
-            .retain(|uid| present.contains(&uid.to_string()));
+        self.retries.retain(|uid| present.contains(uid));
         for uid in &uids {
             if self.pending.contains_key(uid) {
                 continue;

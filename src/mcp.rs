@@ -63,14 +63,14 @@ pub fn serve(layout: &Layout, input: impl BufRead, mut output: impl Write) -> st
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             log::error!("an MCP request failed inside the server: {what}");
+            // Notifications (no id) get no answer, even when they fail.
             let id = serde_json::from_str::<Value>(&line)
                 .ok()
-                .and_then(|m| m.get("id").cloned())
-                .unwrap_or(Value::Null);
+                .and_then(|m| m.get("id").cloned())?;
             Some(error(
                 id,
                 -32603,
-                &format!("internal error: the request could not be handled ({what}); nothing else is affected"),
+                &format!("internal error: the request failed inside the server ({what}); it may not have finished, see syft-reviewer's log; other requests are unaffected"),
             ))
         });
         if let Some(reply) = reply {

@@ -90,7 +90,7 @@ impl Retries {
         self.jobs.remove(uid);
     }
 
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&String) -> bool) {
         self.jobs.retain(|uid, _| keep(uid));
     }
 }
