@@ -9,7 +9,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-60}"
-targets="${*:-metadata email config permfile api}"
+targets="${*:-metadata email config permfile api job}"
 export RUSTC_BOOTSTRAP=1
 for t in $targets; do
     echo "== fuzz target $t for ${seconds} s"

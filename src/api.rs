@@ -24,7 +24,11 @@ use crate::trusted::TrustedCode;
 
 /// File contents shown in the UI are cut at this size.
 pub const FILE_VIEW_LIMIT: u64 = 256 * 1024;
+/// And the texts of all the files of one job together at this size.
+pub const FILE_VIEW_TOTAL: u64 = 16 << 20;
 const MAX_PAGE: usize = 500;
+/// `max_age_hours` beyond this (100 years) is refused rather than overflowing date arithmetic.
+const MAX_AGE_HOURS: usize = 876_000;
 
 #[derive(Debug)]
 pub struct Reply {
@@ -478,10 +482,21 @@ impl Api {
         let limit = q.number("limit")?.unwrap_or(50).clamp(1, MAX_PAGE);
         let sender = q.get("sender").unwrap_or("").to_lowercase();
         let name = q.get("name").unwrap_or("").to_lowercase();
-        let max_age = q.number("max_age_hours")?;
+        let max_age = match q.number("max_age_hours")? {
+            Some(h) if h > MAX_AGE_HOURS => {
+                return Err(ApiError::new(
+                    400,
+                    format!("max_age_hours={h} is more than {MAX_AGE_HOURS} (100 years)"),
+                    "use a smaller number of hours, or leave it out for jobs of any age",
+                ));
+            }
+            h => h.map(|h| ChronoDuration::hours(h as i64)),
+        };
         let now = metadata::now_naive();
         let queue = Queue::new(self.layout.queue.clone());
-        let mut rows: Vec<(Option<chrono::NaiveDateTime>, String, Option<Metadata>)> = Vec::new();
+        // Only what sorting needs is kept per job: metadata documents of a whole queue (up to
+        // 1 MiB each) are not held at once.
+        let mut rows: Vec<(Option<chrono::NaiveDateTime>, String)> = Vec::new();
         for uid in queue.list(status) {
             let m = Metadata::read(&queue.job_dir(status, &uid)).ok();
             if let Some(m) = &m {
@@ -497,11 +512,11 @@ impl Api {
             let created = m.as_ref().and_then(|m| m.meta.created_at);
             if let Some(h) = max_age {
                 match created {
-                    Some(c) if now - c <= ChronoDuration::hours(h as i64) => {}
+                    Some(c) if now.signed_duration_since(c) <= h => {}
                     _ => continue,
                 }
             }
-            rows.push((created, uid, m));
+            rows.push((created, uid));
         }
         rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         let total = rows.len();
@@ -510,15 +525,18 @@ impl Api {
         } else {
             None
         };
-        let jobs: Vec<Value> = rows
-            .into_iter()
-            .skip(offset)
-            .take(limit)
-            .map(|(_, uid, _)| {
-                self.summary(&queue.job_dir(status, &uid), status, trust.as_ref())
-                    .0
-            })
-            .collect();
+        // One page reads at most this long in all; jobs left unread are flagged as too slow.
+        let deadline = std::time::Instant::now() + signature::READ_BUDGET;
+        let jobs: Vec<Value> = signature::with_read_deadline(deadline, || {
+            rows.into_iter()
+                .skip(offset)
+                .take(limit)
+                .map(|(_, uid)| {
+                    self.summary(&queue.job_dir(status, &uid), status, trust.as_ref())
+                        .0
+                })
+                .collect()
+        });
         ok(json!({"jobs": jobs, "total": total, "offset": offset, "limit": limit}))
     }
 
@@ -533,13 +551,11 @@ impl Api {
         let ins = &r.inspection;
         let m = ins.meta.as_ref().map(|m| &m.meta);
         let created = m.and_then(|m| m.created_at);
-        let expires = created
-            .zip(m.and_then(|m| m.timeout_seconds))
-            .map(|(c, t)| {
-                metadata::format_naive(
-                    &(c + ChronoDuration::seconds(t.min(i64::MAX as u64 / 2) as i64)),
-                )
-            });
+        // The daemon's own expiry (none when the timeout reaches past the last date there is).
+        let cap = trust.and_then(|t| t.config.approval.max_timeout_seconds);
+        let expires = m
+            .and_then(|m| crate::gate::expires_at(m, dir, cap))
+            .map(|t| metadata::format_naive(&t));
         let (verdict, reasons) = if trust.is_some() {
             let ex = r.explanation();
             (Value::from(ex.would), ex.reasons)
@@ -578,13 +594,22 @@ impl Api {
         };
         let (mut v, ins) = self.summary(&dir, status, trust.as_ref());
         let code = dir.join("code");
+        // Each file's text is cut at FILE_VIEW_LIMIT and the whole answer at FILE_VIEW_TOTAL, so
+        // a job of many large files costs one bounded read.
+        let mut left = FILE_VIEW_TOTAL;
         let files: Vec<Value> = ins
             .scan
             .map(|s| s.files)
             .unwrap_or_default()
             .into_iter()
             .map(|f| {
-                let (text, truncated) = read_text_prefix(&code.join(&f.path), FILE_VIEW_LIMIT);
+                let limit = FILE_VIEW_LIMIT.min(left);
+                let (text, truncated) = if limit == 0 {
+                    (None, f.size > 0)
+                } else {
+                    read_text_prefix(&code.join(&f.path), limit)
+                };
+                left -= text.as_ref().map_or(0, |t| t.len() as u64).min(left);
                 json!({"path": f.path, "size": f.size, "sha256": f.sha256, "text": text, "truncated": truncated})
             })
             .collect();

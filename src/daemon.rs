@@ -27,6 +27,7 @@ use crate::metadata;
 use crate::notify::{self as notifications, Notifier};
 use crate::policy::{Method, Outcome, Verdict};
 use crate::queue::{Queue, Status};
+use crate::retry::Retries;
 use crate::review::{self, Review, Trust};
 use crate::syftbox::Layout;
 use crate::watcher::{self, Msg, Watcher};
@@ -108,6 +109,8 @@ pub struct Daemon {
     peer_notes: Vec<String>,
     /// Hooks and mail about decisions and waiting jobs (never on the decision path).
     notifier: Arc<Notifier>,
+    /// Jobs whose approval failed, backing off.
+    retries: Retries,
 }
 
 impl Daemon {
@@ -149,6 +152,7 @@ impl Daemon {
             stats: Stats::default(),
             live: None,
             peer_notes: Vec::new(),
+            retries: Retries::default(),
             audit_offset: std::fs::metadata(AuditLog::new(&layout).chain_path())
                 .map_or(0, |m| m.len()),
             layout,
@@ -320,7 +324,10 @@ impl Daemon {
 
     fn next_wakeup(&self) -> Instant {
         let mut next = self.rescan_due.min(self.next_status);
-        if let Some(s) = self.pending.values().map(|s| s.due).min() {
+        let held = |(uid, s): (&String, &Settle)| {
+            self.retries.ready_at(uid).map_or(s.due, |r| r.max(s.due))
+        };
+        if let Some(s) = self.pending.iter().map(held).min() {
             next = next.min(s);
         }
         if let Some(c) = self.completed.values().min() {
@@ -331,7 +338,7 @@ impl Daemon {
                 .to_std()
                 .unwrap_or(Duration::ZERO);
             // Clock jumps are caught by the periodic rescan; never sleep past it anyway.
-            next = next.min(Instant::now() + wait);
+            next = next.min(Instant::now().checked_add(wait).unwrap_or(next));
         }
         next
     }
@@ -585,6 +592,7 @@ impl Daemon {
         let present: HashSet<&String> = uids.iter().collect();
         self.known.retain(|uid, _| present.contains(uid));
         self.expiries.retain(|uid, _| present.contains(uid));
+        self.retries.retain(|uid| present.contains(uid));
         for uid in &uids {
             if self.pending.contains_key(uid) {
                 continue;
@@ -618,7 +626,7 @@ impl Daemon {
         let due: Vec<String> = self
             .pending
             .iter()
-            .filter(|(_, s)| s.due <= until)
+            .filter(|(u, s)| s.due <= until && self.retries.ready_at(u).is_none_or(|r| r <= until))
             .map(|(u, _)| u.clone())
             .collect();
         if !due.is_empty() {
@@ -693,6 +701,7 @@ impl Daemon {
         for ((uid, dir), looked) in uids.into_iter().zip(dirs).zip(looked) {
             let Some((fingerprint, r)) = looked else {
                 self.known.remove(&uid);
+                self.retries.clear(&uid);
                 continue;
             };
             let outcome = r.verdict.as_ref().map(|v| v.outcome);
@@ -786,6 +795,7 @@ impl Daemon {
                         }
                         self.known.remove(&uid);
                         self.expiries.remove(&uid);
+                        self.retries.clear(&uid);
                         log::info!(
                             "approved job {uid} {} ({}): {}",
                             describe_job(r),
@@ -797,24 +807,43 @@ impl Daemon {
                     }
                     Applied::SentBack(why) => {
                         self.stats.sent_back += 1;
-                        log::warn!("job {uid} was not approved: {why}; it will be evaluated again");
-                        let mut e = entry(r, "sent_back", v);
-                        e.reasons.push(why);
-                        audited.push(audit_event(r, "sent_back", e.reasons.clone()));
-                        entries.push(e);
+                        let f = self.retries.failed(&uid, &why, Instant::now());
+                        if f.log {
+                            log::warn!(
+                                "job {uid} was not approved ({} time(s) in a row): {why}; it will be evaluated again in {:?}",
+                                f.attempts,
+                                f.retry_in
+                            );
+                        }
+                        // Each distinct reason once: a job sent back again and again for the
+                        // same reason must not fill the audit chain.
+                        if f.new {
+                            let mut e = entry(r, "sent_back", v);
+                            e.reasons.push(why);
+                            audited.push(audit_event(r, "sent_back", e.reasons.clone()));
+                            entries.push(e);
+                        }
                         self.touch_pending(uid);
                     }
                     Applied::Failed(err) => {
-                        log::error!(
-                            "could not approve job {uid}: {err}; retrying in {} s",
-                            RETRY_AFTER.as_secs()
-                        );
+                        let why = err.to_string();
+                        let f = self.retries.failed(&uid, &why, Instant::now());
+                        if f.log {
+                            log::error!(
+                                "could not approve job {uid} ({} attempt(s)): {why}; retrying in {:?}, then less and less often (at least once a minute)",
+                                f.attempts,
+                                f.retry_in
+                            );
+                        }
+                        if f.new {
+                            audited.push(audit_event(r, "approval_failed", vec![why]));
+                        }
                         let now = Instant::now();
                         self.pending.insert(
                             uid,
                             Settle {
                                 first: now,
-                                due: now + RETRY_AFTER,
+                                due: now + f.retry_in,
                             },
                         );
                     }

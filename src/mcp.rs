@@ -53,7 +53,28 @@ pub fn serve(layout: &Layout, input: impl BufRead, mut output: impl Write) -> st
         if line.trim().is_empty() {
             continue;
         }
-        if let Some(reply) = handle_line(layout, &api, &line) {
+        // A panic in one handler answers that request with an error; the server keeps serving.
+        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handle_line(layout, &api, &line)
+        }));
+        let reply = handled.unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            log::error!("an MCP request failed inside the server: {what}");
+            // Notifications (no id) get no answer, even when they fail.
+            let id = serde_json::from_str::<Value>(&line)
+                .ok()
+                .and_then(|m| m.get("id").cloned())?;
+            Some(error(
+                id,
+                -32603,
+                &format!("internal error: the request failed inside the server ({what}); it may not have finished, see syft-reviewer's log; other requests are unaffected"),
+            ))
+        });
+        if let Some(reply) = reply {
             // Escaped like the CLI's JSON: same values, no raw invisible or control characters.
             writeln!(output, "{}", crate::visible::json_line(&reply))?;
             output.flush()?;

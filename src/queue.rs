@@ -203,11 +203,14 @@ fn inspect_files(dir: &Path, owner: &str) -> Inspection {
     match signature::scan_code(&code) {
         Ok(scan) => {
             ins.problems.extend(scan.problems.iter().cloned());
-            if !scan.files.iter().any(|f| f.path == "run.sh") {
+            // Code that was not read in full has no signature: one over part of it would lie.
+            if scan.complete && !scan.files.iter().any(|f| f.path == "run.sh") {
                 ins.problems
                     .push("code/run.sh is missing (the runner executes it)".into());
             }
-            if let Some(m) = &ins.meta {
+            if let Some(m) = &ins.meta
+                && scan.complete
+            {
                 ins.signature = Some(signature::signature_v1(
                     &m.meta.name,
                     &m.meta.description,

@@ -4,16 +4,19 @@
 //! the SHA-256 of every code file. Permission files and sync markers are left out because SyftBox
 //! and queue clients add them; links and special files make a job ineligible for code trust.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::hash_cache::{self, FileKey};
 
 /// A job with more files than this is not evaluated for code trust (it is flagged instead).
 pub const MAX_FILES: usize = 10_000;
@@ -48,6 +51,9 @@ pub struct CodeScan {
     pub files: Vec<CodeFile>,
     /// Reasons the code cannot be trusted as it is (links, special files, odd names, size).
     pub problems: Vec<String>,
+    /// Whether every code file was hashed (not when a cap, a sparse file or the deadline stopped
+    /// the reading): only then is there a signature.
+    pub complete: bool,
 }
 
 impl CodeScan {
@@ -56,8 +62,54 @@ impl CodeScan {
     }
 }
 
-/// Lists and hashes every code file under `code_dir`.
+/// How long reading one job's code may take; a job whose code takes longer is flagged as too
+/// slow to read instead of holding up every job behind it.
+pub const READ_BUDGET: Duration = Duration::from_secs(10);
+/// Entries (files and folders) walked under `code/` before giving up on a job.
+pub const MAX_ENTRIES: usize = 4 * MAX_FILES;
+/// A file at least this long is sparse when its allocated blocks cover less than
+/// 1/[`SPARSE_RATIO`] of its length: cheap to create, as slow to read as real data.
+const SPARSE_MIN: u64 = 1 << 20;
+const SPARSE_RATIO: u64 = 8;
+
+thread_local! {
+    /// A deadline set by the caller for every scan made on this thread (an API request).
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with every [`scan_code`] on this thread finishing by `deadline` at the latest, so a
+/// request that reviews many jobs takes bounded time as a whole.
+pub fn with_read_deadline<R>(deadline: Instant, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Instant>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DEADLINE.with(|d| d.set(self.0));
+        }
+    }
+    let _restore = Restore(DEADLINE.with(|d| d.replace(Some(deadline))));
+    f()
+}
+
+/// Lists and hashes every code file under `code_dir`, within [`READ_BUDGET`].
 pub fn scan_code(code_dir: &Path) -> Result<CodeScan> {
+    let mut deadline = Instant::now() + READ_BUDGET;
+    if let Some(d) = DEADLINE.with(Cell::get) {
+        deadline = deadline.min(d);
+    }
+    scan_code_until(code_dir, deadline)
+}
+
+/// A regular code file found by the walk, with its `lstat`.
+struct Listed {
+    rel: String,
+    path: PathBuf,
+    meta: std::fs::Metadata,
+}
+
+/// Lists and hashes every code file under `code_dir`, stopping at `deadline`. Sizes and counts
+/// are checked from the listing before any file is read: a job over a cap is flagged at once and
+/// nothing of it is hashed.
+pub fn scan_code_until(code_dir: &Path, deadline: Instant) -> Result<CodeScan> {
     let meta = std::fs::symlink_metadata(code_dir).map_err(|e| Error::io("read", code_dir, e))?;
     if !meta.is_dir() {
         return Err(Error::invalid(
@@ -65,18 +117,86 @@ pub fn scan_code(code_dir: &Path) -> Result<CodeScan> {
             "a job's code must be a real folder named code/",
         ));
     }
-    let mut scan = CodeScan::default();
-    let mut total = 0u64;
-    for entry in walkdir::WalkDir::new(code_dir)
+    let mut scan = CodeScan {
+        complete: true,
+        ..CodeScan::default()
+    };
+    let Some(listed) = list_code(code_dir, deadline, &mut scan) else {
+        scan.complete = false;
+        return Ok(scan);
+    };
+    let total = listed
+        .iter()
+        .fold(0u64, |t, f| t.saturating_add(f.meta.len()));
+    if total > MAX_TOTAL_BYTES {
+        scan.problems.push(format!(
+            "code/ holds {total} bytes, more than the {MAX_TOTAL_BYTES}-byte cap; it was not read"
+        ));
+        scan.complete = false;
+        return Ok(scan);
+    }
+    for f in listed {
+        let (len, on_disk) = (f.meta.len(), f.meta.blocks().saturating_mul(512));
+        if len >= SPARSE_MIN && on_disk.saturating_mul(SPARSE_RATIO) < len {
+            scan.problems.push(format!(
+                "code/{} is a sparse file ({len} bytes long, {on_disk} bytes on disk); it was not read",
+                f.rel
+            ));
+            scan.complete = false;
+            continue;
+        }
+        let Some((digest, size)) = hash_until(&f.path, deadline)? else {
+            scan.problems.push(too_slow(&f.rel));
+            scan.complete = false;
+            break;
+        };
+        scan.files.push(CodeFile {
+            path: f.rel,
+            sha256: hex(&digest),
+            size,
+        });
+    }
+    scan.files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(scan)
+}
+
+fn too_slow(at: &str) -> String {
+    format!(
+        "code/ was too slow to read: it was not read in full within {} s (stopped at code/{at})",
+        READ_BUDGET.as_secs()
+    )
+}
+
+/// Walks `code_dir` without reading any file. `None` (with the problem recorded) when a cap or
+/// the deadline is reached first.
+fn list_code(code_dir: &Path, deadline: Instant, scan: &mut CodeScan) -> Option<Vec<Listed>> {
+    let mut listed = Vec::new();
+    // Unsorted: sorting makes walkdir read a whole folder before the caps can stop it.
+    for (n, entry) in walkdir::WalkDir::new(code_dir)
         .follow_links(false)
         .min_depth(1)
-        .sort_by_file_name()
+        .into_iter()
+        .enumerate()
     {
+        if n >= MAX_ENTRIES {
+            scan.problems.push(format!(
+                "code/ holds more than {MAX_ENTRIES} files and folders; it was not read"
+            ));
+            return None;
+        }
+        if n % 256 == 255 && Instant::now() >= deadline {
+            scan.problems.push(format!(
+                "code/ was too slow to read: it could not even be listed within {} s",
+                READ_BUDGET.as_secs()
+            ));
+            return None;
+        }
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
                 scan.problems
                     .push(format!("cannot read part of code/: {e}"));
+                scan.complete = false;
                 continue;
             }
         };
@@ -86,6 +206,7 @@ pub fn scan_code(code_dir: &Path) -> Result<CodeScan> {
                 "code/{} has a file name that is not UTF-8",
                 rel.to_string_lossy()
             ));
+            scan.complete = false;
             continue;
         };
         let ft = entry.file_type();
@@ -111,26 +232,69 @@ pub fn scan_code(code_dir: &Path) -> Result<CodeScan> {
         if is_excluded(&name) {
             continue;
         }
-        if scan.files.len() >= MAX_FILES {
-            scan.problems
-                .push(format!("code/ holds more than {MAX_FILES} files"));
-            break;
+        if listed.len() >= MAX_FILES {
+            scan.problems.push(format!(
+                "code/ holds more than {MAX_FILES} files; it was not read"
+            ));
+            return None;
         }
-        let (sha256, size) = hash_regular_file(entry.path())?;
-        total += size;
-        if total > MAX_TOTAL_BYTES {
-            scan.problems
-                .push(format!("code/ holds more than {MAX_TOTAL_BYTES} bytes"));
-            break;
-        }
-        scan.files.push(CodeFile {
-            path: rel_str.replace(std::path::MAIN_SEPARATOR, "/"),
-            sha256,
-            size,
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            Err(e) => {
+                scan.problems
+                    .push(format!("cannot read part of code/: {e}"));
+                scan.complete = false;
+                continue;
+            }
+        };
+        listed.push(Listed {
+            rel: rel_str.replace(std::path::MAIN_SEPARATOR, "/"),
+            path: entry.path().to_path_buf(),
+            meta,
         });
     }
-    scan.files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(scan)
+    Some(listed)
+}
+
+/// The SHA-256 and length of a regular file, from the cache when the file is unchanged since it
+/// was last hashed; `None` when `deadline` passed before it was read in full.
+fn hash_until(path: &Path, deadline: Instant) -> Result<Option<([u8; 32], u64)>> {
+    let (mut file, meta) = crate::durable::open_regular(path)?;
+    let before = FileKey::of(&meta);
+    if let Some(d) = hash_cache::get(&before) {
+        return Ok(Some((d, meta.len())));
+    }
+    let started = SystemTime::now();
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut size = 0u64;
+    loop {
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("read", path, e)),
+        };
+        hasher.update(&buf[..n]);
+        size = size.saturating_add(n as u64);
+    }
+    let digest: [u8; 32] = hasher.finalize().into();
+    if let Ok(after) = file.metadata() {
+        hash_cache::put(&before, &FileKey::of(&after), started, digest);
+    }
+    Ok(Some((digest, size)))
+}
+
+fn hex(digest: &[u8; 32]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(64);
+    for b in digest {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
 }
 
 /// Hashes a regular file without following links (the file may be swapped for a link between
@@ -183,18 +347,26 @@ pub fn is_signature(s: &str) -> bool {
 /// A cheap summary of a job folder's state (names, sizes, times, inodes), used to tell whether
 /// anything changed since it was last evaluated without hashing it again.
 pub fn fingerprint(job_dir: &Path) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    // Entries are combined in any order (sorting would read a huge folder whole), and a folder
+    // too big to list in full is flagged by the scan: its first entries tell changes apart.
+    let mut sum = 0u64;
+    let mut count = 0u64;
     for entry in walkdir::WalkDir::new(job_dir)
         .follow_links(false)
-        .sort_by_file_name()
         .into_iter()
         .flatten()
+        .take(MAX_ENTRIES + 16)
     {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
         entry.path().hash(&mut h);
         if let Ok(m) = entry.path().symlink_metadata() {
             (m.len(), m.mtime(), m.mtime_nsec(), m.ino(), m.mode()).hash(&mut h);
         }
+        sum = sum.wrapping_add(h.finish());
+        count += 1;
     }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (sum, count).hash(&mut h);
     h.finish()
 }
 
@@ -276,6 +448,40 @@ mod tests {
         assert_eq!(scan.files.len(), 1);
         assert_eq!(scan.problems.len(), 2, "{:?}", scan.problems);
         assert!(scan.problems.iter().any(|p| p.contains("symbolic link")));
+    }
+
+    #[test]
+    fn caps_sparse_files_and_the_deadline_stop_reading_before_it_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let code = dir.path().join("code");
+        std::fs::create_dir_all(&code).unwrap();
+        std::fs::write(code.join("run.sh"), "echo hi\n").unwrap();
+        let big = std::fs::File::create(code.join("data.bin")).unwrap();
+        // Sparse and under the total cap: skipped, the rest is read, and there is no signature.
+        big.set_len(64 << 20).unwrap();
+        let scan = scan_code(&code).unwrap();
+        assert!(!scan.complete);
+        assert_eq!(scan.file_set().collect::<Vec<_>>(), ["run.sh"]);
+        assert!(
+            scan.problems[0].contains("sparse file"),
+            "{:?}",
+            scan.problems
+        );
+        // Over the total cap: nothing is read at all.
+        big.set_len(MAX_TOTAL_BYTES + 1).unwrap();
+        let scan = scan_code(&code).unwrap();
+        assert!(!scan.complete && scan.files.is_empty());
+        assert!(scan.problems[0].contains("cap"), "{:?}", scan.problems);
+        drop(big);
+        std::fs::remove_file(code.join("data.bin")).unwrap();
+        let late = scan_code_until(&code, Instant::now()).unwrap();
+        assert!(!late.complete);
+        assert!(
+            late.problems[0].contains("too slow to read"),
+            "{:?}",
+            late.problems
+        );
+        assert!(scan_code(&code).unwrap().complete);
     }
 
     #[test]

@@ -609,9 +609,10 @@
 
   function ageInfo(createdIso, timeoutSeconds, expiresIso) {
     const created = parseTime(createdIso);
-    let expires = parseTime(expiresIso);
+    // The server computes the expiry (default timeout, the owner's cap, checked arithmetic);
+    // none means the job never expires.
+    const expires = parseTime(expiresIso);
     const timeout = typeof timeoutSeconds === 'number' && timeoutSeconds > 0 ? timeoutSeconds : null;
-    if (!expires && created && timeout) expires = new Date(created.getTime() + timeout * 1000);
     const now = Date.now();
     const parts = [];
     let level = 'ok';
@@ -624,7 +625,7 @@
         level = 'expired';
       } else {
         parts.push(`expires in ${duration(left)}`);
-        const total = timeout || (created ? (expires.getTime() - created.getTime()) / 1000 : null);
+        const total = created ? (expires.getTime() - created.getTime()) / 1000 : timeout;
         const frac = total ? left / total : null;
         if ((frac !== null && frac <= 0.1) || left <= 3600) level = 'red';
         else if ((frac !== null && frac <= 0.25) || left <= 3 * 3600) level = 'amber';
