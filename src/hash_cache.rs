@@ -51,51 +51,78 @@ impl FileKey {
     }
 }
 
-#[derive(Default)]
-struct Generations {
-    young: HashMap<FileKey, [u8; 32]>,
-    old: HashMap<FileKey, [u8; 32]>,
+struct Generations<V> {
+    young: HashMap<FileKey, V>,
+    old: HashMap<FileKey, V>,
 }
 
-static CACHE: Mutex<Option<Generations>> = Mutex::new(None);
-
-fn with<R>(f: impl FnOnce(&mut Generations) -> R) -> R {
-    let mut guard = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    f(guard.get_or_insert_with(Generations::default))
+/// Facts computed from a file's bytes, remembered by [`FileKey`] in two bounded generations.
+pub(crate) struct FileCache<V> {
+    inner: Mutex<Option<Generations<V>>>,
 }
+
+impl<V: Clone> FileCache<V> {
+    pub(crate) const fn new() -> FileCache<V> {
+        FileCache {
+            inner: Mutex::new(None),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Generations<V>) -> R) -> R {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        f(guard.get_or_insert_with(|| Generations {
+            young: HashMap::new(),
+            old: HashMap::new(),
+        }))
+    }
+
+    /// What was computed from the file with this key, if it was read before.
+    pub(crate) fn get(&self, key: &FileKey) -> Option<V> {
+        self.with(|g| {
+            if let Some(v) = g.young.get(key) {
+                return Some(v.clone());
+            }
+            let v = g.old.remove(key)?;
+            g.insert_young(*key, v.clone());
+            Some(v)
+        })
+    }
+
+    /// Remembers what was computed from a file that had `before` when it was opened and `after`
+    /// once read; nothing is remembered if the file changed meanwhile or too recently (see
+    /// [`QUIET`]).
+    pub(crate) fn put(&self, before: &FileKey, after: &FileKey, started: SystemTime, value: V) {
+        if before != after || !before.quiet_at(started) {
+            return;
+        }
+        self.with(|g| g.insert_young(*before, value));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.with(|g| g.young.len() + g.old.len())
+    }
+}
+
+impl<V> Generations<V> {
+    fn insert_young(&mut self, key: FileKey, value: V) {
+        if self.young.len() >= GENERATION {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(key, value);
+    }
+}
+
+static DIGESTS: FileCache<[u8; 32]> = FileCache::new();
 
 /// The digest of the file with this key, if it was hashed before.
 pub(crate) fn get(key: &FileKey) -> Option<[u8; 32]> {
-    with(|g| {
-        if let Some(d) = g.young.get(key) {
-            return Some(*d);
-        }
-        let d = g.old.remove(key)?;
-        insert_young(g, *key, d);
-        Some(d)
-    })
+    DIGESTS.get(key)
 }
 
-/// Remembers a digest read from a file that had `before` when it was opened and `after` once
-/// read; nothing is remembered if the file changed meanwhile or too recently (see [`QUIET`]).
+/// Remembers a digest (see [`FileCache::put`]).
 pub(crate) fn put(before: &FileKey, after: &FileKey, started: SystemTime, digest: [u8; 32]) {
-    if before != after || !before.quiet_at(started) {
-        return;
-    }
-    with(|g| insert_young(g, *before, digest));
-}
-
-fn insert_young(g: &mut Generations, key: FileKey, digest: [u8; 32]) {
-    if g.young.len() >= GENERATION {
-        g.old = std::mem::take(&mut g.young);
-    }
-    g.young.insert(key, digest);
-}
-
-/// How many digests are held (never more than twice [`GENERATION`]).
-#[cfg(test)]
-fn len() -> usize {
-    with(|g| g.young.len() + g.old.len())
+    DIGESTS.put(before, after, started, digest)
 }
 
 #[cfg(test)]
@@ -120,7 +147,7 @@ mod tests {
             // The first key is used all along and survives every turnover.
             assert!(get(&key(0)).is_some(), "lost at {i}");
         }
-        assert!(len() <= 2 * GENERATION);
+        assert!(DIGESTS.len() <= 2 * GENERATION);
     }
 
     #[test]

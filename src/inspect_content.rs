@@ -14,14 +14,13 @@
 //!   says where and which character. A byte order mark at the very start of a file is an
 //!   encoding signature, not hidden text, and is allowed.
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::Mutex;
 
 use serde::Serialize;
 
+use crate::hash_cache::{FileCache, FileKey};
 use crate::queue::Inspection;
 use crate::signature::{self, MAX_FILES, MAX_TOTAL_BYTES};
 use crate::visible;
@@ -58,7 +57,6 @@ pub struct Hit {
 
 const HITS_KEPT: usize = 5;
 const PERM_FILE_LIMIT: u64 = 64 * 1024;
-const CACHE_ENTRIES: usize = 16_384;
 
 /// Adds what the checks find to `ins` (nothing for folders that are not jobs for this owner).
 pub(crate) fn add_findings(ins: &mut Inspection) {
@@ -182,7 +180,10 @@ fn walk_code(ins: &mut Inspection) {
             to_read.push((rel.to_string(), entry.path().to_path_buf()));
         }
     }
-    if total > MAX_TOTAL_BYTES {
+    // Code the signature walk did not read in full (over a cap, sparse, too slow) is not read
+    // here either: the job is flagged already, and reading it is what an attacker wants.
+    let read_in_full = ins.scan.as_ref().is_some_and(|s| s.complete);
+    if total > MAX_TOTAL_BYTES || !read_in_full {
         return;
     }
     for (rel, path) in to_read {
@@ -195,7 +196,7 @@ fn walk_code(ins: &mut Inspection) {
 
 fn check_excluded(ins: &mut Inspection, rel: &str, name: &str, path: &Path, size: u64) {
     let doubt = match name {
-        crate::permfile::FILE_NAME => match check_permission_file(path) {
+        crate::permfile::FILE_NAME => match check_permission_file_cached(path) {
             Ok(()) => None,
             Err(why) => Some(format!(
                 "code/{rel} is not a plain permission file ({why}); permission files are left \
@@ -220,6 +221,23 @@ fn check_excluded(ins: &mut Inspection, rel: &str, name: &str, path: &Path, size
         }
     };
     ins.findings.code_doubts.extend(doubt);
+}
+
+/// Verdicts on permission files already read (the listing looks at every job again).
+static PERM_VERDICTS: FileCache<Result<(), String>> = FileCache::new();
+
+fn check_permission_file_cached(path: &Path) -> Result<(), String> {
+    let key = |p: &Path| std::fs::symlink_metadata(p).ok().map(|m| FileKey::of(&m));
+    let before = key(path);
+    if let Some(v) = before.as_ref().and_then(|k| PERM_VERDICTS.get(k)) {
+        return v;
+    }
+    let started = std::time::SystemTime::now();
+    let verdict = check_permission_file(path);
+    if let (Some(before), Some(after)) = (before, key(path)) {
+        PERM_VERDICTS.put(&before, &after, started, verdict.clone());
+    }
+    verdict
 }
 
 /// A `syft.pub.yaml` that is nothing but permission rules: what `permfile` reads, with known
@@ -297,35 +315,21 @@ fn check_permission_file(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// File identity and version: unchanged files are not read again.
-type Key = (u64, u64, u64, i64, i64, i64, i64);
-
 /// How many invisible characters a file holds, and the first few.
 type Found = (u64, Vec<Hit>);
 
-static CACHE: Mutex<Option<HashMap<Key, Found>>> = Mutex::new(None);
+/// Unchanged files are not read again (the same bounded cache as the code digests).
+static CACHE: FileCache<Found> = FileCache::new();
 
 /// Invisible characters in a code file's text, read once per version of the file. Reading stops
 /// at the first byte that is not UTF-8: what follows is not text anyone is shown.
 fn scan_file(path: &Path) -> Option<Found> {
     let (mut file, meta) = crate::durable::open_regular(path).ok()?;
-    let key: Key = (
-        meta.dev(),
-        meta.ino(),
-        meta.len(),
-        meta.mtime(),
-        meta.mtime_nsec(),
-        meta.ctime(),
-        meta.ctime_nsec(),
-    );
-    if let Some(found) = CACHE
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()
-        .and_then(|c| c.get(&key))
-    {
-        return Some(found.clone());
+    let before = FileKey::of(&meta);
+    if let Some(found) = CACHE.get(&before) {
+        return Some(found);
     }
+    let started = std::time::SystemTime::now();
     let mut scan = TextScan::new(true);
     let mut buf = vec![0u8; 64 * 1024];
     let mut carry: Vec<u8> = Vec::new();
@@ -354,13 +358,9 @@ fn scan_file(path: &Path) -> Option<Found> {
         }
     }
     let found = (scan.total, scan.hits);
-    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    let cache = cache.get_or_insert_with(HashMap::new);
-    // Bounded: forgetting everything now and then costs one more read of each file.
-    if cache.len() >= CACHE_ENTRIES {
-        cache.clear();
+    if let Ok(after) = file.metadata() {
+        CACHE.put(&before, &FileKey::of(&after), started, found.clone());
     }
-    cache.insert(key, found.clone());
     Some(found)
 }
 
