@@ -79,6 +79,7 @@ pub(crate) fn add_findings(ins: &mut Inspection) {
             ins.findings.push_invisible(place, scan.total, scan.hits);
         }
     }
+    check_job_folder(ins);
     walk_code(ins);
     let problems: Vec<String> = ins.findings.invisible.iter().map(describe).collect();
     ins.problems.extend(problems);
@@ -191,6 +192,38 @@ fn walk_code(ins: &mut Inspection) {
             ins.findings
                 .push_invisible(&format!("code/{rel}"), count, hits);
         }
+    }
+}
+
+/// Entries of a job folder looked at beyond `metadata.json` and `code/`: a job needs none.
+const JOB_FOLDER_ENTRIES: usize = 64;
+
+/// Anything in the job folder besides `metadata.json`, `code/` and plain permission files is
+/// outside what the signature covers, yet `run.sh` can reach it as `../<name>`.
+fn check_job_folder(ins: &mut Inspection) {
+    let Ok(entries) = std::fs::read_dir(&ins.dir) else {
+        return;
+    };
+    for (n, entry) in entries.flatten().enumerate() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if n >= JOB_FOLDER_ENTRIES {
+            ins.findings.code_doubts.push(format!(
+                "the job folder holds more than {JOB_FOLDER_ENTRIES} entries besides its code"
+            ));
+            return;
+        }
+        let plain_permission_file = name == crate::permfile::FILE_NAME
+            && entry.file_type().is_ok_and(|t| t.is_file())
+            && check_permission_file_cached(&entry.path()).is_ok();
+        if name == "metadata.json" || name == "code" || plain_permission_file {
+            continue;
+        }
+        ins.findings.code_doubts.push(format!(
+            "{} sits in the job folder outside code/: the signature does not cover it, yet \
+             run.sh can reach it as ../{}",
+            name, name
+        ));
     }
 }
 

@@ -312,6 +312,43 @@ fn files_left_out_of_the_signature_stop_trusted_code() {
     }
 }
 
+/// `run.sh` runs with cwd `code/` and can reach the job folder above it: a file put next to
+/// `code/` (where the signature does not look) would run under trusted code's name.
+#[test]
+fn files_beside_code_stop_trusted_code() {
+    let sb = Sandbox::new();
+    let seen = new_uid();
+    put_job(&sb, "completed", &seen, BOB, "Steps", STEPS);
+    ok(&sb.cli(&["trust", "add", "--job", &seen]));
+    let uid = new_uid();
+    let dir = put_job(&sb, "pending", &uid, EVE, "Steps", STEPS);
+    fs::write(dir.join("payload.sh"), "echo PWNED; id\n").unwrap();
+    fs::create_dir(dir.join("steps")).unwrap();
+    let plain = new_uid();
+    put_job(&sb, "pending", &plain, EVE, "Steps", STEPS);
+
+    let d = sb.start(&[]);
+    assert!(
+        wait_for(WAIT, || sb.status_of(&plain).as_deref() == Some("approved")),
+        "the same trusted code without extra files is approved:\n{}",
+        d.log_text()
+    );
+    wait_evaluated(&d, &[uid.as_str()]);
+    assert_eq!(
+        sb.status_of(&uid).as_deref(),
+        Some("pending"),
+        "{}",
+        d.log_text()
+    );
+    let ex = explain(&sb, &uid, &[]);
+    assert_eq!(ex["would"], "flag", "{ex:#}");
+    let why = reasons(&ex);
+    assert!(
+        why.contains("payload.sh") && why.contains("steps"),
+        "{ex:#}"
+    );
+}
+
 /// A hard-linked file under code/ can be changed after approval through its other name: such
 /// a job is not approved automatically, not even from an allowlisted sender. Nor is one holding
 /// a sync marker, which sync never delivers.
