@@ -143,9 +143,10 @@ impl Api {
             .unwrap_or_default()),
             ("GET", ["api", "v1", "decisions"]) => {
                 let limit = q.number("limit")?.unwrap_or(100).min(10_000);
-                let mut d = DecisionLog::new(self.layout.decision_log()).tail(limit);
-                d.reverse();
-                ok(json!({"decisions": d}))
+                // Only lines that verify: decisions.jsonl sits in the datasite.
+                let mut t = DecisionLog::new(&self.layout).tail_verified(limit);
+                t.entries.reverse();
+                ok(json!({"decisions": t.entries, "unverified_lines": t.unverified_lines}))
             }
             _ => Err(route_error(method, &seg)),
         }

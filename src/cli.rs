@@ -227,12 +227,18 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         public_key: Option<PathBuf>,
     },
-    /// Print the chain as JSON lines
+    /// Print the verified entries of the chain as JSON lines
     Show,
     /// Print entries from a time on (ISO, e.g. 2026-11-22 or 2026-11-22T10:00) as JSON lines
     Export {
         #[arg(long, value_name = "TIME")]
         since: Option<String>,
+    },
+    /// Accept the chain as it is now after a rollback or deletion you know about (recorded)
+    ResetAnchor {
+        /// Confirm: the chain's current state becomes the reference
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -593,20 +599,32 @@ fn audit(cli: &Cli, cmd: &AuditCommand) -> Result<()> {
                 return Err(Error::invalid("the audit chain does not verify", v.reason));
             }
         }
-        AuditCommand::Show => {
-            for e in log.entries() {
+        AuditCommand::Show | AuditCommand::Export { .. } => {
+            let since = match cmd {
+                AuditCommand::Export { since } => since.as_deref().unwrap_or(""),
+                _ => "",
+            };
+            let shown = log.verified_entries();
+            for e in shown.entries.iter().filter(|e| e.time.as_str() >= since) {
                 println!("{}", serde_json::to_string(&e).unwrap_or_default());
+            }
+            if shown.unverified_lines > 0 || !shown.verification.valid {
+                eprintln!(
+                    "warning: only the {} verified entries are shown; {} other line(s) of the chain are not ({})",
+                    shown.entries.len(),
+                    shown.unverified_lines,
+                    shown.verification.reason
+                );
             }
         }
-        AuditCommand::Export { since } => {
-            let since = since.as_deref().unwrap_or("");
-            for e in log
-                .entries()
-                .into_iter()
-                .filter(|e| e.time.as_str() >= since)
-            {
-                println!("{}", serde_json::to_string(&e).unwrap_or_default());
+        AuditCommand::ResetAnchor { yes } => {
+            if !yes {
+                return Err(Error::invalid(
+                    "resetting the anchor accepts the audit chain as it is now, even if it was rolled back or deleted",
+                    "run `syft-reviewer audit verify` first, then `syft-reviewer audit reset-anchor --yes`",
+                ));
             }
+            println!("{}", log.reset_anchor("cli")?);
         }
     }
     Ok(())
@@ -916,7 +934,7 @@ fn status(cli: &Cli, json: bool) -> Result<()> {
         .iter()
         .map(|s| (s.as_str().to_string(), q.list(*s).len().into()))
         .collect();
-    let recent = DecisionLog::new(l.decision_log()).tail(5);
+    let recent = DecisionLog::new(&l).tail(5);
     let v = serde_json::json!({
         "owner": l.email,
         "datasite": l.datasite,

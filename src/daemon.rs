@@ -135,7 +135,7 @@ impl Daemon {
             notifier,
             queue: Queue::new(layout.queue.clone()),
             mover: Mover::new(&layout),
-            log: DecisionLog::new(layout.decision_log()),
+            log: DecisionLog::new(&layout),
             history: History::new(&layout),
             trust,
             pending: HashMap::new(),

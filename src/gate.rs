@@ -303,7 +303,7 @@ pub fn record(
         signature: ins.signature.clone(),
         reasons: reasons.to_vec(),
     };
-    if let Err(e) = DecisionLog::new(layout.decision_log()).append(std::slice::from_ref(&entry)) {
+    if let Err(e) = DecisionLog::new(layout).append(std::slice::from_ref(&entry)) {
         log::error!("could not write the decision log: {e}");
     }
     let ev = audit::Event {
