@@ -191,6 +191,7 @@ impl Api {
         let q = Queue::new(self.layout.queue.clone());
         let trust = Trust::load(&self.layout)?;
         let s = self.live.snapshot();
+        let integrity = self.live.integrity();
         let jobs: serde_json::Map<String, Value> = Status::ALL
             .iter()
             .map(|st| (st.as_str().to_string(), q.list(*st).len().into()))
@@ -218,6 +219,9 @@ impl Api {
             // The daemon's rules in force, which outlive an invalid edit of config.yaml.
             "rule_sets": s.rule_sets,
             "audit": self.audit_state(),
+            // Jobs in approved/ or running/ that no decision explains (reported, left as they are).
+            "unexplained_jobs": integrity.unexplained_jobs,
+            "status_permission_restores": integrity.permission_restores,
         }))
     }
 

@@ -935,6 +935,7 @@ fn status(cli: &Cli, json: bool) -> Result<()> {
         .map(|s| (s.as_str().to_string(), q.list(*s).len().into()))
         .collect();
     let recent = DecisionLog::new(&l).tail(5);
+    let unexplained = crate::bypass::unexplained_now(&l);
     let v = serde_json::json!({
         "owner": l.email,
         "datasite": l.datasite,
@@ -949,6 +950,7 @@ fn status(cli: &Cli, json: bool) -> Result<()> {
         "config_error": trust.config_error,
         "rule_sets": trust.config.rule_sets().iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
         "recent_decisions": recent,
+        "unexplained_jobs": unexplained,
     });
     if json {
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -997,6 +999,14 @@ fn status(cli: &Cli, json: bool) -> Result<()> {
     }
     for bad in &trust.invalid {
         println!("warning:   ignored {bad}");
+    }
+    for u in &unexplained {
+        println!(
+            "ALERT:     job {} is in {}/ but {} (left as it is; find out who put it there)",
+            u.uid.escape_debug(),
+            u.status,
+            u.why.escape_debug()
+        );
     }
     for d in recent {
         println!(

@@ -22,7 +22,6 @@ use crate::gate;
 use crate::history::{History, HistoryRecord};
 use crate::journal::{Applied, Check, Mover};
 use crate::live::{Live, Snapshot};
-use crate::lock::StoreLock;
 use crate::metadata;
 use crate::notify::{self as notifications, Notifier};
 use crate::policy::{Method, Outcome, Verdict};
@@ -109,6 +108,8 @@ pub struct Daemon {
     peer_notes: Vec<String>,
     /// Hooks and mail about decisions and waiting jobs (never on the decision path).
     notifier: Arc<Notifier>,
+    /// Watches the decided status folders for jobs and permissions nobody decided.
+    bypass: crate::bypass::Bypass,
 }
 
 impl Daemon {
@@ -152,6 +153,7 @@ impl Daemon {
             peer_notes: Vec::new(),
             audit_offset: std::fs::metadata(AuditLog::new(&layout).chain_path())
                 .map_or(0, |m| m.len()),
+            bypass: crate::bypass::Bypass::new(&layout, opts.rescan),
             layout,
             opts,
         })
@@ -159,6 +161,7 @@ impl Daemon {
 
     /// Publishes the daemon's state to `live` (for the web UI) as it changes.
     pub fn with_live(mut self, live: Arc<Live>) -> Daemon {
+        self.bypass.with_live(Some(live.clone()));
         self.live = Some(live);
         self
     }
@@ -207,6 +210,9 @@ impl Daemon {
             w.add_target(crate::peers::approved_dir(&self.layout), false);
             w.add_target(crate::peers::requests_dir(&self.layout), false);
             w.add_target(self.layout.app_data.clone(), false);
+            for dir in self.bypass.watched() {
+                w.add_target(dir, false);
+            }
             if !w.refresh() {
                 self.stats.watcher_errors += 1;
             }
@@ -292,10 +298,9 @@ impl Daemon {
         if let Err(e) = AuditLog::new(&self.layout).append(&audited) {
             log::error!("could not append to the audit chain: {e}");
         }
-        let repaired = self.mover.repair_statuses();
-        if repaired > 0 {
-            log::info!("repaired the status of {repaired} job(s)");
-        }
+        // Crash recovery goes through the journal only: a job in approved/ or running/ that no
+        // decision explains is reported, never given a status that makes it look decided.
+        self.bypass.startup(&self.notifier);
         match audit::change_lock(&self.layout) {
             Ok(_changing) => {
                 let trust = std::mem::take(&mut self.trust);
@@ -321,6 +326,7 @@ impl Daemon {
 
     fn next_wakeup(&self) -> Instant {
         let mut next = self.rescan_due.min(self.next_status);
+        next = next.min(self.bypass.next_wakeup());
         if let Some(s) = self.pending.values().map(|s| s.due).min() {
             next = next.min(s);
         }
@@ -368,6 +374,7 @@ impl Daemon {
             if appdata::is_own_output(&self.layout, path) {
                 continue;
             }
+            self.bypass.note(path);
             if let Some(uid) = first_component(path, &pending_dir) {
                 self.touch_pending(uid);
             } else if let Some(uid) = first_component(path, &completed_dir) {
@@ -428,6 +435,7 @@ impl Daemon {
             self.rescan_due = Instant::now() + self.opts.rescan;
         }
         self.process(Instant::now());
+        self.bypass.tick(&self.notifier);
         if Instant::now() >= self.next_status {
             self.next_status = Instant::now() + STATUS_EVERY;
             self.status_line();
@@ -741,8 +749,8 @@ impl Daemon {
         let mut audited = Vec::new();
         let mut moved: Vec<String> = Vec::new();
         if !approvals.is_empty() {
-            // The CLI and the API move jobs too; one mover at a time.
-            let _guard = match StoreLock::acquire(&self.layout.state, "queue") {
+            // The CLI and the API move jobs too; one mover at a time, and only what can be recorded.
+            let _guard = match crate::bypass::decision_lock(&self.layout) {
                 Ok(g) => g,
                 Err(e) => {
                     log::error!("{e}; retrying in {} s", RETRY_AFTER.as_secs());
