@@ -148,14 +148,6 @@ impl Bypass {
                 self.due = self.due.or(soon);
             }
         }
-        if path
-            == self
-                .queue
-                .status_dir(Status::Pending)
-                .join(permfile::FILE_NAME)
-        {
-            self.due = self.due.or(soon);
-        }
     }
 
     pub fn next_wakeup(&self) -> Instant {
@@ -169,6 +161,7 @@ impl Bypass {
     pub fn startup(&mut self, notifier: &Notifier) {
         self.secure_status_folders(true);
         self.look(notifier);
+        prune_pending_rules(&self.queue);
     }
 
     pub fn tick(&mut self, notifier: &Notifier) {
@@ -182,6 +175,9 @@ impl Bypass {
             self.look(notifier);
         }
         if rescan {
+            // Anyone may write pending/syft.pub.yaml (and the client does at every submission):
+            // it is pruned on the timer, not at each of its changes.
+            prune_pending_rules(&self.queue);
             self.next_rescan = now + self.rescan;
         }
     }
@@ -190,7 +186,6 @@ impl Bypass {
         self.due = None;
         let found = self.scan();
         self.report(&found, notifier);
-        prune_pending_rules(&self.queue);
         self.publish();
     }
 

@@ -86,12 +86,16 @@ fn rules(path: &Path) -> Vec<Value> {
     v["rules"].as_array().cloned().unwrap_or_default()
 }
 
+/// Replaces a file whole (so that nobody sees it half written).
+fn put(path: &Path, content: &str) {
+    let tmp = path.with_extension("new");
+    fs::write(&tmp, content).unwrap();
+    fs::rename(&tmp, path).unwrap();
+}
+
+/// Whether the permission file lets anyone but the owner write (unreadable counts as yes).
 fn grants_write(path: &Path) -> bool {
-    rules(path).iter().any(|r| {
-        ["write", "admin"]
-            .iter()
-            .any(|k| r["access"][k].as_array().is_some_and(|a| !a.is_empty()))
-    })
+    syft_reviewer::permfile::PermFile::read(path).map_or(true, |p| !p.is_read_only())
 }
 
 // ------------------------------------------------------------------------ queue bypass (10)
@@ -234,11 +238,10 @@ fn status_folder_permission_files_are_kept_owner_write_only() {
     let sb = Sandbox::new();
     let perm = |s: &str| sb.queue().join(s).join("syft.pub.yaml");
     // Loosened while the daemon is stopped.
-    fs::write(
-        perm("rejected"),
+    put(
+        &perm("rejected"),
         "rules:\n- pattern: '**'\n  access:\n    read: ['*']\n    write: ['*']\n",
-    )
-    .unwrap();
+    );
     let d = sb.start(&[]);
     for s in [
         "approved",
@@ -264,11 +267,10 @@ fn status_folder_permission_files_are_kept_owner_write_only() {
         fs::read_to_string(perm("rejected"))
     );
     // Loosened while it runs.
-    fs::write(
-        perm("approved"),
+    put(
+        &perm("approved"),
         "rules:\n- pattern: '**'\n  access:\n    read: ['*']\n    write: ['mallory@example.org']\n    admin: ['*']\n",
-    )
-    .unwrap();
+    );
     assert!(
         wait_for(WAIT, || !grants_write(&perm("approved"))),
         "not restored: {:?}; log:\n{}",
@@ -280,23 +282,38 @@ fn status_folder_permission_files_are_kept_owner_write_only() {
     assert!(wait_for(WAIT, || perm("running").exists()));
     let log = d.log_text();
     assert!(log.contains("WARN") && log.contains("restored"), "{log}");
-    assert!(wait_for(WAIT, || chain_events(
-        &sb,
-        "queue.permissions_restored",
-        None
-    ) >= 3));
+    // One entry per pass, naming each file restored in it.
+    let restored = || -> Vec<String> {
+        chain(&sb)
+            .iter()
+            .filter(|e| e["event"] == "queue.permissions_restored")
+            .flat_map(|e| e["reasons"].as_array().cloned().unwrap_or_default())
+            .filter_map(|r| r.as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(
+        wait_for(WAIT, || restored().len() >= 3),
+        "{:?}\n{}",
+        chain(&sb),
+        d.log_text()
+    );
+    for s in ["rejected/", "approved/", "running/"] {
+        assert!(
+            restored().iter().any(|r| r.starts_with(s)),
+            "{:?}",
+            restored()
+        );
+    }
 }
 
 #[test]
 fn per_job_rules_left_in_pending_permissions_are_pruned_once_decided() {
     let sb = Sandbox::new();
     assert!(sb.cli(&["allow", "add", BOB]).status.success());
-    let mut d = sb.start(&[]);
+    let d = sb.start(&["--rescan-secs", "1"]);
     let ok = sb.submit(BOB, &simple_code());
     let waiting = sb.submit(MALLORY, &simple_code());
     let unborn = new_uid();
-    assert!(wait_for(WAIT, || sb.status_of(&ok).as_deref() == Some("approved")));
-    terminate(&mut d);
     // What syft-code-queue 0.1.27 (with syft-perm 0.2.0) leaves after submitting each job.
     let rule = |uid: &str, who: &str| {
         format!(
@@ -314,7 +331,6 @@ fn per_job_rules_left_in_pending_permissions_are_pruned_once_decided() {
         ),
     )
     .unwrap();
-    let d = sb.start(&[]);
     let patterns = || -> Vec<String> {
         rules(&path)
             .iter()
@@ -327,6 +343,7 @@ fn per_job_rules_left_in_pending_permissions_are_pruned_once_decided() {
         patterns(),
         d.log_text()
     );
+    assert_eq!(sb.status_of(&ok).as_deref(), Some("approved"));
     let left = patterns();
     assert_eq!(left, vec!["**".to_string(), waiting, unborn], "{left:?}");
 }
