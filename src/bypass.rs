@@ -28,6 +28,7 @@ use crate::metadata::{self, Metadata};
 use crate::notify::{Decision, Notifier};
 use crate::permfile::{self, Access, PermFile, Rule};
 use crate::queue::{self, Queue, Status};
+use crate::signature;
 use crate::syftbox::Layout;
 
 /// What is recorded in the audit chain about the queue's integrity.
@@ -82,12 +83,28 @@ pub fn decision_lock(layout: &Layout) -> Result<StoreLock> {
     Ok(guard)
 }
 
+/// What explained a job, and what its code looked like then.
+struct Explained {
+    /// The signatures it was approved with (`None`: an approval that named none).
+    sigs: Vec<Option<String>>,
+    /// [`signature::fingerprint`] of its `code/` when it was explained, in approved/.
+    code: Option<u64>,
+}
+
+impl Explained {
+    fn new(queue: &Queue, s: Status, uid: &str, sigs: Vec<Option<String>>) -> Explained {
+        let code = (s == Status::Approved)
+            .then(|| signature::fingerprint(&queue.job_dir(s, uid).join("code")));
+        Explained { sigs, code }
+    }
+}
+
 pub struct Bypass {
     layout: Layout,
     queue: Queue,
     mover: Mover,
     /// Jobs now in approved/ or running/ that an approval explains.
-    explained: HashSet<String>,
+    explained: HashMap<String, Explained>,
     /// Jobs now in approved/ or running/ that nothing explains.
     reported: HashMap<String, Unexplained>,
     /// Approvals read from the chain since the last look, for jobs not seen yet: uid -> signatures.
@@ -109,7 +126,7 @@ impl Bypass {
             layout: layout.clone(),
             queue: Queue::new(layout.queue.clone()),
             mover: Mover::new(layout),
-            explained: HashSet::new(),
+            explained: HashMap::new(),
             reported: HashMap::new(),
             recent: HashMap::new(),
             offset: std::fs::metadata(AuditLog::new(layout).chain_path()).map_or(0, |m| m.len()),
@@ -160,7 +177,7 @@ impl Bypass {
     /// At start: secure the status folders and look at every job in them.
     pub fn startup(&mut self, notifier: &Notifier) {
         self.secure_status_folders(true);
-        self.look(notifier);
+        self.look(notifier, false);
         prune_pending_rules(&self.queue);
     }
 
@@ -172,7 +189,7 @@ impl Bypass {
             self.secure_status_folders(false);
         }
         if rescan || self.due.is_some_and(|d| d <= now) {
-            self.look(notifier);
+            self.look(notifier, rescan);
         }
         if rescan {
             // Anyone may write pending/syft.pub.yaml (and the client does at every submission):
@@ -182,9 +199,9 @@ impl Bypass {
         }
     }
 
-    fn look(&mut self, notifier: &Notifier) {
+    fn look(&mut self, notifier: &Notifier, recheck: bool) {
         self.due = None;
-        let found = self.scan();
+        let found = self.scan(recheck);
         self.report(&found, notifier);
         self.publish();
     }
@@ -198,15 +215,17 @@ impl Bypass {
     }
 
     /// Looks at every job in approved/ and running/; returns the newly unexplained ones that were
-    /// never reported before (those reported at an earlier run are only logged again).
-    fn scan(&mut self) -> Vec<Unexplained> {
+    /// never reported before (those reported at an earlier run are only logged again). With
+    /// `recheck`, the code of explained jobs in approved/ is looked at again too (cheaply: only
+    /// a job whose files changed is hashed).
+    fn scan(&mut self, recheck: bool) -> Vec<Unexplained> {
         // approved/ first: a job moving on to running/ meanwhile is then seen in one or the other.
         let present: Vec<(Status, String)> = GUARDED
             .iter()
             .flat_map(|s| self.queue.list(*s).into_iter().map(|u| (*s, u)))
             .collect();
         let here: HashSet<&str> = present.iter().map(|(_, u)| u.as_str()).collect();
-        self.explained.retain(|u| here.contains(u.as_str()));
+        self.explained.retain(|u, _| here.contains(u.as_str()));
         self.reported.retain(|u, _| here.contains(u.as_str()));
         let log = AuditLog::new(&self.layout);
         let (entries, end) = log.read_since(self.offset);
@@ -220,13 +239,27 @@ impl Bypass {
             }
         }
         let mut left = Vec::new();
+        let mut changed: HashMap<String, Vec<Option<String>>> = HashMap::new();
         let mut in_flight = None;
         for (s, uid) in &present {
-            if self.explained.contains(uid) || self.reported.contains_key(uid) {
+            if let Some(x) = self.explained.get_mut(uid) {
+                if recheck && *s == Status::Approved && !x.sigs.iter().any(Option::is_none) {
+                    let now = signature::fingerprint(&self.queue.job_dir(*s, uid).join("code"));
+                    if x.code.is_some_and(|c| c != now) {
+                        // Hashed below; unchanged code keeps its explanation.
+                        x.code = Some(now);
+                        changed.insert(uid.clone(), x.sigs.clone());
+                        left.push((*s, uid.clone()));
+                    }
+                }
                 continue;
             }
-            if self.recent.remove(uid).is_some() {
-                self.explained.insert(uid.clone());
+            if self.reported.contains_key(uid) {
+                continue;
+            }
+            if let Some(sigs) = self.recent.remove(uid) {
+                let x = Explained::new(&self.queue, *s, uid, sigs);
+                self.explained.insert(uid.clone(), x);
                 continue;
             }
             // A move in progress writes its decision last; look again once it is done.
@@ -243,8 +276,17 @@ impl Bypass {
         if left.is_empty() {
             return Vec::new();
         }
-        let wanted: HashSet<&str> = left.iter().map(|(_, u)| u.as_str()).collect();
-        let history = History::read(&log.chain_path(), &wanted);
+        let wanted: HashSet<&str> = left
+            .iter()
+            .map(|(_, u)| u.as_str())
+            .filter(|u| !changed.contains_key(*u))
+            .collect();
+        let mut history = if wanted.is_empty() {
+            History::default()
+        } else {
+            History::read(&log.chain_path(), &wanted)
+        };
+        history.approvals.extend(changed);
         let mut fresh = Vec::new();
         for (s, uid) in left {
             let dir = self.queue.job_dir(s, &uid);
@@ -267,9 +309,12 @@ impl Bypass {
                 }
             };
             let Some(why) = why else {
-                self.explained.insert(uid);
+                let sigs = history.approvals.remove(uid.as_str()).unwrap_or_default();
+                let x = Explained::new(&self.queue, s, &uid, sigs);
+                self.explained.insert(uid, x);
                 continue;
             };
+            self.explained.remove(&uid);
             let meta = Metadata::read(&dir).ok();
             let u = Unexplained {
                 uid: uid.clone(),
@@ -518,7 +563,7 @@ pub fn unexplained_now(layout: &Layout) -> Vec<Unexplained> {
     // Starting at the chain's end, every job is checked against the whole chain.
     let mut b = Bypass::new(layout, Duration::from_secs(3600));
     b.quiet = true;
-    b.scan();
+    b.scan(false);
     let mut list: Vec<Unexplained> = b.reported.into_values().collect();
     list.sort_by(|a, b| a.uid.cmp(&b.uid));
     list

