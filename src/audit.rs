@@ -234,12 +234,6 @@ impl AuditLog {
         Ok(key)
     }
 
-    /// The signing key if it exists (never creates one).
-    pub fn existing_signing_key(&self) -> Option<SigningKey> {
-        let bytes = durable::read_capped(&self.state.join(KEY_FILE), 4096).ok()?;
-        unhex::<32>(&String::from_utf8_lossy(&bytes)).map(|s| SigningKey::from_bytes(&s))
-    }
-
     fn read_checkpoint(&self) -> Option<Checkpoint> {
         let bytes = durable::read_capped(&self.checkpoint_path(), 1 << 16).ok()?;
         serde_json::from_slice(&bytes).ok()

@@ -599,33 +599,9 @@ fn audit(cli: &Cli, cmd: &AuditCommand) -> Result<()> {
                 return Err(Error::invalid("the audit chain does not verify", v.reason));
             }
         }
-        AuditCommand::Show | AuditCommand::Export { .. } => {
-            let since = match cmd {
-                AuditCommand::Export { since } => since.as_deref().unwrap_or(""),
-                _ => "",
-            };
-            let shown = log.verified_entries();
-            for e in shown.entries.iter().filter(|e| e.time.as_str() >= since) {
-                println!("{}", serde_json::to_string(&e).unwrap_or_default());
-            }
-            if shown.unverified_lines > 0 || !shown.verification.valid {
-                eprintln!(
-                    "warning: only the {} verified entries are shown; {} other line(s) of the chain are not ({})",
-                    shown.entries.len(),
-                    shown.unverified_lines,
-                    shown.verification.reason
-                );
-            }
-        }
-        AuditCommand::ResetAnchor { yes } => {
-            if !yes {
-                return Err(Error::invalid(
-                    "resetting the anchor accepts the audit chain as it is now, even if it was rolled back or deleted",
-                    "run `syft-reviewer audit verify` first, then `syft-reviewer audit reset-anchor --yes`",
-                ));
-            }
-            println!("{}", log.reset_anchor("cli")?);
-        }
+        AuditCommand::Show => log.print_verified(""),
+        AuditCommand::Export { since } => log.print_verified(since.as_deref().unwrap_or("")),
+        AuditCommand::ResetAnchor { yes } => println!("{}", log.reset_anchor_confirmed(*yes)?),
     }
     Ok(())
 }

@@ -260,6 +260,24 @@ impl AuditLog {
         }
     }
 
+    /// [`AuditLog::reset_anchor`] by the owner at the command line, who must confirm.
+    pub fn reset_anchor_confirmed(&self, yes: bool) -> Result<String> {
+        if !yes {
+            return Err(Error::invalid(
+                "resetting the anchor accepts the audit chain as it is now, even if it was rolled back or deleted",
+                "run `syft-reviewer audit verify` first, then `syft-reviewer audit reset-anchor --yes`",
+            ));
+        }
+        self.reset_anchor("cli")
+    }
+
+    /// The signing key if it exists (never creates one).
+    pub fn existing_signing_key(&self) -> Option<ed25519_dalek::SigningKey> {
+        let bytes = durable::read_capped(&self.state.join(super::KEY_FILE), 4096).ok()?;
+        super::unhex::<32>(&String::from_utf8_lossy(&bytes))
+            .map(|s| ed25519_dalek::SigningKey::from_bytes(&s))
+    }
+
     /// Accepts the chain as it is now (after a rollback, deletion or replacement the owner
     /// knows about) and records that in the chain itself. Returns what was accepted.
     pub fn reset_anchor(&self, actor: &str) -> Result<String> {

@@ -41,4 +41,21 @@ impl AuditLog {
             unverified_lines,
         }
     }
+
+    /// Prints the verified entries from `since` (an ISO time prefix) on as JSON lines, and on
+    /// stderr how many other lines there are.
+    pub fn print_verified(&self, since: &str) {
+        let shown = self.verified_entries();
+        for e in shown.entries.iter().filter(|e| e.time.as_str() >= since) {
+            println!("{}", serde_json::to_string(&e).unwrap_or_default());
+        }
+        if shown.unverified_lines > 0 || !shown.verification.valid {
+            eprintln!(
+                "warning: only the {} verified entries are shown; {} other line(s) of the chain are not ({})",
+                shown.entries.len(),
+                shown.unverified_lines,
+                shown.verification.reason
+            );
+        }
+    }
 }
