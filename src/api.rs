@@ -149,9 +149,10 @@ impl Api {
             .unwrap_or_default()),
             ("GET", ["api", "v1", "decisions"]) => {
                 let limit = q.number("limit")?.unwrap_or(100).min(10_000);
-                let mut d = DecisionLog::new(self.layout.decision_log()).tail(limit);
-                d.reverse();
-                ok(json!({"decisions": d}))
+                // Only lines that verify: decisions.jsonl sits in the datasite.
+                let mut t = DecisionLog::new(&self.layout).tail_verified(limit);
+                t.entries.reverse();
+                ok(json!({"decisions": t.entries, "unverified_lines": t.unverified_lines}))
             }
             _ => Err(route_error(method, &seg)),
         }
@@ -196,6 +197,7 @@ impl Api {
         let q = Queue::new(self.layout.queue.clone());
         let trust = Trust::load(&self.layout)?;
         let s = self.live.snapshot();
+        let integrity = self.live.integrity();
         let jobs: serde_json::Map<String, Value> = Status::ALL
             .iter()
             .map(|st| (st.as_str().to_string(), q.list(*st).len().into()))
@@ -223,6 +225,9 @@ impl Api {
             // The daemon's rules in force, which outlive an invalid edit of config.yaml.
             "rule_sets": s.rule_sets,
             "audit": self.audit_state(),
+            // Jobs in approved/ or running/ that no decision explains (reported, left as they are).
+            "unexplained_jobs": integrity.unexplained_jobs,
+            "status_permission_restores": integrity.permission_restores,
         }))
     }
 

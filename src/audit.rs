@@ -26,6 +26,9 @@ use crate::metadata;
 use crate::secret;
 use crate::syftbox::Layout;
 
+pub mod anchor;
+mod shown;
+
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const KEY_FILE: &str = "audit-signing-key";
 
@@ -245,6 +248,7 @@ impl AuditLog {
         let key = self.signing_key()?;
         let _guard = StoreLock::acquire(&self.state, "audit")?;
         let (count, head) = self.repair_and_head(&key)?;
+        let anchored = self.anchor_for_append(count, &head)?;
         let mut prev = head;
         let mut out = Vec::with_capacity(events.len());
         let mut buf = Vec::new();
@@ -275,6 +279,7 @@ impl AuditLog {
             .and_then(|()| f.sync_data())
             .map_err(|e| Error::io("append to", &path, e))?;
         self.write_checkpoint(&key, count + events.len() as u64, &prev)?;
+        self.advance_anchor(anchored, count, &out)?;
         Ok(out)
     }
 
@@ -357,6 +362,16 @@ impl AuditLog {
     /// `resume` for the next call: a daemon that checks its chain after every append does the
     /// expensive work once per entry, not once per entry per check.
     pub fn verify_resuming(
+        &self,
+        public: Option<VerifyingKey>,
+        resume: &mut Option<Resume>,
+    ) -> Verification {
+        let v = self.verify_signed(public, resume);
+        self.against_anchor(v, resume.as_ref().map(|r| r.prev.as_str()))
+    }
+
+    /// The checks that need only the public key: links, hashes, signatures, checkpoint.
+    fn verify_signed(
         &self,
         public: Option<VerifyingKey>,
         resume: &mut Option<Resume>,

@@ -241,12 +241,18 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         public_key: Option<PathBuf>,
     },
-    /// Print the chain as JSON lines
+    /// Print the verified entries of the chain as JSON lines
     Show,
     /// Print entries from a time on (ISO, e.g. 2026-11-22 or 2026-11-22T10:00) as JSON lines
     Export {
         #[arg(long, value_name = "TIME")]
         since: Option<String>,
+    },
+    /// Accept the chain as it is now after a rollback or deletion you know about (recorded)
+    ResetAnchor {
+        /// Confirm: the chain's current state becomes the reference
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -632,21 +638,9 @@ fn audit(cli: &Cli, cmd: &AuditCommand) -> Result<()> {
                 return Err(Error::invalid("the audit chain does not verify", v.reason));
             }
         }
-        AuditCommand::Show => {
-            for e in log.entries() {
-                println!("{}", crate::visible::json_line(&e));
-            }
-        }
-        AuditCommand::Export { since } => {
-            let since = since.as_deref().unwrap_or("");
-            for e in log
-                .entries()
-                .into_iter()
-                .filter(|e| e.time.as_str() >= since)
-            {
-                println!("{}", crate::visible::json_line(&e));
-            }
-        }
+        AuditCommand::Show => log.print_verified(""),
+        AuditCommand::Export { since } => log.print_verified(since.as_deref().unwrap_or("")),
+        AuditCommand::ResetAnchor { yes } => println!("{}", log.reset_anchor_confirmed(*yes)?),
     }
     Ok(())
 }
@@ -969,7 +963,8 @@ fn status(cli: &Cli, json: bool) -> Result<()> {
         .iter()
         .map(|s| (s.as_str().to_string(), q.list(*s).len().into()))
         .collect();
-    let recent = DecisionLog::new(l.decision_log()).tail(5);
+    let recent = DecisionLog::new(&l).tail(5);
+    let unexplained = crate::bypass::unexplained_now(&l);
     let v = serde_json::json!({
         "owner": l.email,
         "datasite": l.datasite,
@@ -984,6 +979,7 @@ fn status(cli: &Cli, json: bool) -> Result<()> {
         "config_error": trust.config_error,
         "rule_sets": trust.config.rule_sets().iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
         "recent_decisions": recent,
+        "unexplained_jobs": unexplained,
     });
     if json {
         println!("{}", crate::visible::json_pretty(&v));
@@ -1032,6 +1028,14 @@ fn status(cli: &Cli, json: bool) -> Result<()> {
     }
     for bad in &trust.invalid {
         println!("warning:   ignored {bad}");
+    }
+    for u in &unexplained {
+        println!(
+            "ALERT:     job {} is in {}/ but {} (left as it is; find out who put it there)",
+            u.uid.escape_debug(),
+            u.status,
+            u.why.escape_debug()
+        );
     }
     for d in recent {
         println!(

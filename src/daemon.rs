@@ -22,7 +22,6 @@ use crate::gate;
 use crate::history::{History, HistoryRecord};
 use crate::journal::{Applied, Check, Mover};
 use crate::live::{Live, Snapshot};
-use crate::lock::StoreLock;
 use crate::metadata;
 use crate::notify::{self as notifications, Notifier};
 use crate::policy::{Method, Outcome, Verdict};
@@ -111,6 +110,8 @@ pub struct Daemon {
     notifier: Arc<Notifier>,
     /// Jobs whose approval failed, backing off.
     retries: Retries,
+    /// Watches the decided status folders for jobs and permissions nobody decided.
+    bypass: crate::bypass::Bypass,
 }
 
 impl Daemon {
@@ -137,7 +138,7 @@ impl Daemon {
             notifier,
             queue: Queue::new(layout.queue.clone()),
             mover: Mover::new(&layout),
-            log: DecisionLog::new(layout.decision_log()),
+            log: DecisionLog::new(&layout),
             history: History::new(&layout),
             trust,
             pending: HashMap::new(),
@@ -155,6 +156,7 @@ impl Daemon {
             retries: Retries::default(),
             audit_offset: std::fs::metadata(AuditLog::new(&layout).chain_path())
                 .map_or(0, |m| m.len()),
+            bypass: crate::bypass::Bypass::new(&layout, opts.rescan),
             layout,
             opts,
         })
@@ -162,6 +164,7 @@ impl Daemon {
 
     /// Publishes the daemon's state to `live` (for the web UI) as it changes.
     pub fn with_live(mut self, live: Arc<Live>) -> Daemon {
+        self.bypass.with_live(Some(live.clone()));
         self.live = Some(live);
         self
     }
@@ -210,6 +213,9 @@ impl Daemon {
             w.add_target(crate::peers::approved_dir(&self.layout), false);
             w.add_target(crate::peers::requests_dir(&self.layout), false);
             w.add_target(self.layout.app_data.clone(), false);
+            for dir in self.bypass.watched() {
+                w.add_target(dir, false);
+            }
             if !w.refresh() {
                 self.stats.watcher_errors += 1;
             }
@@ -295,10 +301,9 @@ impl Daemon {
         if let Err(e) = AuditLog::new(&self.layout).append(&audited) {
             log::error!("could not append to the audit chain: {e}");
         }
-        let repaired = self.mover.repair_statuses();
-        if repaired > 0 {
-            log::info!("repaired the status of {repaired} job(s)");
-        }
+        // Crash recovery goes through the journal only: a job in approved/ or running/ that no
+        // decision explains is reported, never given a status that makes it look decided.
+        self.bypass.startup(&self.notifier);
         match audit::change_lock(&self.layout) {
             Ok(_changing) => {
                 let trust = std::mem::take(&mut self.trust);
@@ -324,6 +329,7 @@ impl Daemon {
 
     fn next_wakeup(&self) -> Instant {
         let mut next = self.rescan_due.min(self.next_status);
+        next = next.min(self.bypass.next_wakeup());
         let held = |(uid, s): (&String, &Settle)| {
             self.retries.ready_at(uid).map_or(s.due, |r| r.max(s.due))
         };
@@ -374,6 +380,7 @@ impl Daemon {
             if appdata::is_own_output(&self.layout, path) {
                 continue;
             }
+            self.bypass.note(path);
             if let Some(uid) = first_component(path, &pending_dir) {
                 self.touch_pending(uid);
             } else if let Some(uid) = first_component(path, &completed_dir) {
@@ -434,6 +441,7 @@ impl Daemon {
             self.rescan_due = Instant::now() + self.opts.rescan;
         }
         self.process(Instant::now());
+        self.bypass.tick(&self.notifier);
         if Instant::now() >= self.next_status {
             self.next_status = Instant::now() + STATUS_EVERY;
             self.status_line();
@@ -751,8 +759,8 @@ impl Daemon {
         let mut audited = Vec::new();
         let mut moved: Vec<String> = Vec::new();
         if !approvals.is_empty() {
-            // The CLI and the API move jobs too; one mover at a time.
-            let _guard = match StoreLock::acquire(&self.layout.state, "queue") {
+            // The CLI and the API move jobs too; one mover at a time, and only what can be recorded.
+            let _guard = match crate::bypass::decision_lock(&self.layout) {
                 Ok(g) => g,
                 Err(e) => {
                     log::error!("{e}; retrying in {} s", RETRY_AFTER.as_secs());

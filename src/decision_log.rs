@@ -1,6 +1,10 @@
 //! The decision log (`decisions.jsonl` in the app data folder): one JSON line per decision, with
 //! its reasons, appended durably. Lines are written whole with `O_APPEND`, so concurrent writers
 //! never interleave within a line.
+//!
+//! Each line carries `mac`, an HMAC-SHA256 of the entry under a key derived from the audit
+//! signing key (private state folder): the file sits in the datasite, so a line written by
+//! anyone without that key (or by a version before MACs) is never shown as a decision.
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
@@ -8,8 +12,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::syftbox::Layout;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
@@ -31,11 +37,62 @@ pub struct Entry {
 #[derive(Debug, Clone)]
 pub struct DecisionLog {
     path: PathBuf,
+    layout: Layout,
+}
+
+/// A line as stored: the entry and its MAC.
+#[derive(Serialize, Deserialize)]
+struct Line {
+    #[serde(flatten)]
+    entry: Entry,
+    #[serde(default)]
+    mac: Option<String>,
+}
+
+fn mac(key: &[u8; 32], e: &Entry) -> String {
+    let msg = serde_json::to_vec(e).expect("entries always serialize");
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(key);
+    let inner = Sha256::new()
+        .chain_update(block.map(|b| b ^ 0x36))
+        .chain_update(&msg)
+        .finalize();
+    let outer = Sha256::new()
+        .chain_update(block.map(|b| b ^ 0x5c))
+        .chain_update(inner)
+        .finalize();
+    outer.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The MAC key, derived from the audit signing key (created with it when `create`).
+fn mac_key(layout: &Layout, create: bool) -> Option<[u8; 32]> {
+    let audit = crate::audit::AuditLog::new(layout);
+    let seed = if create {
+        audit.signing_key().ok()?.to_bytes()
+    } else {
+        audit.existing_signing_key()?.to_bytes()
+    };
+    Some(
+        Sha256::new()
+            .chain_update(b"syft-reviewer decision log v1\0")
+            .chain_update(seed)
+            .finalize()
+            .into(),
+    )
+}
+
+/// The newest verified entries and how many lines were left out for not verifying.
+pub struct Tail {
+    pub entries: Vec<Entry>,
+    pub unverified_lines: u64,
 }
 
 impl DecisionLog {
-    pub fn new(path: PathBuf) -> DecisionLog {
-        DecisionLog { path }
+    pub fn new(layout: &Layout) -> DecisionLog {
+        DecisionLog {
+            path: layout.decision_log(),
+            layout: layout.clone(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -47,9 +104,14 @@ impl DecisionLog {
         if entries.is_empty() {
             return Ok(());
         }
+        let key = mac_key(&self.layout, true);
         let mut buf = Vec::with_capacity(entries.len() * 256);
         for e in entries {
-            serde_json::to_writer(&mut buf, e).expect("entries always serialize");
+            let line = Line {
+                entry: e.clone(),
+                mac: key.as_ref().map(|k| mac(k, e)),
+            };
+            serde_json::to_writer(&mut buf, &line).expect("entries always serialize");
             buf.push(b'\n');
         }
         let mut f = OpenOptions::new()
@@ -63,20 +125,39 @@ impl DecisionLog {
             .map_err(|e| Error::io("append to", &self.path, e))
     }
 
-    /// The newest `limit` entries, newest last. Unparseable lines are skipped.
+    /// The newest `limit` verified entries, newest last.
     pub fn tail(&self, limit: usize) -> Vec<Entry> {
-        let Ok(f) = std::fs::File::open(&self.path) else {
-            return Vec::new();
-        };
+        self.tail_verified(limit).entries
+    }
+
+    /// The newest `limit` entries whose MAC verifies, newest last, and the count of the others.
+    pub fn tail_verified(&self, limit: usize) -> Tail {
         let mut out = std::collections::VecDeque::with_capacity(limit.min(4096));
-        for line in BufReader::new(f).lines().map_while(|l| l.ok()) {
-            if let Ok(e) = serde_json::from_str::<Entry>(&line) {
-                if out.len() == limit {
-                    out.pop_front();
+        let mut unverified_lines = 0;
+        let (Ok(f), Some(key)) = (
+            std::fs::File::open(&self.path),
+            mac_key(&self.layout, false),
+        ) else {
+            return Tail {
+                entries: Vec::new(),
+                unverified_lines,
+            };
+        };
+        for line in BufReader::new(f).split(b'\n').map_while(|l| l.ok()) {
+            match serde_json::from_slice::<Line>(&line) {
+                Ok(l) if l.mac.as_deref() == Some(mac(&key, &l.entry).as_str()) => {
+                    if out.len() == limit {
+                        out.pop_front();
+                    }
+                    out.push_back(l.entry);
                 }
-                out.push_back(e);
+                _ if line.is_empty() => {}
+                _ => unverified_lines += 1,
             }
         }
-        out.into()
+        Tail {
+            entries: out.into(),
+            unverified_lines,
+        }
     }
 }

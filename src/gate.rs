@@ -13,7 +13,6 @@ use crate::audit::{self, AuditLog};
 use crate::decision_log::{self, DecisionLog};
 use crate::error::{Error, Result};
 use crate::journal::{Applied, Check, Mover};
-use crate::lock::StoreLock;
 use crate::metadata::{self, JobMeta};
 use crate::notify;
 use crate::queue::{Queue, Status};
@@ -127,7 +126,7 @@ pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<
         ));
     }
     let queue = Queue::new(layout.queue.clone());
-    let guard = StoreLock::acquire(&layout.state, "queue")?;
+    let guard = crate::bypass::decision_lock(layout)?;
     let found = match crate::inspect_copies::locate(&queue, uid, req.status) {
         // The copy named is gone: say where the job went, if it is anywhere.
         Err(Error::NotFound { .. }) if req.status.is_some() => {
@@ -248,7 +247,7 @@ pub fn expire(layout: &Layout, reviews: &[Review], trust: &Trust) -> Vec<String>
     if reviews.is_empty() {
         return Vec::new();
     }
-    let Ok(guard) = StoreLock::acquire(&layout.state, "queue") else {
+    let Ok(guard) = crate::bypass::decision_lock(layout) else {
         return Vec::new();
     };
     let mover = Mover::new(layout);
@@ -315,7 +314,7 @@ pub fn record(
         signature: ins.signature.clone(),
         reasons: reasons.to_vec(),
     };
-    if let Err(e) = DecisionLog::new(layout.decision_log()).append(std::slice::from_ref(&entry)) {
+    if let Err(e) = DecisionLog::new(layout).append(std::slice::from_ref(&entry)) {
         log::error!("could not write the decision log: {e}");
     }
     let ev = audit::Event {

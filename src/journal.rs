@@ -22,7 +22,7 @@ use walkdir::WalkDir;
 
 use crate::durable::{self, Sync};
 use crate::error::{Error, Result};
-use crate::metadata::{self, Metadata};
+use crate::metadata;
 use crate::permfile::{self, PermFile};
 use crate::queue::{Queue, Status};
 use crate::review::{self, Review, Trust};
@@ -410,50 +410,22 @@ impl Mover {
         Ok(())
     }
 
-    /// Sets a metadata status that disagrees with the folder a decided job sits in (the folder is
-    /// the truth). Only folders this app moves jobs into are repaired.
-    pub fn repair_statuses(&self) -> usize {
-        let mut repaired = 0;
-        // A job with an intent is mid-move: its metadata is rewritten by the move itself.
-        let moving: HashSet<String> = self
-            .journal_files()
+    /// Jobs with an intent in the journal: a move in progress (possibly by another process), or
+    /// one a crash interrupted that [`Mover::recover`] has not completed yet. Only such moves
+    /// may leave a job whose metadata disagrees with its folder; any other job outside
+    /// `pending/` is left exactly as it is found (the status folders are not repaired by hand).
+    pub fn in_flight(&self) -> HashSet<String> {
+        self.journal_files()
             .into_iter()
             .flat_map(|(_, i)| i.unwrap_or_default())
             .map(|i| i.uid)
-            .collect();
-        for s in [Status::Approved, Status::Rejected, Status::Timedout] {
-            for uid in self.queue.list(s) {
-                if moving.contains(&uid) {
-                    continue;
-                }
-                let dir = self.queue.job_dir(s, &uid);
-                let Ok(mut m) = Metadata::read(&dir) else {
-                    continue;
-                };
-                if m.meta.uid != uid || m.meta.status.as_deref() != Some("pending") {
-                    continue;
-                }
-                // A repair cut short by a crash left its temporary file here.
-                remove_own_temps(&dir);
-                m.set_status(s.as_str(), None);
-                match m.write(&dir, &mut Sync::batch()) {
-                    Ok(()) => {
-                        log::info!(
-                            "repaired job {uid}: its metadata said pending but it is in {s}/"
-                        );
-                        repaired += 1;
-                    }
-                    Err(e) => log::warn!("could not repair job {uid}: {e}"),
-                }
-            }
-        }
-        repaired
+            .collect()
     }
 }
 
 /// Removes the temporary files that this module's writes into a job folder (`metadata.json` at
 /// its top, permission files anywhere in it) leave behind when the process is killed mid-write.
-/// Only called on folders that the app itself is moving or repairing, never on `pending/` jobs,
+/// Only called on folders that the app itself is moving, never on `pending/` jobs,
 /// whose temporary files may belong to the sync client.
 fn remove_own_temps(job_dir: &Path) {
     let metadata_tmp = format!("{}{}", metadata::FILE_NAME, durable::TMP_MARKER);

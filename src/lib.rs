@@ -20,6 +20,7 @@ pub mod allowlist;
 pub mod api;
 pub mod appdata;
 pub mod audit;
+pub mod bypass;
 pub mod cli;
 pub mod config;
 pub mod daemon;

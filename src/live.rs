@@ -26,6 +26,16 @@ pub struct Live {
     pub started: Instant,
     snapshot: Mutex<Snapshot>,
     counters: Mutex<Counters>,
+    integrity: Mutex<Integrity>,
+}
+
+/// What the daemon found wrong in the decided part of the queue (see `bypass`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Integrity {
+    /// Jobs in approved/ or running/ that no decision explains.
+    pub unexplained_jobs: Vec<crate::bypass::Unexplained>,
+    /// Status-folder permission files restored since start.
+    pub permission_restores: u64,
 }
 
 impl Default for Live {
@@ -34,6 +44,7 @@ impl Default for Live {
             started: Instant::now(),
             snapshot: Mutex::new(Snapshot::default()),
             counters: Mutex::new(Counters::default()),
+            integrity: Mutex::new(Integrity::default()),
         }
     }
 }
@@ -94,6 +105,20 @@ impl Live {
         let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         c.audit_valid = Some(valid);
         c.audit_entries = entries;
+    }
+
+    pub fn set_integrity(&self, unexplained_jobs: Vec<crate::bypass::Unexplained>, restores: u64) {
+        *self.integrity.lock().unwrap_or_else(|p| p.into_inner()) = Integrity {
+            unexplained_jobs,
+            permission_restores: restores,
+        };
+    }
+
+    pub fn integrity(&self) -> Integrity {
+        self.integrity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn counters(&self) -> Counters {
@@ -207,6 +232,30 @@ impl Live {
         );
         let _ = writeln!(o, "# TYPE syft_reviewer_audit_chain_entries gauge");
         let _ = writeln!(o, "syft_reviewer_audit_chain_entries {}", c.audit_entries);
+        let i = self.integrity();
+        let _ = writeln!(
+            o,
+            "# HELP syft_reviewer_unexplained_jobs Jobs in approved/ or running/ that no decision in the audit chain explains."
+        );
+        let _ = writeln!(o, "# TYPE syft_reviewer_unexplained_jobs gauge");
+        let _ = writeln!(
+            o,
+            "syft_reviewer_unexplained_jobs {}",
+            i.unexplained_jobs.len()
+        );
+        let _ = writeln!(
+            o,
+            "# HELP syft_reviewer_status_permissions_restored_total Status-folder permission files restored after being loosened."
+        );
+        let _ = writeln!(
+            o,
+            "# TYPE syft_reviewer_status_permissions_restored_total counter"
+        );
+        let _ = writeln!(
+            o,
+            "syft_reviewer_status_permissions_restored_total {}",
+            i.permission_restores
+        );
         o
     }
 }

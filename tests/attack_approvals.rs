@@ -223,8 +223,15 @@ fn a_pending_copy_of_an_approved_uid_is_flagged_once_not_retried() {
     std::thread::sleep(Duration::from_secs(11));
     let log = d.log_text();
     let about: Vec<&str> = log.lines().filter(|l| l.contains(&uid)).collect();
+    // The approved copy was put there by hand, so it is reported once as unexplained; nothing
+    // else about this uid is an error.
+    let errors = about.iter().filter(|l| l.contains("ERROR")).count();
+    let unexplained = about
+        .iter()
+        .filter(|l| l.contains("ERROR") && l.contains("no decision in the audit chain"))
+        .count();
     assert!(
-        !about.iter().any(|l| l.contains("ERROR")),
+        errors == unexplained && unexplained <= 1,
         "errors repeated for the shadowing copy:\n{log}"
     );
     assert_eq!(

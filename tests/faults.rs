@@ -196,6 +196,10 @@ fn check_settled(sb: &Sandbox, jobs: &BTreeMap<String, Kind>, sig: &str, ctx: &d
     for s in STATUSES {
         for e in fs::read_dir(sb.queue().join(s)).unwrap().flatten() {
             let name = e.file_name().into_string().unwrap();
+            // Each decided status folder has its owner-write-only permission file.
+            if name == "syft.pub.yaml" {
+                continue;
+            }
             assert!(jobs.contains_key(&name), "unexpected {s}/{name}\n{}", ctx());
         }
     }

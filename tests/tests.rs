@@ -1,6 +1,7 @@
 //! Integration tests: the real binary against temporary SyftBox trees.
 
 mod attack_approvals;
+mod attack_history;
 mod attack_jobs;
 mod bad_input;
 mod browser;

@@ -529,6 +529,7 @@
     $('tab-count-trusted').textContent = typeof s.trusted_code === 'number' ? String(s.trusted_code) : '';
 
     renderAudit(s.audit);
+    renderUnexplained(s.unexplained_jobs);
     renderConfig(s.config_error, s.rule_sets);
 
     const ignored = Array.isArray(s.ignored_store_files) ? s.ignored_store_files : [];
@@ -571,6 +572,19 @@
     setText($('st-audit-text'), 'Audit chain: not verified');
     const at = typeof audit.first_break === 'number' ? ` at line ${audit.first_break} of audit/chain.jsonl (counting from 0)` : '';
     setText(warn, `Warning: the audit chain does not verify${at}: ${reason || 'no reason given'}. Entries may have been edited, removed or forged; run "syft-reviewer audit verify" for details.`);
+    warn.hidden = false;
+  }
+
+  /** Jobs in approved/ or running/ that no decision explains: a red warning naming each. */
+  function renderUnexplained(list) {
+    const warn = $('st-unexplained');
+    const jobs = Array.isArray(list) ? list.filter((u) => u && typeof u === 'object') : [];
+    if (!jobs.length) {
+      warn.hidden = true;
+      return;
+    }
+    const names = jobs.map((u) => `${String(u.uid)} in ${String(u.status)}/ (${String(u.why || '')})`).join('; ');
+    setText(warn, `Warning: ${plural(jobs.length, 'job')} reached the queue's decided folders without a decision in the audit chain, and may run: ${names}. The reviewer did not put them there and left them as they are; find out who did.`);
     warn.hidden = false;
   }
 
@@ -1487,6 +1501,7 @@
     waiting: ['waiting', 'wait'],
     flagged: ['flagged', 'flag'],
     sent_back: ['sent back', 'amber'],
+    unexplained: ['unexplained', 'flag'],
   };
   const METHOD = { allowlist: 'trusted sender', trusted_code: 'trusted code' };
 
@@ -1498,6 +1513,9 @@
     );
     if (!r) return;
     const list = Array.isArray(r.decisions) ? r.decisions : [];
+    const unverified = typeof r.unverified_lines === 'number' ? r.unverified_lines : 0;
+    setText($('decisions-unverified'), unverified ? `${plural(unverified, 'line')} of decisions.jsonl did not verify (written without the reviewer's key) and ${unverified === 1 ? 'is' : 'are'} not shown.` : '');
+    $('decisions-unverified').hidden = unverified === 0;
     const key = JSON.stringify(list);
     if (key === state.decisionsKey) return;
     state.decisionsKey = key;

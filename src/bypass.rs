@@ -1,0 +1,583 @@
+//! Nothing reaches `approved/` or `running/` unexplained (SPEC §8). This module owns the checks
+//! that keep the decided part of the queue honest:
+//! - a job in `approved/` or `running/` that no approval in the audit chain accounts for (nor a
+//!   move in flight in the journal) is reported once (log, audit event, decision log and hooks,
+//!   status, metric) and left exactly as it is: its metadata is never made to look decided;
+//! - each decided status folder keeps a `syft.pub.yaml` that grants nobody but the owner write,
+//!   restored (with a warning and an audit event) whenever it is loosened;
+//! - the per-job rules that the queue client adds to `pending/syft.pub.yaml` are removed once
+//!   their job is decided;
+//! - no decision is made while the audit chain cannot record it ([`decision_lock`]).
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::audit::{self, AuditLog};
+use crate::decision_log::{DecisionLog, Entry};
+use crate::durable::{self, Sync};
+use crate::error::Result;
+use crate::journal::Mover;
+use crate::live::Live;
+use crate::lock::StoreLock;
+use crate::metadata::{self, Metadata};
+use crate::notify::{Decision, Notifier};
+use crate::permfile::{self, Access, PermFile, Rule};
+use crate::queue::{self, Queue, Status};
+use crate::signature;
+use crate::syftbox::Layout;
+
+/// What is recorded in the audit chain about the queue's integrity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finding {
+    /// A job in approved/ or running/ that no decision explains.
+    UnexplainedJob,
+    /// A decided status folder's permission file let others write, or was gone; it was restored.
+    PermissionsRestored,
+}
+
+impl Finding {
+    pub fn event(self) -> &'static str {
+        match self {
+            Finding::UnexplainedJob => "queue.unexplained_job",
+            Finding::PermissionsRestored => "queue.permissions_restored",
+        }
+    }
+}
+
+/// Status folders a job reaches only through a decision (or the runner, after one).
+pub const DECIDED: [Status; 6] = [
+    Status::Approved,
+    Status::Running,
+    Status::Completed,
+    Status::Failed,
+    Status::Rejected,
+    Status::Timedout,
+];
+/// Where a job must never be without an approval.
+const GUARDED: [Status; 2] = [Status::Approved, Status::Running];
+/// Quiet time after an event before the folders are looked at.
+const SETTLE: Duration = Duration::from_millis(150);
+
+/// A job found where only an approval may put it, with nothing that explains it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unexplained {
+    pub uid: String,
+    pub status: String,
+    pub name: Option<String>,
+    pub requester: Option<String>,
+    /// What its metadata says (left as it is).
+    pub metadata_status: Option<String>,
+    pub why: String,
+}
+
+/// Takes the queue lock for a decision, refusing while the audit chain would refuse to record it
+/// (rolled back or deleted): a decision must never happen unrecorded.
+pub fn decision_lock(layout: &Layout) -> Result<StoreLock> {
+    let guard = StoreLock::acquire(&layout.state, "queue")?;
+    AuditLog::new(layout).appendable()?;
+    Ok(guard)
+}
+
+/// What explained a job, and what its code looked like then.
+struct Explained {
+    /// The signatures it was approved with (`None`: an approval that named none).
+    sigs: Vec<Option<String>>,
+    /// [`signature::fingerprint`] of its `code/` when it was explained, in approved/.
+    code: Option<u64>,
+}
+
+impl Explained {
+    fn new(queue: &Queue, s: Status, uid: &str, sigs: Vec<Option<String>>) -> Explained {
+        let code = (s == Status::Approved)
+            .then(|| signature::fingerprint(&queue.job_dir(s, uid).join("code")));
+        Explained { sigs, code }
+    }
+}
+
+pub struct Bypass {
+    layout: Layout,
+    queue: Queue,
+    mover: Mover,
+    /// Jobs now in approved/ or running/ that an approval explains.
+    explained: HashMap<String, Explained>,
+    /// Jobs now in approved/ or running/ that nothing explains.
+    reported: HashMap<String, Unexplained>,
+    /// Approvals read from the chain since the last look, for jobs not seen yet: uid -> signatures.
+    recent: HashMap<String, Vec<Option<String>>>,
+    offset: u64,
+    due: Option<Instant>,
+    perms_due: Option<Instant>,
+    next_rescan: Instant,
+    rescan: Duration,
+    live: Option<Arc<Live>>,
+    restores: u64,
+    /// Finds without logging (the `status` command prints them itself).
+    quiet: bool,
+}
+
+impl Bypass {
+    pub fn new(layout: &Layout, rescan: Duration) -> Bypass {
+        Bypass {
+            layout: layout.clone(),
+            queue: Queue::new(layout.queue.clone()),
+            mover: Mover::new(layout),
+            explained: HashMap::new(),
+            reported: HashMap::new(),
+            recent: HashMap::new(),
+            offset: std::fs::metadata(AuditLog::new(layout).chain_path()).map_or(0, |m| m.len()),
+            due: None,
+            perms_due: None,
+            next_rescan: Instant::now() + rescan,
+            rescan,
+            live: None,
+            restores: 0,
+            quiet: false,
+        }
+    }
+
+    pub fn with_live(&mut self, live: Option<Arc<Live>>) {
+        self.live = live;
+    }
+
+    /// The status folders watched for it (`pending/` and `completed/` are watched already).
+    pub fn watched(&self) -> Vec<PathBuf> {
+        DECIDED
+            .iter()
+            .filter(|s| **s != Status::Completed)
+            .map(|s| self.queue.status_dir(*s))
+            .collect()
+    }
+
+    /// Notes a filesystem event; events are hints, the periodic look catches what they miss.
+    pub fn note(&mut self, path: &Path) {
+        let soon = Some(Instant::now() + SETTLE);
+        for s in DECIDED {
+            let dir = self.queue.status_dir(s);
+            if path == dir.join(permfile::FILE_NAME) || path == dir {
+                self.perms_due = soon;
+            }
+            if path.starts_with(&dir) {
+                self.due = self.due.or(soon);
+            }
+        }
+    }
+
+    pub fn next_wakeup(&self) -> Instant {
+        [self.due, self.perms_due]
+            .into_iter()
+            .flatten()
+            .fold(self.next_rescan, Instant::min)
+    }
+
+    /// At start: secure the status folders and look at every job in them.
+    pub fn startup(&mut self, notifier: &Notifier) {
+        self.secure_status_folders(true);
+        self.look(notifier, false);
+        prune_pending_rules(&self.queue);
+    }
+
+    pub fn tick(&mut self, notifier: &Notifier) {
+        let now = Instant::now();
+        let rescan = now >= self.next_rescan;
+        if rescan || self.perms_due.is_some_and(|d| d <= now) {
+            self.perms_due = None;
+            self.secure_status_folders(false);
+        }
+        if rescan || self.due.is_some_and(|d| d <= now) {
+            self.look(notifier, rescan);
+        }
+        if rescan {
+            // Anyone may write pending/syft.pub.yaml (and the client does at every submission):
+            // it is pruned on the timer, not at each of its changes.
+            prune_pending_rules(&self.queue);
+            self.next_rescan = now + self.rescan;
+        }
+    }
+
+    fn look(&mut self, notifier: &Notifier, recheck: bool) {
+        self.due = None;
+        let found = self.scan(recheck);
+        self.report(&found, notifier);
+        self.publish();
+    }
+
+    fn publish(&self) {
+        if let Some(live) = &self.live {
+            let mut list: Vec<Unexplained> = self.reported.values().cloned().collect();
+            list.sort_by(|a, b| a.uid.cmp(&b.uid));
+            live.set_integrity(list, self.restores);
+        }
+    }
+
+    /// Looks at every job in approved/ and running/; returns the newly unexplained ones that were
+    /// never reported before (those reported at an earlier run are only logged again). With
+    /// `recheck`, the code of explained jobs in approved/ is looked at again too (cheaply: only
+    /// a job whose files changed is hashed).
+    fn scan(&mut self, recheck: bool) -> Vec<Unexplained> {
+        // approved/ first: a job moving on to running/ meanwhile is then seen in one or the other.
+        let present: Vec<(Status, String)> = GUARDED
+            .iter()
+            .flat_map(|s| self.queue.list(*s).into_iter().map(|u| (*s, u)))
+            .collect();
+        let here: HashSet<&str> = present.iter().map(|(_, u)| u.as_str()).collect();
+        self.explained.retain(|u, _| here.contains(u.as_str()));
+        self.reported.retain(|u, _| here.contains(u.as_str()));
+        let log = AuditLog::new(&self.layout);
+        let (entries, end) = log.read_since(self.offset);
+        self.offset = end;
+        for e in entries {
+            if let Some(uid) = approved_uid(&e) {
+                self.recent
+                    .entry(uid.to_string())
+                    .or_default()
+                    .push(e.body.signature.clone());
+            }
+        }
+        let mut left = Vec::new();
+        let mut changed: HashMap<String, Vec<Option<String>>> = HashMap::new();
+        let mut in_flight = None;
+        for (s, uid) in &present {
+            if let Some(x) = self.explained.get_mut(uid) {
+                if recheck && *s == Status::Approved && !x.sigs.iter().any(Option::is_none) {
+                    let now = signature::fingerprint(&self.queue.job_dir(*s, uid).join("code"));
+                    if x.code.is_some_and(|c| c != now) {
+                        // Hashed below; unchanged code keeps its explanation.
+                        x.code = Some(now);
+                        changed.insert(uid.clone(), x.sigs.clone());
+                        left.push((*s, uid.clone()));
+                    }
+                }
+                continue;
+            }
+            if self.reported.contains_key(uid) {
+                continue;
+            }
+            if let Some(sigs) = self.recent.remove(uid) {
+                let x = Explained::new(&self.queue, *s, uid, sigs);
+                self.explained.insert(uid.clone(), x);
+                continue;
+            }
+            // A move in progress writes its decision last; look again once it is done.
+            if in_flight
+                .get_or_insert_with(|| self.mover.in_flight())
+                .contains(uid)
+            {
+                self.due = Some(Instant::now() + SETTLE * 4);
+                continue;
+            }
+            left.push((*s, uid.clone()));
+        }
+        self.recent.retain(|u, _| here.contains(u.as_str()));
+        if left.is_empty() {
+            return Vec::new();
+        }
+        let wanted: HashSet<&str> = left
+            .iter()
+            .map(|(_, u)| u.as_str())
+            .filter(|u| !changed.contains_key(*u))
+            .collect();
+        let mut history = if wanted.is_empty() {
+            History::default()
+        } else {
+            History::read(&log.chain_path(), &wanted)
+        };
+        history.approvals.extend(changed);
+        let mut fresh = Vec::new();
+        for (s, uid) in left {
+            let dir = self.queue.job_dir(s, &uid);
+            if !dir.is_dir() {
+                continue;
+            }
+            let why = match history.approvals.get(uid.as_str()) {
+                None => Some("no decision in the audit chain approved it".to_string()),
+                // The runner may write into code/ of a running job; only approved/ is compared.
+                Some(sigs) if s == Status::Running || sigs.iter().any(Option::is_none) => None,
+                Some(sigs) => {
+                    let now = queue::inspect(&dir, &self.layout.email).signature;
+                    (!sigs.contains(&now)).then(|| {
+                        format!(
+                            "its code is not the code that was approved (signature {}; approved: {})",
+                            now.as_deref().unwrap_or("none"),
+                            sigs.iter().flatten().cloned().collect::<Vec<_>>().join(", ")
+                        )
+                    })
+                }
+            };
+            let Some(why) = why else {
+                let sigs = history.approvals.remove(uid.as_str()).unwrap_or_default();
+                let x = Explained::new(&self.queue, s, &uid, sigs);
+                self.explained.insert(uid, x);
+                continue;
+            };
+            self.explained.remove(&uid);
+            let meta = Metadata::read(&dir).ok();
+            let u = Unexplained {
+                uid: uid.clone(),
+                status: s.as_str().to_string(),
+                name: meta.as_ref().map(|m| m.meta.name.clone()),
+                requester: meta.as_ref().map(|m| m.meta.requester_email.clone()),
+                metadata_status: meta.as_ref().and_then(|m| m.meta.status.clone()),
+                why,
+            };
+            if !self.quiet {
+                log::error!(
+                    "job {uid} is in {s}/ but {}; the reviewer did not put it there, and it is left as it is (metadata status {:?}). Find out who wrote it before it runs.{}",
+                    u.why,
+                    u.metadata_status.as_deref().unwrap_or("?"),
+                    if history.reported.contains(uid.as_str()) {
+                        " (reported before)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            if !history.reported.contains(uid.as_str()) {
+                fresh.push(u.clone());
+            }
+            self.reported.insert(uid, u);
+        }
+        fresh
+    }
+
+    fn report(&self, found: &[Unexplained], notifier: &Notifier) {
+        if found.is_empty() {
+            return;
+        }
+        let events: Vec<audit::Event> = found
+            .iter()
+            .map(|u| audit::Event {
+                event: Finding::UnexplainedJob.event().into(),
+                actor: "daemon".into(),
+                uid: Some(u.uid.clone()),
+                email: u.requester.clone(),
+                outcome: "reported".into(),
+                reasons: vec![format!("found in {}/: {}", u.status, u.why)],
+                ..audit::Event::default()
+            })
+            .collect();
+        if let Err(e) = AuditLog::new(&self.layout).append(&events) {
+            log::error!("could not record the unexplained job(s) in the audit chain: {e}");
+        }
+        let time = metadata::format_naive(&metadata::now_naive());
+        let entries: Vec<Entry> = found
+            .iter()
+            .map(|u| Entry {
+                time: time.clone(),
+                uid: u.uid.clone(),
+                name: u.name.clone(),
+                requester: u.requester.clone(),
+                outcome: "unexplained".into(),
+                method: None,
+                signature: None,
+                reasons: vec![format!(
+                    "found in {}/ without a decision: {}",
+                    u.status, u.why
+                )],
+            })
+            .collect();
+        if let Err(e) = DecisionLog::new(&self.layout).append(&entries) {
+            log::error!("could not write the decision log: {e}");
+        }
+        for e in &entries {
+            notifier.decision(Decision::from_entry(e, "daemon"));
+        }
+    }
+
+    /// Gives each decided status folder a permission file that lets nobody but the owner write,
+    /// keeping the read grants (and rules) that are there.
+    fn secure_status_folders(&mut self, startup: bool) {
+        let mut restored = Vec::new();
+        for s in DECIDED {
+            let dir = self.queue.status_dir(s);
+            if !dir.is_dir() {
+                if !startup {
+                    continue;
+                }
+                if let Err(e) = std::fs::create_dir_all(&dir) {
+                    log::error!("could not create {}: {e}", dir.display());
+                    continue;
+                }
+            }
+            let path = dir.join(permfile::FILE_NAME);
+            let (want, what) = match PermFile::read(&path) {
+                Ok(p) if p.is_read_only() => continue,
+                Ok(p) => (
+                    p.read_only(),
+                    "granted write or admin to others".to_string(),
+                ),
+                Err(e) if e.io_kind() == Some(io::ErrorKind::NotFound) => {
+                    (readable_by_all(), "was missing".to_string())
+                }
+                Err(e) => (readable_by_all(), format!("was unreadable ({e})")),
+            };
+            let mut sync = Sync::batch();
+            if let Err(e) =
+                permfile::write_if_changed(&path, &want, &mut sync).and_then(|_| sync.commit())
+            {
+                log::error!("could not secure {}: {e}", path.display());
+                continue;
+            }
+            if startup && what == "was missing" {
+                log::info!("created {} (only the owner may write)", path.display());
+            } else {
+                log::warn!(
+                    "{} {what}; restored so that only the owner may write in {s}/",
+                    path.display()
+                );
+                restored.push(format!("{s}/{} {what}", permfile::FILE_NAME));
+            }
+        }
+        if restored.is_empty() {
+            return;
+        }
+        self.restores = self.restores.saturating_add(restored.len() as u64);
+        let ev = audit::Event {
+            event: Finding::PermissionsRestored.event().into(),
+            actor: "daemon".into(),
+            outcome: "restored".into(),
+            reasons: restored,
+            ..audit::Event::default()
+        };
+        if let Err(e) = AuditLog::new(&self.layout).append(&[ev]) {
+            log::error!("could not record the restored permissions in the audit chain: {e}");
+        }
+        self.publish();
+    }
+}
+
+/// The uid an entry approves: a decision to approve, or an interrupted move the journal completed.
+fn approved_uid(e: &audit::Entry) -> Option<&str> {
+    let b = &e.body;
+    (b.event == "decision" && matches!(b.outcome.as_str(), "approved" | "recovery_completed"))
+        .then_some(b.uid.as_deref())
+        .flatten()
+}
+
+/// What the whole chain says about some jobs, read line by line.
+#[derive(Default)]
+struct History {
+    approvals: HashMap<String, Vec<Option<String>>>,
+    reported: HashSet<String>,
+}
+
+impl History {
+    fn read(chain: &Path, wanted: &HashSet<&str>) -> History {
+        let mut h = History::default();
+        let Ok(f) = std::fs::File::open(chain) else {
+            return h;
+        };
+        for line in BufReader::new(f).split(b'\n').map_while(|l| l.ok()) {
+            let Ok(e) = serde_json::from_slice::<audit::Entry>(&line) else {
+                continue;
+            };
+            let Some(uid) = e.body.uid.as_deref().filter(|u| wanted.contains(u)) else {
+                continue;
+            };
+            if approved_uid(&e).is_some() {
+                h.approvals
+                    .entry(uid.to_string())
+                    .or_default()
+                    .push(e.body.signature.clone());
+            } else if e.body.event == Finding::UnexplainedJob.event() {
+                h.reported.insert(uid.to_string());
+            }
+        }
+        h
+    }
+}
+
+/// What syft-code-queue gives the status folders other than `pending/`.
+fn readable_by_all() -> PermFile {
+    PermFile {
+        terminal: None,
+        rules: vec![Rule {
+            pattern: "**".into(),
+            access: Access {
+                read: vec!["*".into()],
+                ..Access::default()
+            },
+        }],
+    }
+}
+
+/// The job a rule of `pending/syft.pub.yaml` is about, as the queue client writes them
+/// (`pattern: <uid>`, the job folder).
+fn rule_job(pattern: &str) -> Option<&str> {
+    let p = pattern.trim();
+    let p = p
+        .strip_suffix("/**")
+        .or_else(|| p.strip_suffix("/*"))
+        .or_else(|| p.strip_suffix('/'))
+        .unwrap_or(p);
+    queue::is_valid_uid(p).then_some(p)
+}
+
+/// Removes the rules of `pending/syft.pub.yaml` about jobs that are decided (in a decided folder
+/// and no longer in `pending/`); every other rule is kept as it is.
+fn prune_pending_rules(queue: &Queue) {
+    let pending = queue.status_dir(Status::Pending);
+    let path = pending.join(permfile::FILE_NAME);
+    let Ok(bytes) = durable::read_capped(&path, 1 << 20) else {
+        return;
+    };
+    let Ok(perm) = PermFile::parse(&String::from_utf8_lossy(&bytes)) else {
+        return;
+    };
+    let decided = |uid: &str| {
+        !pending.join(uid).exists() && DECIDED.iter().any(|s| queue.job_dir(*s, uid).is_dir())
+    };
+    let keep: Vec<Rule> = perm
+        .rules
+        .iter()
+        .filter(|r| !rule_job(&r.pattern).is_some_and(decided))
+        .cloned()
+        .collect();
+    let removed = perm.rules.len() - keep.len();
+    if removed == 0 {
+        return;
+    }
+    // The client may have added a rule since it was read: then leave it for the next look.
+    if std::fs::read(&path).ok().as_deref() != Some(bytes.as_slice()) {
+        return;
+    }
+    let pruned = PermFile {
+        terminal: perm.terminal,
+        rules: keep,
+    };
+    match durable::write_atomic(&path, pruned.to_yaml().as_bytes(), 0o644) {
+        Ok(()) => log::info!(
+            "removed {removed} rule(s) about decided jobs from {}",
+            path.display()
+        ),
+        Err(e) => log::warn!("could not prune {}: {e}", path.display()),
+    }
+}
+
+/// Every job in approved/ or running/ that nothing explains, looked up afresh (for `status`).
+pub fn unexplained_now(layout: &Layout) -> Vec<Unexplained> {
+    // Starting at the chain's end, every job is checked against the whole chain.
+    let mut b = Bypass::new(layout, Duration::from_secs(3600));
+    b.quiet = true;
+    b.scan(false);
+    let mut list: Vec<Unexplained> = b.reported.into_values().collect();
+    list.sort_by(|a, b| a.uid.cmp(&b.uid));
+    list
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_name_their_job() {
+        assert_eq!(rule_job("abc-123"), Some("abc-123"));
+        assert_eq!(rule_job("abc-123/**"), Some("abc-123"));
+        assert_eq!(rule_job("**"), None);
+        assert_eq!(rule_job("*.json"), None);
+    }
+}
