@@ -588,7 +588,19 @@ impl Api {
             body,
             r#"{"verdict": "approve"|"reject"|"request_changes", "rationale": "...", "signature": "<what you reviewed>"}"#,
         )?;
-        let d = crate::gate::decide(&self.layout, uid, &req, &self.actor)?;
+        // A verdict must name what was reviewed, or the job could have changed unseen.
+        let req = crate::gate::Request {
+            signature_required: true,
+            ..req
+        };
+        let d = crate::gate::decide(&self.layout, uid, &req, &self.actor).map_err(|e| {
+            let stale = matches!(&e, Error::Invalid { what, .. } if what.ends_with("changed since you looked at it"));
+            let mut e = ApiError::from(e);
+            if stale {
+                e.status = 409;
+            }
+            e
+        })?;
         self.live.count_decision(d.verdict.outcome(), "human", None);
         ok(serde_json::to_value(d).unwrap_or_default())
     }

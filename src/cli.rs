@@ -122,6 +122,13 @@ pub enum Command {
     Audit(AuditCommand),
     /// Serve the Model Context Protocol on stdin/stdout (tools approvals.list, approvals.explain, approvals.decide)
     Mcp,
+    /// Print the address of the running web UI; where the UI needs a login (not on this
+    /// machine's loopback under Linux), a one-time login link valid for 10 minutes
+    Ui {
+        /// Also open it in the browser (xdg-open, or open on macOS)
+        #[arg(long)]
+        open: bool,
+    },
     /// Write a job into an owner's queue as a requester's client would (for demos and tests)
     Submit {
         /// Folder with the job's code (must contain run.sh)
@@ -355,6 +362,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 verdict: verdict.clone(),
                 rationale: rationale.clone(),
                 signature: signature.clone(),
+                signature_required: false,
             };
             let d = crate::gate::decide(&l, uid, &req, "cli")?;
             println!("job {} is now {} ({})", d.uid, d.status, d.verdict.as_str());
@@ -368,6 +376,24 @@ fn dispatch(cli: Cli) -> Result<()> {
             let stdin = std::io::stdin();
             crate::mcp::serve(&l, stdin.lock(), std::io::stdout().lock())
                 .map_err(|e| Error::io("serve MCP on", "stdio", e))
+        }
+        Some(Command::Ui { open }) => {
+            let link = web::ui_link(&layout(&cli)?.state)?;
+            println!("{link}");
+            if *open {
+                let opener = if cfg!(target_os = "macos") {
+                    "open"
+                } else {
+                    "xdg-open"
+                };
+                std::process::Command::new(opener)
+                    .arg(&link)
+                    .status()
+                    .map_err(|e| {
+                        Error::invalid(format!("could not run {opener}"), e.to_string())
+                    })?;
+            }
+            Ok(())
         }
         Some(Command::Submit {
             code,

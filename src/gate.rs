@@ -78,6 +78,10 @@ pub struct Request {
     /// The signature the owner saw; the verdict is refused if the job no longer has it.
     #[serde(default)]
     pub signature: Option<String>,
+    /// Refuse a verdict that names no signature (the API and MCP: what the owner saw must be
+    /// what is decided). Not part of the request body.
+    #[serde(skip)]
+    pub signature_required: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -145,6 +149,12 @@ pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<
         return Err(Error::invalid(
             format!("job {uid} is not yours to decide"),
             why.clone(),
+        ));
+    }
+    if req.signature_required && req.signature.as_deref().is_none_or(|s| s.trim().is_empty()) {
+        return Err(Error::invalid(
+            format!("a verdict on job {uid} needs the signature of the code you reviewed"),
+            "send \"signature\" as shown with the job (GET /api/v1/jobs/{uid} or approvals.list)",
         ));
     }
     if let Some(seen) = req.signature.as_deref().filter(|s| !s.is_empty())
