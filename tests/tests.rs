@@ -1,5 +1,6 @@
 //! Integration tests: the real binary against temporary SyftBox trees.
 
+mod attack_web;
 mod bad_input;
 mod browser;
 mod cli;
