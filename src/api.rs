@@ -57,6 +57,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         match e {
             Error::Invalid { what, hint } => ApiError::new(400, what, hint),
+            Error::Conflict { what, hint } => ApiError::new(409, what, hint),
             Error::NotFound { what, hint } => ApiError::new(404, format!("{what} not found"), hint),
             Error::AlreadyRunning { .. } => ApiError::new(409, e.to_string(), ""),
             other => ApiError::new(
@@ -593,14 +594,7 @@ impl Api {
             signature_required: true,
             ..req
         };
-        let d = crate::gate::decide(&self.layout, uid, &req, &self.actor).map_err(|e| {
-            let stale = matches!(&e, Error::Invalid { what, .. } if what.ends_with("changed since you looked at it"));
-            let mut e = ApiError::from(e);
-            if stale {
-                e.status = 409;
-            }
-            e
-        })?;
+        let d = crate::gate::decide(&self.layout, uid, &req, &self.actor)?;
         self.live.count_decision(d.verdict.outcome(), "human", None);
         ok(serde_json::to_value(d).unwrap_or_default())
     }

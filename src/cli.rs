@@ -377,24 +377,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             crate::mcp::serve(&l, stdin.lock(), std::io::stdout().lock())
                 .map_err(|e| Error::io("serve MCP on", "stdio", e))
         }
-        Some(Command::Ui { open }) => {
-            let link = web::ui_link(&layout(&cli)?.state)?;
-            println!("{link}");
-            if *open {
-                let opener = if cfg!(target_os = "macos") {
-                    "open"
-                } else {
-                    "xdg-open"
-                };
-                std::process::Command::new(opener)
-                    .arg(&link)
-                    .status()
-                    .map_err(|e| {
-                        Error::invalid(format!("could not run {opener}"), e.to_string())
-                    })?;
-            }
-            Ok(())
-        }
+        Some(Command::Ui { open }) => web::ui(&layout(&cli)?.state, *open),
         Some(Command::Submit {
             code,
             from,

@@ -160,13 +160,13 @@ pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<
     if let Some(seen) = req.signature.as_deref().filter(|s| !s.is_empty())
         && r.inspection.signature.as_deref() != Some(seen)
     {
-        return Err(Error::invalid(
-            format!("job {uid} changed since you looked at it"),
-            format!(
+        return Err(Error::Conflict {
+            what: format!("job {uid} changed since you looked at it"),
+            hint: format!(
                 "its signature is now {}; look at the job again before deciding",
                 r.inspection.signature.as_deref().unwrap_or("(none)")
             ),
-        ));
+        });
     }
     let message = match verdict {
         Verdict::Approve => None,

@@ -10,6 +10,7 @@
 
 mod access;
 mod peer;
+mod request;
 mod server;
 
 use std::net::{IpAddr, SocketAddr};
@@ -24,8 +25,8 @@ use crate::secret;
 use crate::syftbox::Layout;
 
 use access::Access;
-pub use access::ui_link;
-pub use server::MAX_BODY;
+pub use access::ui;
+pub use request::MAX_BODY;
 use server::{Head, Response};
 
 pub const CSRF_HEADER: &str = "X-CSRF-Token";

@@ -186,8 +186,26 @@ fn redeem(dir: &Path, token: &str) -> bool {
         .is_ok_and(|expires| now_secs() < expires)
 }
 
-/// What `syft-reviewer ui` prints: the page, or a one-time login link to it.
-pub fn ui_link(state: &Path) -> Result<String> {
+/// `syft-reviewer ui`: prints the page's address, or a one-time login link to it where one is
+/// needed, and with `open` opens it in the browser.
+pub fn ui(state: &Path, open: bool) -> Result<()> {
+    let link = ui_link(state)?;
+    println!("{link}");
+    if open {
+        let opener = if cfg!(target_os = "macos") {
+            "open"
+        } else {
+            "xdg-open"
+        };
+        std::process::Command::new(opener)
+            .arg(&link)
+            .status()
+            .map_err(|e| Error::invalid(format!("could not run {opener}"), e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn ui_link(state: &Path) -> Result<String> {
     let doc: Value = durable::read_capped(&state.join(WEB_FILE), 4096)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
