@@ -166,7 +166,8 @@ pub struct RunArgs {
     /// Port of the web UI (default: $SYFTBOX_ASSIGNED_PORT, else 8002)
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
-    /// Address the web UI listens on; anything but loopback exposes it without TLS
+    /// Address the web UI listens on; anything but loopback exposes it without TLS, and browsers
+    /// then log in with the link `syft-reviewer ui` prints
     #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
     pub bind: std::net::IpAddr,
     /// Do not start the web UI

@@ -147,12 +147,12 @@ impl Input<'_> {
                 let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
                 let mut req = httparse::Request::new(&mut headers);
                 match req.parse(&self.buf) {
-                    Ok(httparse::Status::Complete(n)) => {
+                    Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => {
                         let head = to_head(&req, conn)?;
                         self.buf.drain(..n);
                         return Ok(head);
                     }
-                    Ok(httparse::Status::Partial) => {}
+                    Ok(_) => {}
                     Err(httparse::Error::TooManyHeaders) => {
                         return Err(End::Refuse(Response::error(
                             431,
@@ -292,6 +292,121 @@ pub(super) fn read_chunked(input: &mut Input<'_>, deadline: Instant) -> Result<V
                 "a chunk does not end with CRLF",
                 "send a valid chunked body",
             ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Write;
+
+    /// Feeds `bytes` to a real connection and reads one request as the server does: the
+    /// status of the refusal, 0 when the connection just ended, or the body read.
+    fn read(bytes: &[u8]) -> Result<Vec<u8>, u16> {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, peer) = l.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let bytes = bytes.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = c.write_all(&bytes);
+            let _ = c.shutdown(std::net::Shutdown::Write);
+            c
+        });
+        let stop = AtomicBool::new(false);
+        let conn = Arc::new(Peer {
+            peer,
+            local: s.local_addr().unwrap(),
+            uid: OnceLock::new(),
+        });
+        let mut input = Input {
+            s: &s,
+            stop: &stop,
+            buf: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let out = input
+            .head(&AtomicBool::new(true), &conn)
+            .and_then(|head| match framing(&head)? {
+                Framing::Length(n) => input.take(n, deadline),
+                Framing::Chunked => read_chunked(&mut input, deadline),
+            })
+            .map_err(|e| match e {
+                End::Gone => 0,
+                End::Refuse(r) => r.status,
+            });
+        drop(writer.join());
+        out
+    }
+
+    #[test]
+    fn bodies_are_read_within_the_cap_and_refused_beyond_it() {
+        let h = "POST / HTTP/1.1\r\nHost: x\r\n";
+        assert_eq!(
+            read(format!("{h}Content-Length: 3\r\n\r\nabc").as_bytes()),
+            Ok(b"abc".to_vec())
+        );
+        assert_eq!(
+            read(format!("{h}Transfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n1\r\nd\r\n0\r\nT: 1\r\n\r\n").as_bytes()),
+            Ok(b"abcd".to_vec())
+        );
+        assert_eq!(
+            read(format!("{h}Content-Length: 1048577\r\n\r\n").as_bytes()),
+            Err(413)
+        );
+        assert_eq!(
+            read(format!("{h}Content-Length: 99999999999999999999999\r\n\r\n").as_bytes()),
+            Err(400)
+        );
+        assert_eq!(
+            read(format!("{h}Content-Length: -1\r\n\r\n").as_bytes()),
+            Err(400)
+        );
+        assert_eq!(
+            read(format!("{h}Content-Length: 1\r\nContent-Length: 1\r\n\r\nx").as_bytes()),
+            Ok(b"x".to_vec())
+        );
+        assert_eq!(
+            read(format!("{h}Transfer-Encoding: gzip\r\n\r\n").as_bytes()),
+            Err(400)
+        );
+        assert_eq!(
+            read(format!("{h}Transfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n").as_bytes()),
+            Err(400)
+        );
+        assert_eq!(
+            read(format!("{h}Transfer-Encoding: chunked\r\n\r\n100001\r\n").as_bytes()),
+            Err(413)
+        );
+        assert_eq!(
+            read(format!("{h}Transfer-Encoding: chunked\r\n\r\nzz\r\n").as_bytes()),
+            Err(400)
+        );
+        assert_eq!(
+            read(format!("{h}X: {}\r\n\r\n", "a".repeat(MAX_HEAD)).as_bytes()),
+            Err(431)
+        );
+        assert_eq!(read(b"\r\n\r\nGET / HTTP/1.1\r\n\r\n"), Ok(Vec::new()));
+        assert_eq!(read(b"GET / HTTP/1.1\r\nHost"), Err(0));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn no_bytes_make_the_reader_panic(
+            head in "[A-Z]{1,6} /[a-z?=&%]{0,8} HTTP/1\\.[01]\r\n",
+            headers in proptest::collection::vec("(Content-Length|Transfer-Encoding|Host|X): [ -~]{0,24}\r\n", 0..6),
+            body in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let mut req = head.into_bytes();
+            for h in headers {
+                req.extend_from_slice(h.as_bytes());
+            }
+            req.extend_from_slice(b"\r\n");
+            req.extend_from_slice(&body);
+            let _ = read(&req);
         }
     }
 }
