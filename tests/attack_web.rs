@@ -284,6 +284,14 @@ fn start_limited(sb: &Sandbox, soft: u64, hard: u64) -> (Daemon, u16) {
 fn a_flood_of_idle_connections_never_takes_the_listener_down() {
     let sb = Sandbox::new();
     let (mut d, port) = start_limited(&sb, 1024, 1024);
+    // This process needs descriptors for all of them.
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    assert!(
+        hard >= 2048,
+        "the open-file hard limit {hard} is too low for this test"
+    );
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
     // More idle connections than the daemon has descriptors.
     let mut idle = Vec::new();
     for _ in 0..1500 {
