@@ -387,7 +387,7 @@ impl TempUser {
 
     /// `curl` run as this user: the status and body of the answer.
     fn curl(&self, args: &[&str]) -> (u16, String) {
-        let out = Command::new("curl")
+        let out = Command::new("/usr/bin/curl")
             .args(["-s", "-i", "--max-time", "10"])
             .args(args)
             .uid(self.uid)
