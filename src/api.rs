@@ -61,6 +61,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         match e {
             Error::Invalid { what, hint } => ApiError::new(400, what, hint),
+            Error::Conflict { what, hint } => ApiError::new(409, what, hint),
             Error::NotFound { what, hint } => ApiError::new(404, format!("{what} not found"), hint),
             Error::AlreadyRunning { .. } => ApiError::new(409, e.to_string(), ""),
             other => ApiError::new(
@@ -631,6 +632,11 @@ impl Api {
             // A uid in several status folders: 409 naming each copy, as for every uid.
             self.find_job(uid, None)?;
         }
+        // A verdict must name what was reviewed, or the job could have changed unseen.
+        let req = crate::gate::Request {
+            signature_required: true,
+            ..req
+        };
         let d = crate::gate::decide(&self.layout, uid, &req, &self.actor)?;
         self.live.count_decision(d.verdict.outcome(), "human", None);
         ok(serde_json::to_value(d).unwrap_or_default())

@@ -126,6 +126,13 @@ pub enum Command {
     Audit(AuditCommand),
     /// Serve the Model Context Protocol on stdin/stdout (tools approvals.list, approvals.explain, approvals.decide)
     Mcp,
+    /// Print the address of the running web UI; where the UI needs a login (not on this
+    /// machine's loopback under Linux), a one-time login link valid for 10 minutes
+    Ui {
+        /// Also open it in the browser (xdg-open, or open on macOS)
+        #[arg(long)]
+        open: bool,
+    },
     /// Write a job into an owner's queue as a requester's client would (for demos and tests)
     Submit {
         /// Folder with the job's code (must contain run.sh)
@@ -163,7 +170,8 @@ pub struct RunArgs {
     /// Port of the web UI (default: $SYFTBOX_ASSIGNED_PORT, else 8002)
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
-    /// Address the web UI listens on; anything but loopback exposes it without TLS
+    /// Address the web UI listens on; anything but loopback exposes it without TLS, and browsers
+    /// then log in with the link `syft-reviewer ui` prints
     #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
     pub bind: std::net::IpAddr,
     /// Do not start the web UI
@@ -390,6 +398,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 rationale: rationale.clone(),
                 signature: signature.clone(),
                 status: at.status,
+                signature_required: false,
             };
             let d = crate::gate::decide(&l, uid, &req, "cli")?;
             println!(
@@ -411,6 +420,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             crate::mcp::serve(&l, stdin.lock(), std::io::stdout().lock())
                 .map_err(|e| Error::io("serve MCP on", "stdio", e))
         }
+        Some(Command::Ui { open }) => web::ui(&layout(&cli)?.state, *open),
         Some(Command::Submit {
             code,
             from,

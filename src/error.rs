@@ -20,6 +20,8 @@ pub enum Error {
     Invalid { what: String, hint: String },
     /// Something the user named does not exist.
     NotFound { what: String, hint: String },
+    /// What the user acted on changed since they looked at it.
+    Conflict { what: String, hint: String },
     /// Another daemon holds the instance lock for this datasite.
     AlreadyRunning { datasite: PathBuf, pid: Option<u32> },
     /// The filesystem watcher could not be set up.
@@ -81,7 +83,9 @@ impl fmt::Display for Error {
                 io_hint(source.kind())
             ),
             Error::Config(msg) => f.write_str(msg),
-            Error::Invalid { what, hint } => write!(f, "{what}: {hint}"),
+            Error::Invalid { what, hint } | Error::Conflict { what, hint } => {
+                write!(f, "{what}: {hint}")
+            }
             Error::NotFound { what, hint } => write!(f, "{what} not found: {hint}"),
             Error::AlreadyRunning { datasite, pid } => {
                 write!(

@@ -81,6 +81,10 @@ pub struct Request {
     /// decided); without it such a uid is refused.
     #[serde(default)]
     pub status: Option<Status>,
+    /// Refuse a verdict that names no signature (the API and MCP: what the owner saw must be
+    /// what is decided). Not part of the request body.
+    #[serde(skip)]
+    pub signature_required: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -158,16 +162,28 @@ pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<
             why.clone(),
         ));
     }
+    // A job that has no signature (code not read in full) can still be turned away unseen;
+    // approving needs the signature of what was reviewed.
+    let unsigned_refusal = r.inspection.signature.is_none() && verdict != Verdict::Approve;
+    if req.signature_required
+        && !unsigned_refusal
+        && req.signature.as_deref().is_none_or(|s| s.trim().is_empty())
+    {
+        return Err(Error::invalid(
+            format!("a verdict on job {uid} needs the signature of the code you reviewed"),
+            "send \"signature\" as shown with the job (GET /api/v1/jobs/{uid} or approvals.list)",
+        ));
+    }
     if let Some(seen) = req.signature.as_deref().filter(|s| !s.is_empty())
         && r.inspection.signature.as_deref() != Some(seen)
     {
-        return Err(Error::invalid(
-            format!("job {uid} changed since you looked at it"),
-            format!(
+        return Err(Error::Conflict {
+            what: format!("job {uid} changed since you looked at it"),
+            hint: format!(
                 "its signature is now {}; look at the job again before deciding",
                 r.inspection.signature.as_deref().unwrap_or("(none)")
             ),
-        ));
+        });
     }
     let message = match verdict {
         Verdict::Approve => None,

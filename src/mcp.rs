@@ -33,14 +33,14 @@ fn tools() -> Value {
         },
         {
             "name": "approvals.decide",
-            "description": "Decide a pending job: approve, reject or request_changes. A rationale is required for reject and request_changes. Pass the signature you reviewed so the verdict is refused if the job changed.",
+            "description": "Decide a pending job: approve, reject or request_changes. A rationale is required for reject and request_changes. The signature of the job you reviewed (from approvals.list or approvals.explain) is required; the verdict is refused if the job changed.",
             "inputSchema": {"type": "object", "properties": {
                 "uid": {"type": "string"},
                 "verdict": {"type": "string", "enum": ["approve", "reject", "request_changes"]},
                 "rationale": {"type": "string"},
                 "signature": {"type": "string"},
                 "status": {"type": "string", "enum": ["pending"], "description": "needed when the uid is also in another status folder"}
-            }, "required": ["uid", "verdict"], "additionalProperties": false}
+            }, "required": ["uid", "verdict", "signature"], "additionalProperties": false}
         }
     ])
 }

@@ -1,21 +1,22 @@
 //! The web server on SyftBox's assigned port: the one-page UI (compiled in) and the JSON API.
 //!
 //! It binds 127.0.0.1 by default and only answers requests addressed to that address or
-//! `localhost` with our port (a defence against DNS rebinding). State-changing requests must
-//! carry the page's CSRF token or the API token from the private state folder, so a hostile web
-//! page cannot drive the API. A few worker threads share one listener and hand each request to a
-//! thread of its own (a stalled client blocks only that thread); they poll a stop flag so
-//! shutdown completes quickly, and the daemon's decisions never wait for them.
+//! `localhost` with our port (a defence against DNS rebinding). Only the datasite owner is
+//! served: on loopback under Linux the local user behind each connection must be the daemon's
+//! own, elsewhere a browser needs a session from `syft-reviewer ui`'s login link ([`access`]);
+//! the API token from the private state folder works in both cases. State-changing requests
+//! must also carry the page's CSRF token (or the API token), so a hostile web page in the
+//! owner's own browser cannot drive the API. The HTTP layer and its limits are in [`server`].
 
-use std::io::Read;
+mod access;
+mod peer;
+mod request;
+mod server;
+
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use serde_json::{Value, json};
-use tiny_http::{Header, Method, Request, Response, Server};
 
 use crate::api::{Api, ApiError};
 use crate::error::{Error, Result};
@@ -23,11 +24,11 @@ use crate::live::Live;
 use crate::secret;
 use crate::syftbox::Layout;
 
-pub const MAX_BODY: usize = 1 << 20;
-const WORKERS: usize = 4;
-/// Requests being handled at once, beyond which the server answers 503.
-const MAX_IN_FLIGHT: usize = 64;
-const POLL: Duration = Duration::from_millis(200);
+use access::Access;
+pub use access::ui;
+pub use request::MAX_BODY;
+use server::{Head, Response};
+
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
 
 const INDEX_HTML: &str = include_str!("web/index.html");
@@ -49,13 +50,12 @@ struct Ctx {
     token: String,
     allowed_hosts: Vec<String>,
     index: String,
-    in_flight: AtomicUsize,
+    access: Access,
 }
 
 pub struct WebServer {
     pub addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    server: server::Server,
 }
 
 impl WebServer {
@@ -66,14 +66,10 @@ impl WebServer {
                 format!("{e}: is another program using the port? Choose another with --port"),
             )
         };
+        let open_files = server::raise_open_file_limit();
         let listener =
             std::net::TcpListener::bind(SocketAddr::new(bind, port)).map_err(|e| could_not(&e))?;
-        tune_listener(&listener);
-        let server = Server::from_listener(listener, None).map_err(|e| could_not(&e))?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .unwrap_or(SocketAddr::new(bind, port));
+        let addr = listener.local_addr().map_err(|e| could_not(&e))?;
         let token = secret::api_token(&layout.state)?;
         let csrf = secret::random_hex::<16>();
         let p = addr.port();
@@ -85,222 +81,147 @@ impl WebServer {
         if !bind.is_loopback() && !bind.is_unspecified() {
             allowed_hosts.push(SocketAddr::new(bind, p).to_string());
         }
+        let access = Access::new(&layout.state, bind.is_loopback(), p);
+        let url = if bind.is_loopback() || bind.is_unspecified() {
+            format!("http://{}/", allowed_hosts[0])
+        } else {
+            format!("http://{}/", SocketAddr::new(bind, p))
+        };
         let ctx = Arc::new(Ctx {
             api: Api::new(layout.clone(), live, "web"),
             index: INDEX_HTML.replace("{{CSRF_TOKEN}}", &csrf),
             csrf,
             token,
             allowed_hosts,
-            in_flight: AtomicUsize::new(0),
+            access,
         });
-        let server = Arc::new(server);
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads = (0..WORKERS)
-            .map(|i| {
-                let (server, stop, ctx) = (server.clone(), stop.clone(), ctx.clone());
-                std::thread::Builder::new()
-                    .name(format!("web-{i}"))
-                    .spawn(move || worker(&server, &stop, &ctx))
-                    .expect("spawning a thread")
-            })
-            .collect();
-        log::info!("web UI at http://{}", ctx.allowed_hosts[0]);
-        Ok(WebServer {
-            addr,
-            stop,
-            threads,
+        let max_conns = server::connection_cap(open_files);
+        let server =
+            server::Server::start(listener, ctx.clone(), max_conns).map_err(|e| could_not(&e))?;
+        ctx.access.publish(&layout.state, &url);
+        match ctx.access.mode {
+            access::Mode::Uid(uid) => {
+                log::info!(
+                    "web UI at {url} (for local user uid {uid} only; up to {max_conns} connections)"
+                )
+            }
+            access::Mode::Session => log::info!(
+                "web UI at {url} (reachable beyond this user's loopback: browsers log in with the link `syft-reviewer ui` prints; up to {max_conns} connections)"
+            ),
+        }
+        Ok(WebServer { addr, server })
+    }
+
+    /// Stops the server (well within a second).
+    pub fn shutdown(self) {
+        self.server.shutdown();
+    }
+}
+
+fn refusal(e: ApiError) -> Response {
+    Response::error(e.status, e.error, e.hint)
+}
+
+fn bearer_ok(ctx: &Ctx, head: &Head) -> bool {
+    head.header("Authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .is_some_and(|t| secret::same(t.trim(), &ctx.token))
+}
+
+impl server::Handler for Ctx {
+    fn admit(&self, head: &Head) -> std::result::Result<(), Response> {
+        admit(self, head).inspect_err(|r| {
+            log::debug!("{} {}: {} (refused)", head.method, head.path, r.status);
         })
     }
 
-    /// Stops the workers (each notices within one poll interval).
-    pub fn shutdown(self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for t in self.threads {
-            let _ = t.join();
+    fn respond(&self, head: &Head, body: Vec<u8>) -> Response {
+        let resp = match route(self, head, &body) {
+            Ok(r) => r,
+            Err(e) => refusal(e),
+        };
+        if resp.status >= 500 {
+            log::error!("{} {}: {}", head.method, head.path, resp.status);
+        } else {
+            log::debug!("{} {}: {}", head.method, head.path, resp.status);
         }
+        resp
     }
 }
 
-/// Counts a request in flight until dropped.
-struct InFlight(Arc<Ctx>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Socket options that accepted connections inherit from the listener. (Not SO_RCVTIMEO: on a
-/// listener it makes `accept` time out, which ends tiny_http's accept loop.)
-fn tune_listener(listener: &std::net::TcpListener) {
-    use nix::sys::socket::{setsockopt, sockopt};
-    // tiny_http writes a response through a 1 KiB buffer: without TCP_NODELAY Nagle's algorithm
-    // holds the second segment of every larger answer until the client's delayed ACK, 40 ms
-    // later.
-    if let Err(e) = setsockopt(listener, sockopt::TcpNoDelay, &true) {
-        log::warn!("web server: could not set TCP_NODELAY: {e}");
-    }
-}
-
-fn worker(server: &Server, stop: &AtomicBool, ctx: &Arc<Ctx>) {
-    while !stop.load(Ordering::SeqCst) {
-        match server.recv_timeout(POLL) {
-            Ok(Some(req)) => {
-                // Each request is read and answered on its own thread: a client that sends its
-                // body slowly (or never) must hold up neither other requests nor shutdown, which
-                // only waits for these workers.
-                if ctx.in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_IN_FLIGHT {
-                    ctx.in_flight.fetch_sub(1, Ordering::SeqCst);
-                    let e = ApiError::new(503, "the server is busy", "retry in a moment");
-                    respond(req, e.status, "application/json", json_bytes(&e.body()));
-                    continue;
-                }
-                let guard = InFlight(ctx.clone());
-                let spawned = std::thread::Builder::new()
-                    .name("web-request".into())
-                    .spawn(move || {
-                        let outcome =
-                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                handle(&guard.0, req)
-                            }));
-                        if outcome.is_err() {
-                            log::error!("a web request handler panicked; the server keeps running");
-                        }
-                    });
-                if let Err(e) = spawned {
-                    log::warn!("web server: could not start a request thread: {e}");
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                log::warn!("web server: {e}");
-                std::thread::sleep(POLL);
-            }
-        }
-    }
-}
-
-fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers()
-        .iter()
-        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
-}
-
-fn handle(ctx: &Ctx, mut req: Request) {
-    let method = req.method().clone();
-    let url = req.url().to_string();
-    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-    let answer = check_and_route(ctx, &mut req, &method, path, query);
-    let status = match &answer {
-        Ok((s, ..)) => *s,
-        Err(e) => e.status,
-    };
-    if status >= 500 {
-        log::error!("{method} {path}: {status}");
-    } else {
-        log::debug!("{method} {path}: {status}");
-    }
-    let (status, content_type, body) = match answer {
-        Ok(a) => a,
-        Err(e) => (e.status, "application/json", json_bytes(&e.body())),
-    };
-    respond(req, status, content_type, body);
-}
-
-fn respond(req: Request, status: u16, content_type: &str, body: Vec<u8>) {
-    let mut resp = Response::from_data(body).with_status_code(status);
-    for (k, v) in [
-        ("Content-Type", content_type),
-        ("Cache-Control", "no-store"),
-        ("X-Content-Type-Options", "nosniff"),
-        ("X-Frame-Options", "DENY"),
-        ("Referrer-Policy", "no-referrer"),
-        (
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
-        ),
-    ] {
-        if let Ok(h) = Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            resp.add_header(h);
-        }
-    }
-    let _ = req.respond(resp);
-}
-
-type Answer = std::result::Result<(u16, &'static str, Vec<u8>), ApiError>;
-
-fn json_bytes(v: &Value) -> Vec<u8> {
-    serde_json::to_vec(v).unwrap_or_default()
-}
-
-fn check_and_route(
-    ctx: &Ctx,
-    req: &mut Request,
-    method: &Method,
-    path: &str,
-    query: &str,
-) -> Answer {
-    match header(req, "Host") {
+/// The checks made on the head alone, before any body is read.
+fn admit(ctx: &Ctx, head: &Head) -> std::result::Result<(), Response> {
+    match head.header("Host") {
         Some(h)
             if ctx
                 .allowed_hosts
                 .iter()
                 .any(|a| a.eq_ignore_ascii_case(h.trim())) => {}
         Some(h) => {
-            return Err(ApiError::new(
+            return Err(Response::error(
                 403,
                 format!("requests for host {h:?} are refused"),
                 format!("open http://{}/ instead", ctx.allowed_hosts[0]),
             ));
         }
         None => {
-            return Err(ApiError::new(
+            return Err(Response::error(
                 400,
                 "the request has no Host header",
                 "send HTTP/1.1 with a Host header",
             ));
         }
     }
-    let changes_state = match method {
-        Method::Get | Method::Head => false,
-        Method::Post | Method::Delete => true,
+    let is_get = matches!(head.method.as_str(), "GET" | "HEAD");
+    let bearer = bearer_ok(ctx, head);
+    // /health tells nothing but "ok", and liveness probes have no credentials.
+    if !(bearer || is_get && head.path == "/health") {
+        ctx.access.check(head)?;
+    }
+    match head.method.as_str() {
+        "GET" | "HEAD" => return Ok(()),
+        "POST" | "DELETE" => {}
         other => {
-            return Err(ApiError::new(
+            return Err(Response::error(
                 405,
                 format!("{other} is not supported"),
                 "use GET, POST or DELETE",
             ));
         }
-    };
-    if changes_state {
-        if let Some(origin) = header(req, "Origin") {
-            let host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
-            if !ctx
-                .allowed_hosts
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(host))
-            {
-                return Err(ApiError::new(
-                    403,
-                    format!("requests from origin {origin:?} are refused"),
-                    "use the syft-reviewer page itself",
-                ));
-            }
-        }
-        let csrf_ok = header(req, CSRF_HEADER).is_some_and(|t| secret::same(t.trim(), &ctx.csrf));
-        let bearer_ok = header(req, "Authorization")
-            .and_then(|a| a.strip_prefix("Bearer "))
-            .is_some_and(|t| secret::same(t.trim(), &ctx.token));
-        if !csrf_ok && !bearer_ok {
-            return Err(ApiError::new(
+    }
+    if let Some(origin) = head.header("Origin") {
+        let host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
+        if !ctx
+            .allowed_hosts
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(host))
+        {
+            return Err(Response::error(
                 403,
-                format!("missing or wrong {CSRF_HEADER} header"),
-                "use the web page, or send Authorization: Bearer <the api-token file in the private state folder>",
+                format!("requests from origin {origin:?} are refused"),
+                "use the syft-reviewer page itself",
             ));
         }
     }
-    let body = read_body(req)?;
+    let csrf_ok = head
+        .header(CSRF_HEADER)
+        .is_some_and(|t| secret::same(t.trim(), &ctx.csrf));
+    if !csrf_ok && !bearer {
+        return Err(Response::error(
+            403,
+            format!("missing or wrong {CSRF_HEADER} header"),
+            "use the web page, or send Authorization: Bearer <the api-token file in the private state folder>",
+        ));
+    }
+    Ok(())
+}
+
+fn json_bytes(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+fn route(ctx: &Ctx, head: &Head, body: &[u8]) -> std::result::Result<Response, ApiError> {
+    let (method, path) = (head.method.as_str(), head.path.as_str());
     let segments: Vec<String> = path
         .split('/')
         .filter(|s| !s.is_empty())
@@ -310,38 +231,35 @@ fn check_and_route(
                 .into_owned()
         })
         .collect();
-    let is_get = matches!(method, Method::Get | Method::Head);
+    let is_get = matches!(method, "GET" | "HEAD");
+    let text = |ct: &'static str, s: &str| Ok(Response::new(200, ct, s.as_bytes().to_vec()));
     match (is_get, path) {
-        (true, "/" | "/index.html") => Ok((
-            200,
-            "text/html; charset=utf-8",
-            ctx.index.clone().into_bytes(),
-        )),
-        (true, "/app.js") => Ok((
-            200,
-            "text/javascript; charset=utf-8",
-            APP_JS.as_bytes().to_vec(),
-        )),
-        (true, "/app.css") => Ok((200, "text/css; charset=utf-8", APP_CSS.as_bytes().to_vec())),
-        (true, "/health") => Ok((
+        (true, "/" | "/index.html") => text("text/html; charset=utf-8", &ctx.index),
+        (true, "/app.js") => text("text/javascript; charset=utf-8", APP_JS),
+        (true, "/app.css") => text("text/css; charset=utf-8", APP_CSS),
+        (true, "/health") => Ok(Response::new(
             200,
             "application/json",
             json_bytes(&json!({"status": "ok"})),
         )),
-        (true, "/api/openapi.json") => Ok((200, "application/json", OPENAPI.as_bytes().to_vec())),
-        (true, "/metrics") => Ok((
-            200,
+        (true, "/login") => Ok(ctx.access.login(&head.query)),
+        (true, "/api/openapi.json") => text("application/json", OPENAPI),
+        (true, "/metrics") => text(
             "text/plain; version=0.0.4; charset=utf-8",
-            ctx.api.metrics().into_bytes(),
-        )),
+            &ctx.api.metrics(),
+        ),
         _ if segments.first().map(String::as_str) == Some("api") => {
-            let m = if is_get { "GET" } else { method.as_str() };
-            let r = ctx.api.handle(m, &segments, query, &body)?;
-            Ok((r.status, "application/json", json_bytes(&r.body)))
+            let m = if is_get { "GET" } else { method };
+            let r = ctx.api.handle(m, &segments, &head.query, body)?;
+            Ok(Response::new(
+                r.status,
+                "application/json",
+                json_bytes(&r.body),
+            ))
         }
         (
             false,
-            "/" | "/index.html" | "/app.js" | "/app.css" | "/health" | "/metrics"
+            "/" | "/index.html" | "/app.js" | "/app.css" | "/health" | "/metrics" | "/login"
             | "/api/openapi.json",
         ) => Err(ApiError::new(
             405,
@@ -354,32 +272,4 @@ fn check_and_route(
             "the UI is at /",
         )),
     }
-}
-
-fn read_body(req: &mut Request) -> std::result::Result<Vec<u8>, ApiError> {
-    let too_big = || {
-        ApiError::new(
-            413,
-            format!("the request body is larger than {MAX_BODY} bytes"),
-            "send less data at once",
-        )
-    };
-    if req.body_length().is_some_and(|n| n > MAX_BODY) {
-        return Err(too_big());
-    }
-    let mut body = Vec::new();
-    req.as_reader()
-        .take(MAX_BODY as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| {
-            ApiError::new(
-                400,
-                format!("could not read the request body: {e}"),
-                "retry the request",
-            )
-        })?;
-    if body.len() > MAX_BODY {
-        return Err(too_big());
-    }
-    Ok(body)
 }

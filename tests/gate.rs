@@ -418,7 +418,10 @@ fn each_verdict_from_the_api_moves_the_job_and_is_logged_and_audited() {
     let v = web
         .post(
             &path(&reject),
-            Some(&json!({"verdict": "reject", "rationale": "uses the raw table"})),
+            Some(
+                &json!({"verdict": "reject", "rationale": "uses the raw table",
+                "signature": signature_of(&sb, &sb.job_dir("pending", &reject))}),
+            ),
         )
         .expect(200);
     assert_eq!(
@@ -440,9 +443,10 @@ fn each_verdict_from_the_api_moves_the_job_and_is_logged_and_audited() {
             ("Authorization", &format!("Bearer {}", web.token)),
             ("Content-Type", "application/json"),
         ],
-        json!({"verdict": "request_changes", "rationale": "aggregate to 10+ rows"})
-            .to_string()
-            .as_bytes(),
+        json!({"verdict": "request_changes", "rationale": "aggregate to 10+ rows",
+            "signature": signature_of(&sb, &sb.job_dir("pending", &changes))})
+        .to_string()
+        .as_bytes(),
     );
     let v = r.expect(200);
     assert_eq!(
@@ -630,7 +634,7 @@ fn refused_verdicts_from_the_api_say_why_and_change_nothing() {
         assert!(v["error"].as_str().unwrap().contains("CSRF"), "{v}");
     }
 
-    // A stale signature.
+    // A stale signature: a conflict with what the job is now.
     let seen = signature_of(&sb, &sb.job_dir("pending", &job));
     fs::write(
         sb.job_dir("pending", &job).join("code/main.py"),
@@ -650,7 +654,7 @@ fn refused_verdicts_from_the_api_say_why_and_change_nothing() {
             &path,
             Some(&json!({"verdict": "approve", "signature": seen})),
         )
-        .expect(400)
+        .expect(409)
     });
     assert!(
         v["error"].as_str().unwrap().contains("changed")
@@ -825,12 +829,16 @@ fn audit_verify_catches_each_kind_of_tampering_from_the_cli_and_the_api() {
     ok(&sb.cli(&["decide", &jobs[0], "reject", "--rationale", "no"]));
     web.post(
         &format!("/api/v1/jobs/{}/decide", jobs[1]),
-        Some(&json!({"verdict": "request_changes", "rationale": "fewer columns"})),
+        Some(
+            &json!({"verdict": "request_changes", "rationale": "fewer columns",
+            "signature": signature_of(&sb, &sb.job_dir("pending", &jobs[1]))}),
+        ),
     )
     .expect(200);
     web.post(
         &format!("/api/v1/jobs/{}/decide", jobs[2]),
-        Some(&json!({"verdict": "approve"})),
+        Some(&json!({"verdict": "approve",
+            "signature": signature_of(&sb, &sb.job_dir("pending", &jobs[2]))})),
     )
     .expect(200);
     ok(&sb.cli(&["allow", "add", "carol@lab.example"]));
@@ -1315,7 +1323,10 @@ fn mcp_server_lists_explains_and_decides_over_stdio_and_audits_every_call() {
         );
     }
     let decide_schema = &tools[2]["inputSchema"];
-    assert_eq!(decide_schema["required"], json!(["uid", "verdict"]));
+    assert_eq!(
+        decide_schema["required"],
+        json!(["uid", "verdict", "signature"])
+    );
     assert_eq!(
         decide_schema["properties"]["verdict"]["enum"],
         json!(["approve", "reject", "request_changes"])
@@ -1365,7 +1376,8 @@ fn mcp_server_lists_explains_and_decides_over_stdio_and_audits_every_call() {
     let r = mcp.call(
         6,
         "approvals.decide",
-        json!({"uid": job, "verdict": "reject", "rationale": "joins on the raw table"}),
+        json!({"uid": job, "verdict": "reject", "rationale": "joins on the raw table",
+            "signature": signature_of(&sb, &sb.job_dir("pending", &job))}),
     );
     assert_eq!(r["isError"], false, "{r}");
     assert_eq!(
@@ -1537,7 +1549,8 @@ fn metrics_count_automatic_and_human_decisions_latency_and_the_audit_result() {
     // A human decision through the API is counted with method "human".
     web.post(
         &format!("/api/v1/jobs/{waiting}/decide"),
-        Some(&json!({"verdict": "reject", "rationale": "no"})),
+        Some(&json!({"verdict": "reject", "rationale": "no",
+            "signature": signature_of(&sb, &sb.job_dir("pending", &waiting))})),
     )
     .expect(200);
     let human = r#"syft_reviewer_decisions_total{outcome="rejected",method="human"}"#;

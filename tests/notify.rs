@@ -252,7 +252,10 @@ fn a_verdict_from_the_web_ui_is_answered_before_its_slow_hook_runs() {
     let start = Instant::now();
     let r = web.post(
         &format!("/api/v1/jobs/{uid}/decide"),
-        Some(&serde_json::json!({"verdict": "reject", "rationale": "too broad"})),
+        Some(
+            &serde_json::json!({"verdict": "reject", "rationale": "too broad",
+            "signature": cli_signature(&sb, &sb.job_dir("pending", &uid))}),
+        ),
     );
     assert_eq!(r.status, 200, "{r:?}");
     assert!(
@@ -877,4 +880,11 @@ fn starttls_and_implicit_tls_never_fall_back_to_plain_text() {
     let seen = tls.seen.lock().unwrap();
     assert!(seen.tls_hellos >= 1, "{seen:?}");
     assert!(seen.commands.is_empty(), "{:?}", seen.commands);
+}
+
+/// The CLI's `signature JOB_DIR`, which a verdict through the API must name.
+fn cli_signature(sb: &Sandbox, dir: &Path) -> String {
+    let out = sb.cli(&["signature", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

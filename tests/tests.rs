@@ -3,6 +3,7 @@
 mod attack_approvals;
 mod attack_history;
 mod attack_jobs;
+mod attack_web;
 mod bad_input;
 mod browser;
 mod cli;
