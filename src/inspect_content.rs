@@ -256,27 +256,43 @@ fn check_excluded(ins: &mut Inspection, rel: &str, name: &str, path: &Path, size
     ins.findings.code_doubts.extend(doubt);
 }
 
-/// Verdicts on permission files already read (the listing looks at every job again).
-static PERM_VERDICTS: FileCache<Result<(), String>> = FileCache::new();
+/// Verdicts on permission-file contents already checked, by the SHA-256 of the content: the
+/// verdict depends on nothing else, and jobs from one client carry the same few files.
+static PERM_VERDICTS: std::sync::Mutex<
+    Option<std::collections::HashMap<[u8; 32], Result<(), String>>>,
+> = std::sync::Mutex::new(None);
+/// Distinct contents remembered (forgotten all at once beyond that: memory stays bounded).
+const PERM_VERDICTS_KEPT: usize = 4096;
 
 fn check_permission_file_cached(path: &Path) -> Result<(), String> {
-    let key = |p: &Path| std::fs::symlink_metadata(p).ok().map(|m| FileKey::of(&m));
-    let before = key(path);
-    if let Some(v) = before.as_ref().and_then(|k| PERM_VERDICTS.get(k)) {
+    use sha2::Digest;
+    let bytes = crate::durable::read_capped(path, PERM_FILE_LIMIT).map_err(|e| e.to_string())?;
+    let key: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+    let cached =
+        |f: &mut dyn FnMut(&mut std::collections::HashMap<[u8; 32], Result<(), String>>)| {
+            let mut guard = PERM_VERDICTS.lock().unwrap_or_else(|p| p.into_inner());
+            f(guard.get_or_insert_with(Default::default))
+        };
+    let mut hit = None;
+    cached(&mut |c| hit = c.get(&key).cloned());
+    if let Some(v) = hit {
         return v;
     }
-    let started = std::time::SystemTime::now();
-    let verdict = check_permission_file(path);
-    if let (Some(before), Some(after)) = (before, key(path)) {
-        PERM_VERDICTS.put(&before, &after, started, verdict.clone());
-    }
+    // Parsed without the lock held: jobs are inspected on several threads at once.
+    let verdict = check_permission_text(&bytes);
+    cached(&mut |c| {
+        if c.len() >= PERM_VERDICTS_KEPT {
+            c.clear();
+        }
+        c.insert(key, verdict.clone());
+    });
     verdict
 }
 
 /// A `syft.pub.yaml` that is nothing but permission rules: what `permfile` reads, with known
 /// keys only, an alphabet with no shell or script syntax, and every line starting with a key or
 /// a list dash, so that no interpreter finds a command in it.
-fn check_permission_file(path: &Path) -> Result<(), String> {
+fn check_permission_text(bytes: &[u8]) -> Result<(), String> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
@@ -313,8 +329,7 @@ fn check_permission_file(path: &Path) -> Result<(), String> {
         "write:",
         "read:",
     ];
-    let bytes = crate::durable::read_capped(path, PERM_FILE_LIMIT).map_err(|e| e.to_string())?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| "it is not UTF-8 text".to_string())?;
+    let text = std::str::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())?;
     if let Some(c) = text
         .chars()
         .find(|c| !(c.is_alphanumeric() || " \n\r-_.:@*?{}[]/,'\"+".contains(*c)))
