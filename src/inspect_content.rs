@@ -258,9 +258,8 @@ fn check_excluded(ins: &mut Inspection, rel: &str, name: &str, path: &Path, size
 
 /// Verdicts on permission-file contents already checked, by the SHA-256 of the content: the
 /// verdict depends on nothing else, and jobs from one client carry the same few files.
-static PERM_VERDICTS: std::sync::Mutex<
-    Option<std::collections::HashMap<[u8; 32], Result<(), String>>>,
-> = std::sync::Mutex::new(None);
+type Verdicts = std::collections::HashMap<[u8; 32], Result<(), String>>;
+static PERM_VERDICTS: std::sync::Mutex<Option<Verdicts>> = std::sync::Mutex::new(None);
 /// Distinct contents remembered (forgotten all at once beyond that: memory stays bounded).
 const PERM_VERDICTS_KEPT: usize = 4096;
 
