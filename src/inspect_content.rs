@@ -267,11 +267,10 @@ fn check_permission_file_cached(path: &Path) -> Result<(), String> {
     use sha2::Digest;
     let bytes = crate::durable::read_capped(path, PERM_FILE_LIMIT).map_err(|e| e.to_string())?;
     let key: [u8; 32] = sha2::Sha256::digest(&bytes).into();
-    let cached =
-        |f: &mut dyn FnMut(&mut std::collections::HashMap<[u8; 32], Result<(), String>>)| {
-            let mut guard = PERM_VERDICTS.lock().unwrap_or_else(|p| p.into_inner());
-            f(guard.get_or_insert_with(Default::default))
-        };
+    let cached = |f: &mut dyn FnMut(&mut Verdicts)| {
+        let mut guard = PERM_VERDICTS.lock().unwrap_or_else(|p| p.into_inner());
+        f(guard.get_or_insert_with(Default::default))
+    };
     let mut hit = None;
     cached(&mut |c| hit = c.get(&key).cloned());
     if let Some(v) = hit {
@@ -494,7 +493,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("syft.pub.yaml");
         std::fs::write(&p, text).unwrap();
-        check_permission_file(&p)
+        check_permission_file_cached(&p)
     }
 
     #[test]
