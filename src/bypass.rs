@@ -61,7 +61,10 @@ pub const DECIDED: [Status; 6] = [
 /// Where a job must never be without an approval.
 const GUARDED: [Status; 2] = [Status::Approved, Status::Running];
 /// Quiet time after an event before the folders are looked at.
-const SETTLE: Duration = Duration::from_millis(150);
+// A second, not less: every approval the daemon makes lands in approved/, and each look lists
+// the folder on the daemon's own thread, so during a stream of approvals the looks must stay few
+// enough not to delay the next decision.
+const SETTLE: Duration = Duration::from_secs(1);
 
 /// A job found where only an approval may put it, with nothing that explains it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
