@@ -4,10 +4,8 @@
 //! recorded once, not once per attempt).
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -44,67 +42,6 @@ fn submit_tweaked(sb: &Sandbox, from: &str, tweak: impl FnOnce(&mut Value, &Path
 
 fn alive(web: &mut Web) -> bool {
     web.daemon.child.try_wait().unwrap().is_none()
-}
-
-/// `syft-reviewer mcp`, driven line by line over its stdin and stdout.
-struct Mcp {
-    child: std::process::Child,
-    stdin: Option<std::process::ChildStdin>,
-    lines: mpsc::Receiver<String>,
-    stderr: PathBuf,
-}
-
-impl Mcp {
-    fn start(sb: &Sandbox) -> Mcp {
-        let stderr = sb.dir.path().join("attack-mcp.err");
-        let mut child = sb
-            .cmd()
-            .arg("mcp")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Mcp {
-            stdin: child.stdin.take(),
-            child,
-            lines,
-            stderr,
-        }
-    }
-
-    fn request(&mut self, id: u64, method: &str, params: Value) -> Value {
-        let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        let stdin = self.stdin.as_mut().unwrap();
-        // A server that died answers nothing: the read below says so.
-        let _ = writeln!(stdin, "{line}").and_then(|()| stdin.flush());
-        let answer = self.lines.recv_timeout(WAIT).unwrap_or_else(|e| {
-            panic!(
-                "no answer from the MCP server to {method} ({e}; exit status {:?}); stderr:\n{}",
-                self.child.try_wait(),
-                fs::read_to_string(&self.stderr).unwrap_or_default()
-            )
-        });
-        let v: Value = serde_json::from_str(&answer).unwrap();
-        assert_eq!(v["id"], id, "{v}");
-        v
-    }
-}
-
-impl Drop for Mcp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Pending jobs whose numbers and dates no client would write: a timeout of 10^13 seconds, one

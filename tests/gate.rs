@@ -5,10 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Output;
 use std::time::Duration;
 
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
@@ -1193,97 +1192,6 @@ fn hand_edits_to_the_allowlist_are_audited_and_cli_edits_only_once() {
 }
 
 // ------------------------------------------------------------------------------ 6. MCP
-
-struct Mcp {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<String>,
-    stderr: PathBuf,
-}
-
-impl Mcp {
-    fn start(sb: &Sandbox) -> Mcp {
-        let stderr = sb.dir.path().join("mcp.err");
-        let mut child = sb
-            .cmd()
-            .arg("mcp")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Mcp {
-            stdin: child.stdin.take(),
-            child,
-            lines,
-            stderr,
-        }
-    }
-
-    fn send_raw(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().unwrap();
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn recv(&self) -> Value {
-        let line = self.lines.recv_timeout(WAIT).unwrap_or_else(|e| {
-            panic!(
-                "no answer from the MCP server ({e}); stderr:\n{}",
-                fs::read_to_string(&self.stderr).unwrap_or_default()
-            )
-        });
-        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
-            panic!("the MCP server wrote a line that is not JSON ({e}): {line:?}")
-        });
-        assert_eq!(v["jsonrpc"], "2.0", "{v}");
-        v
-    }
-
-    /// Sends a request and returns its answer (which must carry the same id).
-    fn request(&mut self, id: u64, method: &str, params: Value) -> Value {
-        self.send_raw(
-            &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string(),
-        );
-        let v = self.recv();
-        assert_eq!(v["id"], id, "answer to the wrong request: {v}");
-        v
-    }
-
-    /// `tools/call`: returns the result (`content`, `structuredContent`, `isError`).
-    fn call(&mut self, id: u64, tool: &str, args: Value) -> Value {
-        let v = self.request(id, "tools/call", json!({"name": tool, "arguments": args}));
-        let r = v["result"].clone();
-        assert!(r.is_object(), "tools/call must answer with a result: {v}");
-        let text = r["content"][0]["text"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{v}"));
-        assert_eq!(r["content"][0]["type"], "text", "{v}");
-        let parsed: Value = serde_json::from_str(text).unwrap();
-        assert_eq!(
-            parsed, r["structuredContent"],
-            "the text is the structured content"
-        );
-        r
-    }
-}
-
-impl Drop for Mcp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn mcp_server_lists_explains_and_decides_over_stdio_and_audits_every_call() {

@@ -585,3 +585,115 @@ pub fn log_tails(sb: &Sandbox, files: usize, lines: usize) -> String {
     }
     text
 }
+
+/// `syft-reviewer mcp`, driven line by line over its stdin and stdout; killed on drop.
+pub(crate) struct Mcp {
+    pub(crate) child: Child,
+    pub(crate) stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: PathBuf,
+}
+
+impl Mcp {
+    pub(crate) fn start(sb: &Sandbox) -> Mcp {
+        let stderr = sb.dir.path().join("mcp.err");
+        let mut child = sb
+            .cmd()
+            .arg("mcp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Mcp {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    pub(crate) fn send_raw(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().unwrap();
+        // A server that died answers nothing: `recv` says so, with its exit status.
+        let _ = writeln!(stdin, "{line}").and_then(|()| stdin.flush());
+    }
+
+    pub(crate) fn recv(&mut self) -> serde_json::Value {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "no answer from the MCP server ({e}; exit status {:?}); stderr:\n{}",
+                    self.child.try_wait(),
+                    fs::read_to_string(&self.stderr).unwrap_or_default()
+                )
+            });
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+            panic!("the MCP server wrote a line that is not JSON ({e}): {line:?}")
+        });
+        assert_eq!(v["jsonrpc"], "2.0", "{v}");
+        v
+    }
+
+    /// Sends a request and returns its answer (which must carry the same id).
+    pub(crate) fn request(
+        &mut self,
+        id: u64,
+        method: &str,
+        params: serde_json::Value,
+    ) -> serde_json::Value {
+        self.send_raw(
+            &serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+                .to_string(),
+        );
+        let v = self.recv();
+        assert_eq!(v["id"], id, "answer to the wrong request: {v}");
+        v
+    }
+
+    /// `tools/call`: returns the result (`content`, `structuredContent`, `isError`).
+    pub(crate) fn call(
+        &mut self,
+        id: u64,
+        tool: &str,
+        args: serde_json::Value,
+    ) -> serde_json::Value {
+        let v = self.request(
+            id,
+            "tools/call",
+            serde_json::json!({"name": tool, "arguments": args}),
+        );
+        let r = v["result"].clone();
+        assert!(r.is_object(), "tools/call must answer with a result: {v}");
+        let text = r["content"][0]["text"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{v}"));
+        assert_eq!(r["content"][0]["type"], "text", "{v}");
+        let parsed: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            parsed, r["structuredContent"],
+            "the text is the structured content"
+        );
+        r
+    }
+}
+
+impl Drop for Mcp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
