@@ -263,7 +263,24 @@ static PERM_VERDICTS: std::sync::Mutex<Option<Verdicts>> = std::sync::Mutex::new
 /// Distinct contents remembered (forgotten all at once beyond that: memory stays bounded).
 const PERM_VERDICTS_KEPT: usize = 4096;
 
+/// The same verdicts by file identity, so an unchanged file is not even read again.
+static PERM_BY_FILE: FileCache<Result<(), String>> = FileCache::new();
+
 fn check_permission_file_cached(path: &Path) -> Result<(), String> {
+    let key = |p: &Path| std::fs::symlink_metadata(p).ok().map(|m| FileKey::of(&m));
+    let before = key(path);
+    if let Some(v) = before.as_ref().and_then(|k| PERM_BY_FILE.get(k)) {
+        return v;
+    }
+    let started = std::time::SystemTime::now();
+    let verdict = check_permission_content(path);
+    if let (Some(before), Some(after)) = (before, key(path)) {
+        PERM_BY_FILE.put(&before, &after, started, verdict.clone());
+    }
+    verdict
+}
+
+fn check_permission_content(path: &Path) -> Result<(), String> {
     use sha2::Digest;
     let bytes = crate::durable::read_capped(path, PERM_FILE_LIMIT).map_err(|e| e.to_string())?;
     let key: [u8; 32] = sha2::Sha256::digest(&bytes).into();
