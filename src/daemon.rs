@@ -55,6 +55,8 @@ impl Default for Options {
 
 const STATUS_EVERY: Duration = Duration::from_secs(60);
 const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Quiet time after the last event on a store before it is read again.
+const STORES_SETTLE: Duration = Duration::from_millis(50);
 /// How long a stopping daemon waits for hooks and mail still in progress.
 const SHUTDOWN_NOTIFY: Duration = Duration::from_secs(2);
 
@@ -97,7 +99,10 @@ pub struct Daemon {
     expiries: HashMap<String, chrono::NaiveDateTime>,
     seen_completed: HashSet<String>,
     seen_path: PathBuf,
-    stores_dirty: bool,
+    /// When the stores (allowlist, trusted code, peers, config.yaml) are read again: a short quiet
+    /// time after their last event, so a file being written is read whole, not half-written
+    /// (an empty config.yaml read mid-write would replace the rules in force).
+    stores_due: Option<Instant>,
     rescan_due: Instant,
     next_status: Instant,
     pub stats: Stats,
@@ -147,7 +152,7 @@ impl Daemon {
             expiries: HashMap::new(),
             seen_completed,
             seen_path,
-            stores_dirty: false,
+            stores_due: None,
             rescan_due: now + opts.rescan,
             next_status: now + STATUS_EVERY,
             stats: Stats::default(),
@@ -330,6 +335,9 @@ impl Daemon {
     fn next_wakeup(&self) -> Instant {
         let mut next = self.rescan_due.min(self.next_status);
         next = next.min(self.bypass.next_wakeup());
+        if let Some(d) = self.stores_due {
+            next = next.min(d);
+        }
         let held = |(uid, s): (&String, &Settle)| {
             self.retries.ready_at(uid).map_or(s.due, |r| r.max(s.due))
         };
@@ -392,7 +400,7 @@ impl Daemon {
                 || path.starts_with(crate::peers::peers_dir(&self.layout))
                 || path == &self.layout.config_file()
             {
-                self.stores_dirty = true;
+                self.stores_due = Some(Instant::now() + STORES_SETTLE);
             } else if path == &pending_dir || path == &completed_dir {
                 self.rescan_due = Instant::now();
             }
@@ -424,8 +432,8 @@ impl Daemon {
 
     fn tick(&mut self, watcher: Option<&mut Watcher>) {
         let now = Instant::now();
-        if self.stores_dirty {
-            self.stores_dirty = false;
+        if self.stores_due.is_some_and(|d| now >= d) {
+            self.stores_due = None;
             self.reload_stores();
         }
         if now >= self.rescan_due {
@@ -453,7 +461,7 @@ impl Daemon {
             Ok(g) => g,
             Err(e) => {
                 log::error!("{e}");
-                self.stores_dirty = true;
+                self.stores_due = Some(Instant::now() + STORES_SETTLE * 4);
                 return;
             }
         };

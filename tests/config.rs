@@ -65,8 +65,12 @@ fn broken_config_keeps_the_previous_rules_and_says_which_line() {
     );
     assert!(d.log_text().contains("surprise_key"));
     let second = sb.submit(STRANGER, &code);
-    assert!(wait_for(WAIT, || sb.status_of(&second).as_deref()
-        == Some("approved")));
+    assert!(
+        wait_for(WAIT, || sb.status_of(&second).as_deref()
+            == Some("approved")),
+        "{}",
+        d.log_text()
+    );
     let status = sb.cli(&["status", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert!(
