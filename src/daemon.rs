@@ -400,7 +400,10 @@ impl Daemon {
                 || path.starts_with(crate::peers::peers_dir(&self.layout))
                 || path == &self.layout.config_file()
             {
-                self.stores_due = Some(Instant::now() + STORES_SETTLE);
+                // Not postponed by later events: whoever writes in these folders (peer
+                // requests are anyone's) must not be able to hold the reload off.
+                self.stores_due
+                    .get_or_insert_with(|| Instant::now() + STORES_SETTLE);
             } else if path == &pending_dir || path == &completed_dir {
                 self.rescan_due = Instant::now();
             }
@@ -448,7 +451,11 @@ impl Daemon {
             self.full_scan(false);
             self.rescan_due = Instant::now() + self.opts.rescan;
         }
-        self.process(Instant::now());
+        // Pending jobs wait for a store change in flight: a job must not be approved under trust
+        // the owner has just withdrawn.
+        if self.stores_due.is_none() {
+            self.process(Instant::now());
+        }
         self.bypass.tick(&self.notifier);
         if Instant::now() >= self.next_status {
             self.next_status = Instant::now() + STATUS_EVERY;
