@@ -4,8 +4,7 @@
 //! recorded once, not once per attempt).
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -239,53 +238,6 @@ fn a_huge_sparse_file_is_flagged_unread_and_holds_up_nothing() {
     assert!(alive(&mut web), "{}", web.daemon.log_text());
 }
 
-/// A folder that refuses writes until dropped: `chattr +i` as root (root ignores modes), mode
-/// 0555 otherwise.
-struct ReadOnly(PathBuf, Option<u32>);
-
-impl ReadOnly {
-    fn set(path: &Path) -> ReadOnly {
-        use std::os::unix::fs::PermissionsExt;
-        let guard = if nix::unistd::geteuid().is_root() {
-            let ok = Command::new("chattr").arg("+i").arg(path).status();
-            assert!(
-                ok.is_ok_and(|s| s.success()),
-                "chattr +i {} failed: this test needs a filesystem with the immutable flag (ext4, tmpfs, xfs, btrfs)",
-                path.display()
-            );
-            ReadOnly(path.to_path_buf(), None)
-        } else {
-            let mode = fs::metadata(path).unwrap().permissions().mode();
-            fs::set_permissions(path, fs::Permissions::from_mode(0o555)).unwrap();
-            ReadOnly(path.to_path_buf(), Some(mode))
-        };
-        assert!(
-            fs::write(path.join("probe"), "").is_err(),
-            "{} still accepts writes",
-            path.display()
-        );
-        guard
-    }
-}
-
-impl Drop for ReadOnly {
-    fn drop(&mut self) {
-        use std::os::unix::fs::PermissionsExt;
-        // A job's folder may have moved to approved/ meanwhile.
-        let moved = PathBuf::from(self.0.to_string_lossy().replace("/pending/", "/approved/"));
-        for path in [&self.0, &moved] {
-            match self.1 {
-                None => {
-                    let _ = Command::new("chattr").arg("-i").arg(path).status();
-                }
-                Some(mode) => {
-                    let _ = fs::set_permissions(path, fs::Permissions::from_mode(mode));
-                }
-            }
-        }
-    }
-}
-
 fn audit_entries(sb: &Sandbox, uid: &str, outcome: &str) -> usize {
     let out = sb.cli(&["audit", "show"]);
     assert!(out.status.success(), "{out:?}");
@@ -353,7 +305,9 @@ fn refused_approvals_back_off_and_are_recorded_once() {
         lib_guard = Some(ReadOnly::set(&lib));
     });
     let mut lib_guard = lib_guard.unwrap();
-    lib_guard.0 = sb.job_dir("pending", &stuck).join("code/lib");
+    // Built elsewhere, the folder now sits in pending/, and moves on to approved/ in the end.
+    lib_guard.moved_to(sb.job_dir("pending", &stuck).join("code/lib"));
+    lib_guard.moved_to(sb.job_dir("approved", &stuck).join("code/lib"));
     assert!(
         wait_for(WAIT, || audit_entries(&sb, &stuck, "sent_back") >= 1),
         "{stuck} was never sent back:\n{}",

@@ -341,10 +341,6 @@ fn approved_in_time(sb: &Sandbox, jobs: &BTreeMap<String, Kind>) -> bool {
     })
 }
 
-/// A folder that refuses writes until dropped: `chattr +i` as root (root ignores modes), mode
-/// 0555 otherwise.
-struct Immutable(PathBuf, Option<u32>);
-
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
@@ -357,46 +353,6 @@ fn privileged(cmd: &str) -> Command {
         let mut c = Command::new("sudo");
         c.args(["-n", cmd]);
         c
-    }
-}
-
-impl Immutable {
-    fn set(path: &Path) -> Immutable {
-        use std::os::unix::fs::PermissionsExt;
-        let guard = if is_root() {
-            let ok = Command::new("chattr").arg("+i").arg(path).status();
-            assert!(
-                ok.is_ok_and(|s| s.success()),
-                "chattr +i {} failed: this test needs a filesystem with the immutable flag (ext4, tmpfs, xfs, btrfs)",
-                path.display()
-            );
-            Immutable(path.to_path_buf(), None)
-        } else {
-            let mode = fs::metadata(path).unwrap().permissions().mode();
-            fs::set_permissions(path, fs::Permissions::from_mode(0o555)).unwrap();
-            Immutable(path.to_path_buf(), Some(mode))
-        };
-        let probe = path.join("probe");
-        assert!(
-            fs::write(&probe, "").is_err(),
-            "{} still accepts writes after being made read-only",
-            path.display()
-        );
-        guard
-    }
-}
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        use std::os::unix::fs::PermissionsExt;
-        match self.1 {
-            None => {
-                let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
-            }
-            Some(mode) => {
-                let _ = fs::set_permissions(&self.0, fs::Permissions::from_mode(mode));
-            }
-        }
     }
 }
 
@@ -423,7 +379,7 @@ fn permission_denied_on_the_queue_and_the_journal() {
                 moves
             }
         };
-        let lock = Immutable::set(&folder);
+        let lock = ReadOnly::set(&folder);
         let mut jobs = BTreeMap::from([first]);
         let mut before = BTreeMap::new();
         for i in 0..6 {
@@ -799,7 +755,7 @@ fn store_writes_refused_then_allowed() {
         let audit_before = audited();
         let refused = match cause {
             "read-only" => {
-                let _ro = Immutable::set(&store);
+                let _ro = ReadOnly::set(&store);
                 let api = add(who);
                 let cli = sb.cli(&["allow", "add", who]);
                 (api, cli)

@@ -697,3 +697,61 @@ impl Drop for Mcp {
         let _ = self.child.wait();
     }
 }
+
+/// A folder that refuses writes until dropped: `chattr +i` as root (root ignores modes), mode
+/// 0555 otherwise.
+pub(crate) struct ReadOnly {
+    /// Where the folder is, or may be by the time it is released.
+    paths: Vec<PathBuf>,
+    /// The mode to restore (`None`: the immutable flag was set).
+    mode: Option<u32>,
+}
+
+impl ReadOnly {
+    pub(crate) fn set(path: &Path) -> ReadOnly {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if nix::unistd::geteuid().is_root() {
+            let ok = Command::new("chattr").arg("+i").arg(path).status();
+            assert!(
+                ok.is_ok_and(|s| s.success()),
+                "chattr +i {} failed: this test needs a filesystem with the immutable flag (ext4, tmpfs, xfs, btrfs)",
+                path.display()
+            );
+            None
+        } else {
+            let mode = fs::metadata(path).unwrap().permissions().mode();
+            fs::set_permissions(path, fs::Permissions::from_mode(0o555)).unwrap();
+            Some(mode)
+        };
+        assert!(
+            fs::write(path.join("probe"), "").is_err(),
+            "{} still accepts writes after being made read-only",
+            path.display()
+        );
+        ReadOnly {
+            paths: vec![path.to_path_buf()],
+            mode,
+        }
+    }
+
+    /// The folder was (or will be) moved there: it is released wherever it is found.
+    pub(crate) fn moved_to(&mut self, path: PathBuf) {
+        self.paths.push(path);
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        for path in self.paths.iter().filter(|p| p.exists()) {
+            match self.mode {
+                None => {
+                    let _ = Command::new("chattr").arg("-i").arg(path).status();
+                }
+                Some(mode) => {
+                    let _ = fs::set_permissions(path, fs::Permissions::from_mode(mode));
+                }
+            }
+        }
+    }
+}
