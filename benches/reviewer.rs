@@ -51,8 +51,8 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::TimeZone;
 use nix::libc;
 use sha2::{Digest, Sha256};
-use syft_reviewer::metadata::{format_naive, now_naive, parse_naive};
-use syft_reviewer::signature;
+use syft_reviewer::core::signature;
+use syft_reviewer::queue::metadata::{format_naive, now_naive, parse_naive};
 use util::{OWNER, Sandbox};
 
 const SENDER: &str = "trusted.sender@bench.example";
@@ -1139,7 +1139,7 @@ fn populate_stores(sb: &Sandbox, allow: usize, history: usize) {
     let adir = sb.allowlist_dir();
     for i in 0..allow {
         let email = format!("member{i:05}@org{}.example", i % 97);
-        let name = syft_reviewer::email::encode(&email).unwrap();
+        let name = syft_reviewer::core::email::encode(&email).unwrap();
         OpenOptions::new()
             .create(true)
             .truncate(true)
@@ -1695,7 +1695,7 @@ mod baseline {
         Stores {
             allow: names(app_data.join("allowlist"))
                 .iter()
-                .filter_map(|n| syft_reviewer::email::decode(n).ok())
+                .filter_map(|n| syft_reviewer::core::email::decode(n).ok())
                 .collect(),
             trusted: names(app_data.join("trusted_code"))
                 .iter()

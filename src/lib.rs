@@ -1,48 +1,21 @@
 //! syft-reviewer: reviews the code-execution jobs sent to a SyftBox data owner.
 //!
-//! The binary (`main.rs`) is a thin shell over this library. Each concept has its own module:
-//! SyftBox paths and config ([`syftbox`]), the job queue ([`queue`]), the stores ([`allowlist`],
-//! [`trusted`]), the signature ([`signature`]), the pure decision function ([`policy`]), the
-//! filesystem watcher ([`watcher`]) and the daemon that ties them together ([`daemon`]).
+//! The binary (`main.rs`) is a thin shell over [`cli`]. The layers, from the bottom up (see
+//! ARCHITECTURE.md): [`error`], [`durable`] and [`syftbox`] (SyftBox paths) under everything;
+//! [`core`] (policy, rules, signature); [`queue`] (the job queue: inspection, review, moves, the
+//! human gate); [`store`] (the owner's state); [`announce`] (hooks and mail); and the three
+//! front ends over them: [`daemon`], [`web`], [`cli`] and [`mcp`].
 
+pub mod announce;
+pub mod cli;
+pub mod core;
+pub mod daemon;
 pub mod durable;
-pub mod email;
 pub mod error;
-pub mod gate;
-mod hash_cache;
-pub mod metadata;
-pub mod permfile;
-pub mod signature;
+pub mod mcp;
+pub mod queue;
+pub mod store;
 pub mod syftbox;
+pub mod web;
 
 pub use error::{Error, Result};
-pub mod allowlist;
-pub mod api;
-pub mod appdata;
-pub mod audit;
-pub mod bypass;
-pub mod cli;
-pub mod config;
-pub mod daemon;
-pub mod decision_log;
-pub mod demo;
-pub mod history;
-pub mod hooks;
-pub mod inspect_content;
-pub mod inspect_copies;
-pub mod journal;
-pub mod live;
-pub mod lock;
-pub mod mcp;
-pub mod notify;
-pub mod par;
-pub mod peers;
-pub mod policy;
-pub mod queue;
-mod retry;
-pub mod review;
-pub mod secret;
-pub mod trusted;
-pub mod visible;
-pub mod watcher;
-pub mod web;

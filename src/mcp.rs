@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::api::Api;
-use crate::audit::{AuditLog, Event};
-use crate::live::Live;
+use crate::daemon::live::Live;
+use crate::store::audit::{AuditLog, Event};
 use crate::syftbox::Layout;
+use crate::web::api::Api;
 
 const PROTOCOL_VERSION: &str = "2025-06-18";
 
@@ -76,7 +76,7 @@ pub fn serve(layout: &Layout, input: impl BufRead, mut output: impl Write) -> st
         });
         if let Some(reply) = reply {
             // Escaped like the CLI's JSON: same values, no raw invisible or control characters.
-            writeln!(output, "{}", crate::visible::json_line(&reply))?;
+            writeln!(output, "{}", crate::core::visible::json_line(&reply))?;
             output.flush()?;
         }
     }
@@ -186,7 +186,7 @@ fn call_tool(layout: &Layout, api: &Api, params: &Value) -> Value {
         log::error!("could not append to the audit chain: {e}");
     }
     json!({
-        "content": [{"type": "text", "text": crate::visible::json_pretty(&body)}],
+        "content": [{"type": "text", "text": crate::core::visible::json_pretty(&body)}],
         "structuredContent": body,
         "isError": is_error,
     })

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::core::email;
 use crate::durable;
-use crate::email;
 use crate::error::{Error, Result};
 
 /// The folder name of our data under `<datasite>/app_data/`.
@@ -186,6 +186,14 @@ impl Layout {
     pub fn config_file(&self) -> PathBuf {
         self.app_data.join("config.yaml")
     }
+}
+
+/// The port SyftBox assigned, or 8002.
+pub fn default_port() -> u16 {
+    ["SYFTBOX_ASSIGNED_PORT", "SYFTBOX_APP_PORT"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(8002)
 }
 
 #[cfg(test)]

@@ -95,7 +95,7 @@ fn put(path: &Path, content: &str) {
 
 /// Whether the permission file lets anyone but the owner write (unreadable counts as yes).
 fn grants_write(path: &Path) -> bool {
-    syft_reviewer::permfile::PermFile::read(path).map_or(true, |p| !p.is_read_only())
+    syft_reviewer::store::permfile::PermFile::read(path).map_or(true, |p| !p.is_read_only())
 }
 
 // ------------------------------------------------------------------------ queue bypass (10)

@@ -114,7 +114,7 @@ fn absurd_numbers_and_dates_in_jobs_break_nothing() {
         match &job["expires_at"] {
             Value::Null => {}
             Value::String(s) => assert!(
-                syft_reviewer::metadata::parse_naive(s).is_some() || s.starts_with('+'),
+                syft_reviewer::queue::metadata::parse_naive(s).is_some() || s.starts_with('+'),
                 "{what}: expires_at {s:?} is not a date"
             ),
             other => panic!("{what}: expires_at is {other}"),

@@ -63,7 +63,8 @@ fn metadata_with(
     edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
 ) -> String {
     // Created now, so that no job here expires while a test runs.
-    let now = syft_reviewer::metadata::format_naive(&syft_reviewer::metadata::now_naive());
+    let now =
+        syft_reviewer::queue::metadata::format_naive(&syft_reviewer::queue::metadata::now_naive());
     let mut m = serde_json::json!({
         "uid": uid, "name": "Analysis", "requester_email": BOB, "target_email": OWNER,
         "code_folder": "/elsewhere/code", "description": "Counts rows",

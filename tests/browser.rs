@@ -822,7 +822,7 @@ fn a_person_decides_jobs_and_peers_in_the_browser() {
     let approved = sb
         .app_data()
         .join("peers/approved")
-        .join(syft_reviewer::email::encode(PEER).unwrap());
+        .join(syft_reviewer::core::email::encode(PEER).unwrap());
     wait_disk(&web, "approving a peer in the page wrote no file", || {
         approved.is_file()
     });

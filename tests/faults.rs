@@ -96,8 +96,8 @@ fn submit(sb: &Sandbox, i: usize, kind: Kind) -> String {
 /// The signature of the trusted job's code, computed from a sample built like the others.
 fn trusted_signature(sb: &Sandbox) -> String {
     let (_, dir) = build(&sb.data_dir, 0, Kind::TrustedCode);
-    let scan = syft_reviewer::signature::scan_code(&dir.join("code")).unwrap();
-    let sig = syft_reviewer::signature::signature_v1(
+    let scan = syft_reviewer::core::signature::scan_code(&dir.join("code")).unwrap();
+    let sig = syft_reviewer::core::signature::signature_v1(
         TRUSTED_NAME,
         "Counts rows",
         &["stats".to_string()],

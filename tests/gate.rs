@@ -65,7 +65,9 @@ fn signature_of(sb: &Sandbox, dir: &Path) -> String {
 }
 
 fn naive_ago(age: chrono::Duration) -> String {
-    syft_reviewer::metadata::format_naive(&(syft_reviewer::metadata::now_naive() - age))
+    syft_reviewer::queue::metadata::format_naive(
+        &(syft_reviewer::queue::metadata::now_naive() - age),
+    )
 }
 
 /// Writes a pending job as the queue client does, after `edit` changed its metadata.

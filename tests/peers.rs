@@ -58,7 +58,7 @@ fn peers_dir(sb: &Sandbox) -> PathBuf {
 }
 
 fn encoded(mail: &str) -> String {
-    syft_reviewer::email::encode(mail).unwrap()
+    syft_reviewer::core::email::encode(mail).unwrap()
 }
 
 fn approved_file(sb: &Sandbox, mail: &str) -> PathBuf {
@@ -207,7 +207,7 @@ fn peer_requests_domains_sharing_rules_revocation_and_restart() {
     let answers = yaml(&peers_dir(&sb).join("answers/syft.pub.yaml"));
     for rule in answers["rules"].as_array().unwrap() {
         let file = rule["pattern"].as_str().unwrap();
-        let mail = syft_reviewer::email::decode(file.strip_suffix(".json").unwrap()).unwrap();
+        let mail = syft_reviewer::core::email::decode(file.strip_suffix(".json").unwrap()).unwrap();
         assert_eq!(
             rule["access"]["read"],
             serde_json::json!([mail]),

@@ -191,7 +191,8 @@ pub fn write_job(
         fs::write(p, content).unwrap();
     }
     // Jobs are written now: a fixed date would make every test job expire once its timeout passes.
-    let now = syft_reviewer::metadata::format_naive(&syft_reviewer::metadata::now_naive());
+    let now =
+        syft_reviewer::queue::metadata::format_naive(&syft_reviewer::queue::metadata::now_naive());
     let meta = serde_json::json!({
         "uid": uid, "name": name, "requester_email": from, "target_email": to,
         "code_folder": "/elsewhere/code", "description": description,

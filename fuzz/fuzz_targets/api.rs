@@ -7,8 +7,8 @@ use std::sync::{Arc, OnceLock};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use syft_reviewer::api::{Api, Query};
-use syft_reviewer::live::Live;
+use syft_reviewer::web::api::{Api, Query};
+use syft_reviewer::daemon::live::Live;
 use syft_reviewer::syftbox::{Identity, Layout};
 
 const OWNER: &str = "owner@example.org";
@@ -55,7 +55,7 @@ fn world() -> &'static World {
         for s in ["pending", "approved", "running", "completed", "failed", "rejected", "timedout"] {
             std::fs::create_dir_all(layout.queue.join(s)).unwrap();
         }
-        syft_reviewer::appdata::ensure_app_data(&layout).unwrap();
+        syft_reviewer::store::appdata::ensure_app_data(&layout).unwrap();
         let mut uids = Vec::new();
         for (i, status) in ["pending", "approved", "completed"].iter().enumerate() {
             let uid = format!("0000000{i}-0000-4000-8000-000000000000");

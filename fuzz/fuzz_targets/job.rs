@@ -10,10 +10,10 @@ use std::sync::{Arc, OnceLock};
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Number, Value};
-use syft_reviewer::api::Api;
-use syft_reviewer::live::Live;
-use syft_reviewer::metadata::Metadata;
-use syft_reviewer::review::{self, Trust};
+use syft_reviewer::web::api::Api;
+use syft_reviewer::daemon::live::Live;
+use syft_reviewer::queue::metadata::Metadata;
+use syft_reviewer::queue::review::{self, Trust};
 use syft_reviewer::syftbox::{Identity, Layout};
 
 const OWNER: &str = "owner@example.org";
@@ -144,7 +144,7 @@ fn world() -> &'static World {
         for s in ["pending", "approved", "running", "completed", "failed", "rejected", "timedout"] {
             std::fs::create_dir_all(layout.queue.join(s)).unwrap();
         }
-        syft_reviewer::appdata::ensure_app_data(&layout).unwrap();
+        syft_reviewer::store::appdata::ensure_app_data(&layout).unwrap();
         let job = layout.queue.join("pending").join(UID);
         std::fs::create_dir_all(job.join("code")).unwrap();
         std::fs::write(job.join("code/run.sh"), "#!/bin/sh\necho hi\n").unwrap();
@@ -161,7 +161,7 @@ fn seg(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|s| s.to_string()).collect()
 }
 
-fn check(answer: Result<syft_reviewer::api::Reply, syft_reviewer::api::ApiError>) {
+fn check(answer: Result<syft_reviewer::web::api::Reply, syft_reviewer::web::api::ApiError>) {
     match answer {
         Ok(reply) => {
             assert!((200..300).contains(&reply.status), "{reply:?}");
@@ -187,7 +187,7 @@ fuzz_target!(|data: &[u8]| {
     let r = review::review(&job, OWNER, &Trust::default());
     serde_json::to_string(&r.explanation()).unwrap();
     if let Some(m) = &ins.meta {
-        let _ = syft_reviewer::gate::expires_at(&m.meta, &job, cap);
+        let _ = syft_reviewer::queue::gate::expires_at(&m.meta, &job, cap);
         let mut m = m.clone();
         m.set_status("timedout", Some("expired"));
         Metadata::parse(&m.to_json()).expect("a rewritten job parses back");

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use syft_reviewer::metadata::Metadata;
+use syft_reviewer::queue::metadata::Metadata;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(m) = Metadata::parse(data) else {

@@ -13,10 +13,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::peer;
-use super::server::{Head, Response};
+use super::response::Response;
+use super::server::Head;
 use crate::durable;
 use crate::error::{Error, Result};
-use crate::secret;
+use crate::store::secret;
 
 /// How long a login link printed by `syft-reviewer ui` stays valid.
 pub(crate) const LOGIN_TTL: Duration = Duration::from_secs(10 * 60);

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::server::Response;
+use super::response::Response;
 
 pub const MAX_BODY: usize = 1 << 20;
 /// A request line and headers larger than this are refused (431).

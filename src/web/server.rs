@@ -18,10 +18,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use super::request::{End, Framing, Input, MAX_BODY, framing, read_chunked};
 pub(crate) use super::request::{Head, Peer};
+use super::response::Response;
 
 /// Requests being handled at once, beyond which the server answers 503.
 const MAX_IN_FLIGHT: usize = 64;
@@ -46,39 +45,6 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
     ),
 ];
-
-pub(crate) struct Response {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: Vec<u8>,
-    pub headers: Vec<(&'static str, String)>,
-}
-
-impl Response {
-    pub fn new(status: u16, content_type: &'static str, body: Vec<u8>) -> Response {
-        Response {
-            status,
-            content_type,
-            body,
-            headers: Vec::new(),
-        }
-    }
-
-    /// The JSON `{error, hint}` every refusal carries.
-    pub fn error(status: u16, what: impl Into<String>, hint: impl Into<String>) -> Response {
-        let body = json!({"error": what.into(), "hint": hint.into()});
-        Response::new(
-            status,
-            "application/json",
-            serde_json::to_vec(&body).unwrap_or_default(),
-        )
-    }
-
-    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response {
-        self.headers.push((name, value.into()));
-        self
-    }
-}
 
 /// What the server asks of the application.
 pub(crate) trait Handler: Send + Sync + 'static {

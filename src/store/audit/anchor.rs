@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::{AuditLog, Entry, Event, GENESIS, Verification, last_complete_line};
 use crate::durable;
 use crate::error::{Error, Result};
-use crate::lock::StoreLock;
+use crate::store::lock::StoreLock;
 
 pub const FILE_NAME: &str = "audit-anchor.json";
 

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::core::hash_cache::{self, FileKey};
 use crate::error::{Error, Result};
-use crate::hash_cache::{self, FileKey};
 
 /// A job with more files than this is not evaluated for code trust (it is flagged instead).
 pub const MAX_FILES: usize = 10_000;
@@ -384,7 +384,7 @@ pub fn read_text(path: &Path, limit: u64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::Metadata;
+    use crate::queue::metadata::Metadata;
     use std::path::PathBuf;
 
     fn vectors() -> PathBuf {

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::RuleCheck;
+use crate::core::config::RuleCheck;
 
 /// Everything the policy looks at, gathered by the caller.
 #[derive(Debug, Clone, Default)]
@@ -164,7 +164,7 @@ mod tests {
     fn rule(name: &str, ok: bool) -> RuleCheck {
         RuleCheck {
             name: name.into(),
-            conditions: vec![crate::config::Condition {
+            conditions: vec![crate::core::config::Condition {
                 what: format!("{name} condition"),
                 ok,
             }],

@@ -6,12 +6,12 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::signature;
 use crate::durable::Sync;
 use crate::error::{Error, Result};
-use crate::history::{History, HistoryRecord, RecordDir};
-use crate::lock::StoreLock;
-use crate::metadata;
-use crate::signature;
+use crate::queue::metadata;
+use crate::store::history::{History, HistoryRecord, RecordDir};
+use crate::store::lock::StoreLock;
 use crate::syftbox::Layout;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
+use crate::core::email;
 use crate::durable;
-use crate::email;
 use crate::error::{Error, Result};
-use crate::metadata;
-use crate::permfile::{Access, PermFile, Rule};
+use crate::queue::metadata;
 use crate::queue::{Queue, Status};
+use crate::store::permfile::{Access, PermFile, Rule};
 use crate::syftbox::{Identity, Layout};
 
 pub const DEMO_OWNER: &str = "owner@demo.example.org";

@@ -15,20 +15,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
-use crate::audit::{self, AuditLog};
-use crate::decision_log::{DecisionLog, Entry};
+use crate::announce::{Decision, Notifier};
+use crate::core::signature;
+use crate::daemon::live::{Live, Unexplained};
 use crate::durable::{self, Sync};
-use crate::error::Result;
-use crate::journal::Mover;
-use crate::live::Live;
-use crate::lock::StoreLock;
-use crate::metadata::{self, Metadata};
-use crate::notify::{Decision, Notifier};
-use crate::permfile::{self, Access, PermFile, Rule};
+use crate::queue::journal::Mover;
+use crate::queue::metadata::{self, Metadata};
 use crate::queue::{self, Queue, Status};
-use crate::signature;
+use crate::store::audit::{self, AuditLog};
+use crate::store::decision_log::{DecisionLog, Entry};
+use crate::store::permfile::{self, Access, PermFile, Rule};
 use crate::syftbox::Layout;
 
 /// What is recorded in the audit chain about the queue's integrity.
@@ -65,26 +61,6 @@ const GUARDED: [Status; 2] = [Status::Approved, Status::Running];
 // the folder on the daemon's own thread, so during a stream of approvals the looks must stay few
 // enough not to delay the next decision.
 const SETTLE: Duration = Duration::from_secs(1);
-
-/// A job found where only an approval may put it, with nothing that explains it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Unexplained {
-    pub uid: String,
-    pub status: String,
-    pub name: Option<String>,
-    pub requester: Option<String>,
-    /// What its metadata says (left as it is).
-    pub metadata_status: Option<String>,
-    pub why: String,
-}
-
-/// Takes the queue lock for a decision, refusing while the audit chain would refuse to record it
-/// (rolled back or deleted): a decision must never happen unrecorded.
-pub fn decision_lock(layout: &Layout) -> Result<StoreLock> {
-    let guard = StoreLock::acquire(&layout.state, "queue")?;
-    AuditLog::new(layout).appendable()?;
-    Ok(guard)
-}
 
 /// What explained a job, and what its code looked like then.
 struct Explained {

@@ -9,7 +9,7 @@
 //!   at all.
 //! - A hard-linked file shares its content with a file outside the job, which can change it after
 //!   approval: such a job is not approved automatically at all.
-//! - Invisible characters ([`crate::visible`]) in code, file names, name, description, tags or
+//! - Invisible characters ([`crate::core::visible`]) in code, file names, name, description, tags or
 //!   sender make the job look like something else: it waits for the owner, with a warning that
 //!   says where and which character. A byte order mark at the very start of a file is an
 //!   encoding signature, not hidden text, and is allowed.
@@ -20,10 +20,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::hash_cache::{FileCache, FileKey};
+use crate::core::hash_cache::{FileCache, FileKey};
+use crate::core::signature::{self, MAX_FILES, MAX_TOTAL_BYTES};
+use crate::core::visible;
 use crate::queue::Inspection;
-use crate::signature::{self, MAX_FILES, MAX_TOTAL_BYTES};
-use crate::visible;
 
 /// What the checks found beyond the inspection's problems.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -63,7 +63,7 @@ pub(crate) fn add_findings(ins: &mut Inspection) {
     if ins.ignored.is_some() {
         return;
     }
-    crate::inspect_copies::flag(ins);
+    crate::queue::copies::flag(ins);
     if let Some(m) = &ins.meta {
         let m = &m.meta;
         let mut fields = vec![
@@ -213,7 +213,7 @@ fn check_job_folder(ins: &mut Inspection) {
             ));
             return;
         }
-        let plain_permission_file = name == crate::permfile::FILE_NAME
+        let plain_permission_file = name == crate::store::permfile::FILE_NAME
             && entry.file_type().is_ok_and(|t| t.is_file())
             && check_permission_file_cached(&entry.path()).is_ok();
         if name == "metadata.json" || name == "code" || plain_permission_file {
@@ -229,7 +229,7 @@ fn check_job_folder(ins: &mut Inspection) {
 
 fn check_excluded(ins: &mut Inspection, rel: &str, name: &str, path: &Path, size: u64) {
     let doubt = match name {
-        crate::permfile::FILE_NAME => match check_permission_file_cached(path) {
+        crate::store::permfile::FILE_NAME => match check_permission_file_cached(path) {
             Ok(()) => None,
             Err(why) => Some(format!(
                 "code/{rel} is not a plain permission file ({why}); permission files are left \
@@ -366,7 +366,7 @@ fn check_permission_text(bytes: &[u8]) -> Result<(), String> {
             ));
         }
     }
-    crate::permfile::PermFile::parse(text).map_err(|e| e.to_string())?;
+    crate::store::permfile::PermFile::parse(text).map_err(|e| e.to_string())?;
     if !text.trim().is_empty() {
         serde_saphyr::from_str::<Strict>(text).map_err(|e| {
             format!(

@@ -7,13 +7,13 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::allowlist::{Allowlist, Listing};
-use crate::config::{self, Config, RuleCheck};
+use crate::core::config::{self, Config, RuleCheck};
+use crate::core::policy::{self, Facts, Verdict};
 use crate::error::Result;
-use crate::policy::{self, Facts, Verdict};
 use crate::queue::{self, Inspection};
+use crate::store::allowlist::{Allowlist, Listing};
+use crate::store::trusted::TrustedCode;
 use crate::syftbox::Layout;
-use crate::trusted::TrustedCode;
 
 /// A snapshot of what the owner trusts.
 #[derive(Debug, Clone, Default)]
@@ -52,7 +52,7 @@ impl Trust {
             invalid,
             config,
             config_error,
-            peers: crate::peers::approved(layout),
+            peers: crate::store::peers::approved(layout),
         })
     }
 
@@ -81,17 +81,17 @@ impl Review {
 }
 
 /// For each folder: `None` if it is not a folder (any more), else its
-/// [`fingerprint`](crate::signature::fingerprint), taken first, and its [`review`]. Large batches
+/// [`fingerprint`](crate::core::signature::fingerprint), taken first, and its [`review`]. Large batches
 /// are spread over the cores: reading and hashing the jobs is most of a burst's work.
 pub fn review_all(
     dirs: &[std::path::PathBuf],
     owner: &str,
     trust: &Trust,
 ) -> Vec<Option<(u64, Review)>> {
-    crate::par::map(dirs, |dir| {
+    crate::queue::par::map(dirs, |dir| {
         dir.is_dir().then(|| {
             (
-                crate::inspect_copies::fingerprint(dir),
+                crate::queue::copies::fingerprint(dir),
                 review(dir, owner, trust),
             )
         })

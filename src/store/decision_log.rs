@@ -66,7 +66,7 @@ fn mac(key: &[u8; 32], e: &Entry) -> String {
 
 /// The MAC key, derived from the audit signing key (created with it when `create`).
 fn mac_key(layout: &Layout, create: bool) -> Option<[u8; 32]> {
-    let audit = crate::audit::AuditLog::new(layout);
+    let audit = crate::store::audit::AuditLog::new(layout);
     let seed = if create {
         audit.signing_key().ok()?.to_bytes()
     } else {

@@ -8,19 +8,19 @@ use chrono::Duration as ChronoDuration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::allowlist::Allowlist;
-use crate::audit::Subject;
-use crate::decision_log::DecisionLog;
-use crate::email;
+use crate::core::email;
+use crate::core::signature::{self, CodeFile};
+use crate::daemon::live::Live;
 use crate::error::Error;
-use crate::history::{self, History};
-use crate::live::Live;
-use crate::metadata::{self, Metadata};
+use crate::queue::metadata::{self, Metadata};
+use crate::queue::review::{self, Trust};
 use crate::queue::{Queue, Status};
-use crate::review::{self, Trust};
-use crate::signature::{self, CodeFile};
+use crate::store::allowlist::Allowlist;
+use crate::store::audit::Subject;
+use crate::store::decision_log::DecisionLog;
+use crate::store::history::{self, History};
+use crate::store::trusted::TrustedCode;
 use crate::syftbox::Layout;
-use crate::trusted::TrustedCode;
 
 /// File contents shown in the UI are cut at this size.
 pub const FILE_VIEW_LIMIT: u64 = 256 * 1024;
@@ -91,8 +91,8 @@ pub struct Api {
 
 type AuditCache = (
     AuditStamp,
-    Option<crate::audit::Verification>,
-    Option<crate::audit::Resume>,
+    Option<crate::store::audit::Verification>,
+    Option<crate::store::audit::Resume>,
 );
 
 /// Length and modification time of the chain and of the checkpoint.
@@ -133,9 +133,10 @@ impl Api {
                 self.check_signature(body)
             }
             ("POST", ["api", "v1", "trusted-code", "add-to-history"]) => self.add_to_history(body),
-            ("GET", ["api", "v1", "peers"]) => {
-                ok(serde_json::to_value(crate::peers::list(&self.layout)?).unwrap_or_default())
-            }
+            ("GET", ["api", "v1", "peers"]) => ok(serde_json::to_value(crate::store::peers::list(
+                &self.layout,
+            )?)
+            .unwrap_or_default()),
             ("POST", ["api", "v1", "peers", "approve", mail]) => self.peer_approve(mail),
             ("DELETE", ["api", "v1", "peers", "revoke", mail]) => self.peer_revoke(mail),
             ("GET", ["api", "v1", "jobs"]) => self.jobs(&q),
@@ -145,7 +146,7 @@ impl Api {
             }
             ("POST", ["api", "v1", "jobs", uid, "decide"]) => self.decide(uid, body),
             ("GET", ["api", "v1", "audit", "verify"]) => ok(serde_json::to_value(
-                crate::audit::AuditLog::new(&self.layout).verify(None),
+                crate::store::audit::AuditLog::new(&self.layout).verify(None),
             )
             .unwrap_or_default()),
             ("GET", ["api", "v1", "decisions"]) => {
@@ -160,13 +161,13 @@ impl Api {
     }
 
     fn audit(&self, event: &str, subject: Subject<'_>) {
-        crate::audit::record_change(&self.layout, event, &self.actor, subject, vec![]);
+        crate::store::audit::record_change(&self.layout, event, &self.actor, subject, vec![]);
     }
 
     /// The audit chain's verification, redone only when the chain or its checkpoint changed
     /// (the UI asks every few seconds, and a full check of a long chain is not free).
-    fn audit_state(&self) -> crate::audit::Verification {
-        let log = crate::audit::AuditLog::new(&self.layout);
+    fn audit_state(&self) -> crate::store::audit::Verification {
+        let log = crate::store::audit::AuditLog::new(&self.layout);
         let stamp = |p: std::path::PathBuf| {
             std::fs::metadata(p)
                 .ok()
@@ -241,7 +242,7 @@ impl Api {
     }
 
     fn replace_allowlist(&self, body: &[u8]) -> Answer {
-        let _changing = crate::audit::change_lock(&self.layout)?;
+        let _changing = crate::store::audit::change_lock(&self.layout)?;
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Body {
@@ -266,7 +267,7 @@ impl Api {
     }
 
     fn allow_add(&self, mail: &str) -> Answer {
-        let _changing = crate::audit::change_lock(&self.layout)?;
+        let _changing = crate::store::audit::change_lock(&self.layout)?;
         let mail = email::normalize(mail)?;
         let added = Allowlist::new(&self.layout).add(&mail)?;
         if added {
@@ -279,7 +280,7 @@ impl Api {
     }
 
     fn allow_remove(&self, mail: &str) -> Answer {
-        let _changing = crate::audit::change_lock(&self.layout)?;
+        let _changing = crate::store::audit::change_lock(&self.layout)?;
         let mail = email::normalize(mail)?;
         let removed = Allowlist::new(&self.layout).remove(&mail)?;
         if removed {
@@ -302,11 +303,11 @@ impl Api {
     }
 
     fn peer_approve(&self, mail: &str) -> Answer {
-        let _changing = crate::audit::change_lock(&self.layout)?;
+        let _changing = crate::store::audit::change_lock(&self.layout)?;
         // An invalid config shares nothing now; the daemon shares with the config in force.
         let trust = Trust::load(&self.layout)?;
         let config = trust.config_error.is_none().then_some(&trust.config);
-        let a = crate::peers::approve(&self.layout, config, mail, &self.actor)?;
+        let a = crate::store::peers::approve(&self.layout, config, mail, &self.actor)?;
         Ok(Reply {
             status: if a.approved { 201 } else { 200 },
             body: serde_json::to_value(a).unwrap_or_default(),
@@ -314,8 +315,8 @@ impl Api {
     }
 
     fn peer_revoke(&self, mail: &str) -> Answer {
-        let _changing = crate::audit::change_lock(&self.layout)?;
-        match crate::peers::revoke(&self.layout, mail, &self.actor)? {
+        let _changing = crate::store::audit::change_lock(&self.layout)?;
+        match crate::store::peers::revoke(&self.layout, mail, &self.actor)? {
             Some(r) => {
                 let mut body = serde_json::to_value(r).unwrap_or_default();
                 body["revoked"] = true.into();
@@ -345,7 +346,7 @@ impl Api {
     }
 
     fn mark(&self, sig: &str) -> Answer {
-        let _changing = crate::audit::change_lock(&self.layout)?;
+        let _changing = crate::store::audit::change_lock(&self.layout)?;
         let added = TrustedCode::new(&self.layout).mark(sig)?;
         if added {
             self.audit(
@@ -357,7 +358,7 @@ impl Api {
     }
 
     fn unmark(&self, sig: &str) -> Answer {
-        let _changing = crate::audit::change_lock(&self.layout)?;
+        let _changing = crate::store::audit::change_lock(&self.layout)?;
         if !signature::is_signature(sig) {
             return Err(ApiError::new(
                 400,
@@ -462,7 +463,7 @@ impl Api {
     /// folders is refused with 409, naming each).
     fn find_job(&self, uid: &str, status: Option<Status>) -> Result<std::path::PathBuf, ApiError> {
         let queue = Queue::new(self.layout.queue.clone());
-        match crate::inspect_copies::locate(&queue, uid, status) {
+        match crate::queue::copies::locate(&queue, uid, status) {
             Ok((_, d)) => Ok(d),
             Err(Error::Invalid { what, hint }) => Err(ApiError::new(409, what, hint)),
             Err(_) => Err(ApiError::new(
@@ -560,7 +561,7 @@ impl Api {
         // The daemon's own expiry (none when the timeout reaches past the last date there is).
         let cap = trust.and_then(|t| t.config.approval.max_timeout_seconds);
         let expires = m
-            .and_then(|m| crate::gate::expires_at(m, dir, cap))
+            .and_then(|m| crate::queue::gate::expires_at(m, dir, cap))
             .map(|t| metadata::format_naive(&t));
         let (verdict, reasons) = if trust.is_some() {
             let ex = r.explanation();
@@ -624,7 +625,7 @@ impl Api {
     }
 
     fn decide(&self, uid: &str, body: &[u8]) -> Answer {
-        let req: crate::gate::Request = parse_body(
+        let req: crate::queue::gate::Request = parse_body(
             body,
             r#"{"verdict": "approve"|"reject"|"request_changes", "rationale": "...", "signature": "<what you reviewed>"}"#,
         )?;
@@ -633,11 +634,11 @@ impl Api {
             self.find_job(uid, None)?;
         }
         // A verdict must name what was reviewed, or the job could have changed unseen.
-        let req = crate::gate::Request {
+        let req = crate::queue::gate::Request {
             signature_required: true,
             ..req
         };
-        let d = crate::gate::decide(&self.layout, uid, &req, &self.actor)?;
+        let d = crate::queue::gate::decide(&self.layout, uid, &req, &self.actor)?;
         self.live.count_decision(d.verdict.outcome(), "human", None);
         ok(serde_json::to_value(d).unwrap_or_default())
     }

@@ -2,6 +2,8 @@
 //! stores are safe while the daemon runs: they take the store locks and the daemon sees the
 //! change through its watcher.
 
+pub mod demo;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -9,21 +11,20 @@ use std::time::Duration;
 
 use clap::{Args, FromArgMatches, Parser, Subcommand};
 
-use crate::allowlist::Allowlist;
-use crate::appdata;
+use crate::core::signature;
+use crate::daemon::live::Live;
+use crate::daemon::watcher::Msg;
 use crate::daemon::{Daemon, Options};
-use crate::decision_log::DecisionLog;
-use crate::demo;
 use crate::error::{Error, Result};
-use crate::live::Live;
-use crate::lock::InstanceLock;
-use crate::metadata::Metadata;
+use crate::queue::metadata::Metadata;
+use crate::queue::review::{self, Trust};
 use crate::queue::{Queue, Status};
-use crate::review::{self, Trust};
-use crate::signature;
+use crate::store::allowlist::Allowlist;
+use crate::store::appdata;
+use crate::store::decision_log::DecisionLog;
+use crate::store::lock::InstanceLock;
+use crate::store::trusted::TrustedCode;
 use crate::syftbox::{self, Identity, Layout, Overrides};
-use crate::trusted::TrustedCode;
-use crate::watcher::Msg;
 use crate::web::{self, WebServer};
 use std::sync::Arc;
 
@@ -393,14 +394,14 @@ fn dispatch(cli: Cli) -> Result<()> {
             at,
         }) => {
             let l = layout(&cli)?;
-            let req = crate::gate::Request {
+            let req = crate::queue::gate::Request {
                 verdict: verdict.clone(),
                 rationale: rationale.clone(),
                 signature: signature.clone(),
                 status: at.status,
                 signature_required: false,
             };
-            let d = crate::gate::decide(&l, uid, &req, "cli")?;
+            let d = crate::queue::gate::decide(&l, uid, &req, "cli")?;
             println!(
                 "job {} is now {} ({})",
                 term(&d.uid),
@@ -433,7 +434,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             let to = to.clone().unwrap_or_else(|| l.email.clone());
             let target = Layout::new(&Identity {
                 data_dir: l.data_dir.clone(),
-                email: crate::email::normalize(&to)?,
+                email: crate::core::email::normalize(&to)?,
                 source: None,
             });
             let uid = demo::submit(
@@ -498,7 +499,7 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
     let web = if args.once || args.no_web {
         None
     } else {
-        let port = args.port.unwrap_or_else(web::default_port);
+        let port = args.port.unwrap_or_else(crate::syftbox::default_port);
         match WebServer::start(&layout, live.clone(), args.bind, port) {
             Ok(w) => Some(w),
             // Deciding jobs matters more than the UI: keep going without it.
@@ -528,13 +529,13 @@ fn resolve_job(l: &Layout, job: &str, status: Option<Status>) -> Result<PathBuf>
     if status.is_none() && (p.join("metadata.json").exists() || p.join("code").is_dir()) {
         return Ok(p.to_path_buf());
     }
-    crate::inspect_copies::locate(&Queue::new(l.queue.clone()), job, status).map(|(_, dir)| dir)
+    crate::queue::copies::locate(&Queue::new(l.queue.clone()), job, status).map(|(_, dir)| dir)
 }
 
 /// Job data (names, emails, reasons, paths) as printed by every command: terminal controls and
 /// invisible characters are shown as `⟨U+XXXX⟩`, never sent to the terminal.
 fn term(s: &str) -> std::borrow::Cow<'_, str> {
-    crate::visible::for_terminal(s)
+    crate::core::visible::for_terminal(s)
 }
 
 fn explain(cli: &Cli, job: &str, status: Option<Status>, json: bool) -> Result<()> {
@@ -544,7 +545,7 @@ fn explain(cli: &Cli, job: &str, status: Option<Status>, json: bool) -> Result<(
     let r = review::review(&dir, &l.email, &trust);
     let ex = r.explanation();
     if json {
-        println!("{}", crate::visible::json_pretty(&ex));
+        println!("{}", crate::core::visible::json_pretty(&ex));
         return Ok(());
     }
     println!(
@@ -582,14 +583,14 @@ fn rules_check(cli: &Cli, job: &str, status: Option<Status>, json: bool) -> Resu
         .iter()
         .map(|f| (f.path.clone(), f.sha256.clone()))
         .collect();
-    let checks: Vec<crate::config::RuleCheck> = trust
+    let checks: Vec<crate::core::config::RuleCheck> = trust
         .config
         .rule_sets()
         .iter()
-        .map(|r| crate::config::check_rule(r, &sender, trust.peers.contains(&sender), &files))
+        .map(|r| crate::core::config::check_rule(r, &sender, trust.peers.contains(&sender), &files))
         .collect();
     if json {
-        println!("{}", crate::visible::json_pretty(&checks));
+        println!("{}", crate::core::visible::json_pretty(&checks));
         return Ok(());
     }
     if checks.is_empty() {
@@ -627,14 +628,14 @@ fn rules_check(cli: &Cli, job: &str, status: Option<Status>, json: bool) -> Resu
 
 fn audit(cli: &Cli, cmd: &AuditCommand) -> Result<()> {
     let l = layout(cli)?;
-    let log = crate::audit::AuditLog::new(&l);
+    let log = crate::store::audit::AuditLog::new(&l);
     match cmd {
         AuditCommand::Verify { public_key } => {
             let key = match public_key {
                 None => None,
                 Some(p) => {
                     let text = std::fs::read_to_string(p).map_err(|e| Error::io("read", p, e))?;
-                    Some(crate::audit::parse_public_key(&text).ok_or_else(|| {
+                    Some(crate::store::audit::parse_public_key(&text).ok_or_else(|| {
                         Error::invalid(
                             format!("{} is not an Ed25519 public key", p.display()),
                             "it should hold ed25519:<64 hex>",
@@ -659,17 +660,17 @@ fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
     let l = layout(cli)?;
     appdata::ensure_app_data(&l)?;
     let list = Allowlist::new(&l);
-    let _changing = crate::audit::change_lock(&l)?;
+    let _changing = crate::store::audit::change_lock(&l)?;
     match cmd {
         AllowCommand::Add { emails } => {
             for e in emails {
-                let mail = crate::email::normalize(e)?;
+                let mail = crate::core::email::normalize(e)?;
                 if list.add(&mail)? {
-                    crate::audit::record_change(
+                    crate::store::audit::record_change(
                         &l,
                         "allowlist.add",
                         "cli",
-                        crate::audit::Subject::Email(&mail),
+                        crate::store::audit::Subject::Email(&mail),
                         vec![],
                     );
                     println!("added {mail}");
@@ -683,13 +684,13 @@ fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
         }
         AllowCommand::Remove { emails } => {
             for e in emails {
-                let mail = crate::email::normalize(e)?;
+                let mail = crate::core::email::normalize(e)?;
                 if list.remove(&mail)? {
-                    crate::audit::record_change(
+                    crate::store::audit::record_change(
                         &l,
                         "allowlist.remove",
                         "cli",
-                        crate::audit::Subject::Email(&mail),
+                        crate::store::audit::Subject::Email(&mail),
                         vec![],
                     );
                     println!("removed {mail}");
@@ -727,7 +728,7 @@ fn peers(cli: &Cli, cmd: &PeersCommand) -> Result<()> {
     appdata::ensure_app_data(&l)?;
     match cmd {
         PeersCommand::List { json } => {
-            let listing = crate::peers::list(&l)?;
+            let listing = crate::store::peers::list(&l)?;
             if *json {
                 println!(
                     "{}",
@@ -744,7 +745,7 @@ fn peers(cli: &Cli, cmd: &PeersCommand) -> Result<()> {
             {
                 println!(
                     "no peers and no peer requests (requests arrive in {})",
-                    crate::peers::requests_dir(&l).display()
+                    crate::store::peers::requests_dir(&l).display()
                 );
             }
             for p in &listing.approved {
@@ -773,8 +774,8 @@ fn peers(cli: &Cli, cmd: &PeersCommand) -> Result<()> {
             }
         }
         PeersCommand::Approve { peer } => {
-            let _changing = crate::audit::change_lock(&l)?;
-            let config = match crate::config::Config::load(&l.config_file()) {
+            let _changing = crate::store::audit::change_lock(&l)?;
+            let config = match crate::core::config::Config::load(&l.config_file()) {
                 Ok(c) => Some(c),
                 Err(e) => {
                     eprintln!(
@@ -783,7 +784,7 @@ fn peers(cli: &Cli, cmd: &PeersCommand) -> Result<()> {
                     None
                 }
             };
-            let a = crate::peers::approve(&l, config.as_ref(), peer, "cli")?;
+            let a = crate::store::peers::approve(&l, config.as_ref(), peer, "cli")?;
             if a.approved {
                 println!("approved peer {}", a.email);
             } else {
@@ -797,8 +798,8 @@ fn peers(cli: &Cli, cmd: &PeersCommand) -> Result<()> {
             }
         }
         PeersCommand::Revoke { peer } => {
-            let _changing = crate::audit::change_lock(&l)?;
-            let Some(r) = crate::peers::revoke(&l, peer, "cli")? else {
+            let _changing = crate::store::audit::change_lock(&l)?;
+            let Some(r) = crate::store::peers::revoke(&l, peer, "cli")? else {
                 return Err(Error::not_found(
                     format!("{} among the approved peers", peer.trim().to_lowercase()),
                     "see `syft-reviewer peers list`",
@@ -820,7 +821,7 @@ fn trust(cli: &Cli, cmd: &TrustCommand) -> Result<()> {
     let l = layout(cli)?;
     appdata::ensure_app_data(&l)?;
     let store = TrustedCode::new(&l);
-    let _changing = crate::audit::change_lock(&l)?;
+    let _changing = crate::store::audit::change_lock(&l)?;
     match cmd {
         TrustCommand::Add {
             signature: Some(sig),
@@ -828,11 +829,11 @@ fn trust(cli: &Cli, cmd: &TrustCommand) -> Result<()> {
         } => {
             let added = store.mark(sig)?;
             if added {
-                crate::audit::record_change(
+                crate::store::audit::record_change(
                     &l,
                     "trusted_code.mark",
                     "cli",
-                    crate::audit::Subject::Signature(sig),
+                    crate::store::audit::Subject::Signature(sig),
                     vec![],
                 );
             }
@@ -846,15 +847,16 @@ fn trust(cli: &Cli, cmd: &TrustCommand) -> Result<()> {
             status,
             ..
         } => {
-            let rec = crate::history::record_for_job(&resolve_job(&l, job, *status)?, &l.email)?;
+            let rec =
+                crate::store::history::record_for_job(&resolve_job(&l, job, *status)?, &l.email)?;
             let (sig, name) = (rec.signature.clone(), rec.name.clone());
             let added = store.mark_record(rec)?;
             if added {
-                crate::audit::record_change(
+                crate::store::audit::record_change(
                     &l,
                     "trusted_code.mark",
                     "cli",
-                    crate::audit::Subject::Signature(&sig),
+                    crate::store::audit::Subject::Signature(&sig),
                     vec![format!("from job {job}")],
                 );
             }
@@ -872,18 +874,18 @@ fn trust(cli: &Cli, cmd: &TrustCommand) -> Result<()> {
                     "see `syft-reviewer trust list`",
                 ));
             }
-            crate::audit::record_change(
+            crate::store::audit::record_change(
                 &l,
                 "trusted_code.unmark",
                 "cli",
-                crate::audit::Subject::Signature(signature),
+                crate::store::audit::Subject::Signature(signature),
                 vec![],
             );
             println!("no longer trusted: {signature}");
         }
         TrustCommand::List { history, json } => {
             let rows: Vec<serde_json::Value> = if *history {
-                crate::history::History::new(&l)
+                crate::store::history::History::new(&l)
                     .list()?
                     .into_iter()
                     .map(|r| serde_json::to_value(r).unwrap_or_default())
@@ -897,7 +899,7 @@ fn trust(cli: &Cli, cmd: &TrustCommand) -> Result<()> {
             };
             for row in &rows {
                 if *json {
-                    println!("{}", crate::visible::json_line(row));
+                    println!("{}", crate::core::visible::json_line(row));
                 } else {
                     println!(
                         "{}  {}  ({} file(s), requested by {})",
@@ -946,7 +948,7 @@ fn jobs(cli: &Cli, status: Option<Status>, json: bool) -> Result<()> {
             if json {
                 println!(
                     "{}",
-                    crate::visible::json_line(
+                    crate::core::visible::json_line(
                         &serde_json::json!({"uid": uid, "status": s, "name": name, "requester": from, "created_at": created})
                     )
                 );
@@ -974,7 +976,7 @@ fn status(cli: &Cli, json: bool) -> Result<()> {
         .map(|s| (s.as_str().to_string(), q.list(*s).len().into()))
         .collect();
     let recent = DecisionLog::new(&l).tail(5);
-    let unexplained = crate::bypass::unexplained_now(&l);
+    let unexplained = crate::daemon::bypass::unexplained_now(&l);
     let v = serde_json::json!({
         "owner": l.email,
         "datasite": l.datasite,
@@ -992,7 +994,7 @@ fn status(cli: &Cli, json: bool) -> Result<()> {
         "unexplained_jobs": unexplained,
     });
     if json {
-        println!("{}", crate::visible::json_pretty(&v));
+        println!("{}", crate::core::visible::json_pretty(&v));
         return Ok(());
     }
     println!("owner:     {}", l.email);

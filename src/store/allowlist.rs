@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
+use crate::core::email;
+use crate::core::signature::is_excluded;
 use crate::durable::{self, Sync};
-use crate::email;
 use crate::error::{Error, Result};
-use crate::lock::StoreLock;
-use crate::metadata;
-use crate::permfile::{self, PermFile};
-use crate::signature::is_excluded;
+use crate::queue::metadata;
+use crate::store::lock::StoreLock;
+use crate::store::permfile::{self, PermFile};
 use crate::syftbox::Layout;
 
 pub const FILE_MODE: u32 = 0o600;

@@ -33,15 +33,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::audit::{self, Subject};
-use crate::config::Config;
+use crate::core::config::Config;
+use crate::core::email;
+use crate::core::signature::is_excluded;
 use crate::durable::{self, Sync};
-use crate::email;
 use crate::error::{Error, Result};
-use crate::lock::StoreLock;
-use crate::metadata;
-use crate::permfile::{self, Access, PermFile, Rule};
-use crate::signature::is_excluded;
+use crate::queue::metadata;
+use crate::store::audit::{self, Subject};
+use crate::store::lock::StoreLock;
+use crate::store::permfile::{self, Access, PermFile, Rule};
 use crate::syftbox::Layout;
 
 pub const FILE_MODE: u32 = 0o600;

@@ -4,6 +4,11 @@
 //! only once the sender has finished writing it. Events are hints; a full rescan runs at start,
 //! on watcher overflow or errors, and on a timer.
 
+pub mod bypass;
+pub mod live;
+pub(crate) mod retry;
+pub mod watcher;
+
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -12,24 +17,24 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::allowlist::Allowlist;
-use crate::appdata;
-use crate::audit::{self, AuditLog};
-use crate::decision_log::{DecisionLog, Entry};
+use crate::announce::{self as notifications, Notifier};
+use crate::core::policy::{Method, Outcome, Verdict};
+use crate::daemon::live::{Live, Snapshot};
+use crate::daemon::retry::Retries;
+use crate::daemon::watcher::{Msg, Watcher};
 use crate::durable::Sync;
 use crate::error::Result;
-use crate::gate;
-use crate::history::{History, HistoryRecord};
-use crate::journal::{Applied, Check, Mover};
-use crate::live::{Live, Snapshot};
-use crate::metadata;
-use crate::notify::{self as notifications, Notifier};
-use crate::policy::{Method, Outcome, Verdict};
+use crate::queue::gate;
+use crate::queue::journal::{Applied, Check, Mover};
+use crate::queue::metadata;
+use crate::queue::review::{self, Review, Trust};
 use crate::queue::{Queue, Status};
-use crate::retry::Retries;
-use crate::review::{self, Review, Trust};
+use crate::store::allowlist::Allowlist;
+use crate::store::appdata;
+use crate::store::audit::{self, AuditLog};
+use crate::store::decision_log::{DecisionLog, Entry};
+use crate::store::history::{History, HistoryRecord};
 use crate::syftbox::Layout;
-use crate::watcher::{self, Msg, Watcher};
 use notify::EventKind;
 use notify::event::{AccessKind, AccessMode};
 
@@ -116,7 +121,7 @@ pub struct Daemon {
     /// Jobs whose approval failed, backing off.
     retries: Retries,
     /// Watches the decided status folders for jobs and permissions nobody decided.
-    bypass: crate::bypass::Bypass,
+    bypass: crate::daemon::bypass::Bypass,
 }
 
 impl Daemon {
@@ -161,7 +166,7 @@ impl Daemon {
             retries: Retries::default(),
             audit_offset: std::fs::metadata(AuditLog::new(&layout).chain_path())
                 .map_or(0, |m| m.len()),
-            bypass: crate::bypass::Bypass::new(&layout, opts.rescan),
+            bypass: crate::daemon::bypass::Bypass::new(&layout, opts.rescan),
             layout,
             opts,
         })
@@ -215,8 +220,8 @@ impl Daemon {
             w.add_target(self.queue.status_dir(Status::Completed), false);
             w.add_target(self.layout.allowlist_dir(), false);
             w.add_target(self.layout.trusted_dir(), false);
-            w.add_target(crate::peers::approved_dir(&self.layout), false);
-            w.add_target(crate::peers::requests_dir(&self.layout), false);
+            w.add_target(crate::store::peers::approved_dir(&self.layout), false);
+            w.add_target(crate::store::peers::requests_dir(&self.layout), false);
             w.add_target(self.layout.app_data.clone(), false);
             for dir in self.bypass.watched() {
                 w.add_target(dir, false);
@@ -397,7 +402,7 @@ impl Daemon {
                     .or_insert_with(|| Instant::now() + self.opts.settle);
             } else if path.starts_with(self.layout.allowlist_dir())
                 || path.starts_with(self.layout.trusted_dir())
-                || path.starts_with(crate::peers::peers_dir(&self.layout))
+                || path.starts_with(crate::store::peers::peers_dir(&self.layout))
                 || path == &self.layout.config_file()
             {
                 // Not postponed by later events: whoever writes in these folders (peer
@@ -524,7 +529,7 @@ impl Daemon {
     /// Applies the peer config to requests, approvals, dataset grants and answers (the caller
     /// holds the change lock); returns `trust` with the approved peers as they are now.
     fn sync_peers(&mut self, mut trust: Trust) -> Trust {
-        match crate::peers::sync(&self.layout, &trust.config, "daemon") {
+        match crate::store::peers::sync(&self.layout, &trust.config, "daemon") {
             Ok(report) => {
                 for p in &report.problems {
                     if !self.peer_notes.contains(p) {
@@ -546,7 +551,7 @@ impl Daemon {
                 self.peer_notes = vec![msg];
             }
         }
-        trust.peers = crate::peers::approved(&self.layout);
+        trust.peers = crate::store::peers::approved(&self.layout);
         trust
     }
 
@@ -625,7 +630,7 @@ impl Daemon {
                     None => true,
                     Some(k) => {
                         k.fingerprint
-                            != crate::inspect_copies::fingerprint(
+                            != crate::queue::copies::fingerprint(
                                 &self.queue.job_dir(Status::Pending, uid),
                             )
                     }
@@ -775,7 +780,7 @@ impl Daemon {
         let mut moved: Vec<String> = Vec::new();
         if !approvals.is_empty() {
             // The CLI and the API move jobs too; one mover at a time, and only what can be recorded.
-            let _guard = match crate::bypass::decision_lock(&self.layout) {
+            let _guard = match crate::queue::gate::decision_lock(&self.layout) {
                 Ok(g) => g,
                 Err(e) => {
                     log::error!("{e}; retrying in {} s", RETRY_AFTER.as_secs());
@@ -975,7 +980,7 @@ fn first_component(path: &Path, dir: &Path) -> Option<String> {
     let rel = path.strip_prefix(dir).ok()?;
     let first = rel.components().next()?;
     let name = first.as_os_str().to_str()?;
-    if name == crate::permfile::FILE_NAME || crate::durable::is_temp_name(name) {
+    if name == crate::store::permfile::FILE_NAME || crate::durable::is_temp_name(name) {
         return None;
     }
     Some(name.to_string())

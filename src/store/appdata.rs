@@ -5,28 +5,28 @@
 use std::fs;
 use std::path::Path;
 
-use crate::allowlist::{self, Allowlist};
+use crate::core::email;
+use crate::core::signature;
 use crate::durable;
-use crate::email;
 use crate::error::{Error, Result};
-use crate::history::RecordDir;
-use crate::permfile;
-use crate::signature;
+use crate::store::allowlist::{self, Allowlist};
+use crate::store::history::RecordDir;
+use crate::store::permfile;
 use crate::syftbox::Layout;
 
 /// `app_data_template/`, compiled in so the binary works wherever it is installed.
 const TEMPLATE: &[(&str, &str)] = &[
     (
         "syft.pub.yaml",
-        include_str!("../app_data_template/syft.pub.yaml"),
+        include_str!("../../app_data_template/syft.pub.yaml"),
     ),
     (
         "config.yaml",
-        include_str!("../app_data_template/config.yaml"),
+        include_str!("../../app_data_template/config.yaml"),
     ),
     (
         "allowlist/andrew_at_openmined_dot_org",
-        include_str!("../app_data_template/allowlist/andrew_at_openmined_dot_org"),
+        include_str!("../../app_data_template/allowlist/andrew_at_openmined_dot_org"),
     ),
 ];
 
@@ -79,7 +79,7 @@ pub fn ensure_app_data(layout: &Layout) -> Result<bool> {
     let list = Allowlist::new(layout);
     list.sync_permissions(&list.load()?)?;
     // Peer requests: each user may write only the file named with their own email.
-    crate::peers::ensure_requests_folder(layout)?;
+    crate::store::peers::ensure_requests_folder(layout)?;
     Ok(first)
 }
 
@@ -143,9 +143,9 @@ pub fn clean_temps(layout: &Layout) {
         layout.trusted_dir(),
         layout.history_dir(),
         layout.app_data.join("audit"),
-        crate::peers::approved_dir(layout),
-        crate::peers::requests_dir(layout),
-        crate::peers::answers_dir(layout),
+        crate::store::peers::approved_dir(layout),
+        crate::store::peers::requests_dir(layout),
+        crate::store::peers::answers_dir(layout),
         layout.state.clone(),
     ] {
         durable::remove_stale_temps(&dir);
@@ -183,10 +183,11 @@ mod tests {
         let listing = Allowlist::new(&l).load().unwrap();
         assert!(listing.contains("andrew@openmined.org"));
         assert!(l.app_data.join("syft.pub.yaml").is_file());
-        let requests =
-            crate::permfile::PermFile::read(&crate::peers::requests_dir(&l).join("syft.pub.yaml"))
-                .unwrap();
-        assert_eq!(requests, crate::peers::requests_permfile());
+        let requests = crate::store::permfile::PermFile::read(
+            &crate::store::peers::requests_dir(&l).join("syft.pub.yaml"),
+        )
+        .unwrap();
+        assert_eq!(requests, crate::store::peers::requests_permfile());
         assert!(
             !ensure_app_data(&l).unwrap(),
             "second start is not a first start"

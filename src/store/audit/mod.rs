@@ -21,9 +21,9 @@ use sha2::{Digest, Sha256};
 
 use crate::durable;
 use crate::error::{Error, Result};
-use crate::lock::StoreLock;
-use crate::metadata;
-use crate::secret;
+use crate::queue::metadata;
+use crate::store::lock::StoreLock;
+use crate::store::secret;
 use crate::syftbox::Layout;
 
 pub mod anchor;

@@ -8,6 +8,8 @@
 //! through it; a verdict given in another process (the `decide` command, the MCP server) is
 //! announced from that process with a one-shot notifier that it waits for, within a time limit.
 
+pub mod hooks;
+
 use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -24,9 +26,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Message, SmtpTransport, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, HooksConfig, SmtpConfig};
-use crate::decision_log::Entry;
-use crate::hooks;
+use crate::core::config::{Config, HooksConfig, SmtpConfig};
+use crate::store::decision_log::Entry;
 use crate::syftbox::Layout;
 
 /// Notifications that may wait for each worker before new ones are dropped.
@@ -600,7 +601,7 @@ pub fn announce(layout: &Layout, d: Decision) {
     let n = Notifier::new(&layout.email, &config);
     n.set_ui_url(Some(format!(
         "http://127.0.0.1:{}/",
-        crate::web::default_port()
+        crate::syftbox::default_port()
     )));
     n.decision(d);
     n.close(n.one_shot_budget());

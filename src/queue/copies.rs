@@ -7,7 +7,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::metadata::Metadata;
+use crate::queue::metadata::Metadata;
 use crate::queue::{Inspection, Queue, Status, is_valid_uid};
 
 /// The status and queue root of a job folder that sits in a status folder.
@@ -98,11 +98,11 @@ pub fn locate(queue: &Queue, uid: &str, status: Option<Status>) -> Result<(Statu
     }
 }
 
-/// [`crate::signature::fingerprint`] of a job folder plus which other status folders hold its
+/// [`crate::core::signature::fingerprint`] of a job folder plus which other status folders hold its
 /// uid, so a flagged copy is evaluated again when the other copy goes (and only then).
 pub fn fingerprint(dir: &Path) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    crate::signature::fingerprint(dir).hash(&mut h);
+    crate::core::signature::fingerprint(dir).hash(&mut h);
     if let (Some((_, root)), Some(uid)) = (location(dir), dir.file_name().and_then(|n| n.to_str()))
     {
         for (status, _) in copies(&Queue::new(root.to_path_buf()), uid) {

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::signature::{self, CodeScan};
 use crate::durable::{self, Sync};
 use crate::error::{Error, Result};
-use crate::metadata::{self, JobMeta};
-use crate::signature::{self, CodeScan};
+use crate::queue::metadata::{self, JobMeta};
 use crate::syftbox::Layout;
 
 /// Code files up to this size are kept as text in the record.

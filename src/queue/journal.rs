@@ -22,10 +22,10 @@ use walkdir::WalkDir;
 
 use crate::durable::{self, Sync};
 use crate::error::{Error, Result};
-use crate::metadata;
-use crate::permfile::{self, PermFile};
+use crate::queue::metadata;
+use crate::queue::review::{self, Review, Trust};
 use crate::queue::{Queue, Status};
-use crate::review::{self, Review, Trust};
+use crate::store::permfile::{self, PermFile};
 use crate::syftbox::Layout;
 
 /// How a move must be justified again after it happened.
@@ -255,7 +255,7 @@ impl Mover {
         let t_moved = t0.elapsed();
         // Jobs are independent folders: a large batch is finished on all cores, each worker
         // collecting the fsyncs it owes.
-        let (done, owed) = crate::par::map_with(&moved, |intent, sync: &mut Sync| {
+        let (done, owed) = crate::queue::par::map_with(&moved, |intent, sync: &mut Sync| {
             (intent.uid.clone(), self.finish(intent, trust, sync))
         });
         for o in owed {

@@ -33,7 +33,7 @@ pub struct Live {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Integrity {
     /// Jobs in approved/ or running/ that no decision explains.
-    pub unexplained_jobs: Vec<crate::bypass::Unexplained>,
+    pub unexplained_jobs: Vec<Unexplained>,
     /// Status-folder permission files restored since start.
     pub permission_restores: u64,
 }
@@ -107,7 +107,7 @@ impl Live {
         c.audit_entries = entries;
     }
 
-    pub fn set_integrity(&self, unexplained_jobs: Vec<crate::bypass::Unexplained>, restores: u64) {
+    pub fn set_integrity(&self, unexplained_jobs: Vec<Unexplained>, restores: u64) {
         *self.integrity.lock().unwrap_or_else(|p| p.into_inner()) = Integrity {
             unexplained_jobs,
             permission_restores: restores,
@@ -258,4 +258,16 @@ impl Live {
         );
         o
     }
+}
+
+/// A job found where only an approval may put it, with nothing that explains it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unexplained {
+    pub uid: String,
+    pub status: String,
+    pub name: Option<String>,
+    pub requester: Option<String>,
+    /// What its metadata says (left as it is).
+    pub metadata_status: Option<String>,
+    pub why: String,
 }

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::email;
 use crate::durable;
-use crate::email;
 use crate::error::{Error, Result};
 
 const MAX_SIZE: u64 = 1 << 20;
@@ -287,7 +287,7 @@ impl Config {
                     ));
                 }
                 let hex = hash.strip_prefix("sha256:").unwrap_or("");
-                if !crate::signature::is_signature(hex) {
+                if !crate::core::signature::is_signature(hex) {
                     return Err(Error::invalid(
                         format!("{at}: the hash of {f:?} is not sha256:<64 lower-case hex>"),
                         "paste the full output of `syft-reviewer hash FILE`; prefixes are not accepted",
@@ -626,7 +626,7 @@ mod tests {
 
     #[test]
     fn the_template_is_valid_and_disabled() {
-        let c = Config::parse(include_str!("../app_data_template/config.yaml")).unwrap();
+        let c = Config::parse(include_str!("../../app_data_template/config.yaml")).unwrap();
         assert!(!c.jobs.enabled && !c.peers.enabled);
         assert!(c.rule_sets().is_empty());
     }

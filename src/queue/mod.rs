@@ -1,14 +1,22 @@
 //! The syft-code-queue layout (SPEC §3): status folders, job folders, and inspecting a job folder
 //! into the facts the policy needs. Nothing here decides anything.
 
+pub mod content;
+pub mod copies;
+pub mod gate;
+pub mod journal;
+pub mod metadata;
+pub mod par;
+pub mod review;
+
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::metadata::Metadata;
-use crate::signature::{self, CodeScan};
+use crate::core::signature::{self, CodeScan};
+use crate::queue::metadata::Metadata;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -134,8 +142,8 @@ pub struct Inspection {
     pub problems: Vec<String>,
     /// Why this folder is not a job for this owner at all (then it is left alone).
     pub ignored: Option<String>,
-    /// What [`crate::inspect_content`] found beyond `problems`.
-    pub findings: crate::inspect_content::Findings,
+    /// What [`crate::queue::content`] found beyond `problems`.
+    pub findings: crate::queue::content::Findings,
 }
 
 impl Inspection {
@@ -150,7 +158,7 @@ impl Inspection {
 /// Reads a job folder: metadata, code, signature, and every problem found on the way.
 pub fn inspect(dir: &Path, owner: &str) -> Inspection {
     let mut ins = inspect_files(dir, owner);
-    crate::inspect_content::add_findings(&mut ins);
+    crate::queue::content::add_findings(&mut ins);
     ins
 }
 
@@ -189,7 +197,7 @@ fn inspect_files(dir: &Path, owner: &str) -> Inspection {
                 ));
                 return ins;
             }
-            if !crate::email::is_valid(&m.meta.requester_email.to_lowercase()) {
+            if !crate::core::email::is_valid(&m.meta.requester_email.to_lowercase()) {
                 ins.problems.push(format!(
                     "requester_email {:?} is not a valid email",
                     m.meta.requester_email

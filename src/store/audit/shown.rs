@@ -47,7 +47,7 @@ impl AuditLog {
     pub fn print_verified(&self, since: &str) {
         let shown = self.verified_entries();
         for e in shown.entries.iter().filter(|e| e.time.as_str() >= since) {
-            println!("{}", crate::visible::json_line(&e));
+            println!("{}", crate::core::visible::json_line(&e));
         }
         if shown.unverified_lines > 0 || !shown.verification.valid {
             eprintln!(

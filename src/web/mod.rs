@@ -9,8 +9,10 @@
 //! owner's own browser cannot drive the API. The HTTP layer and its limits are in [`server`].
 
 mod access;
+pub mod api;
 mod peer;
 mod request;
+mod response;
 mod server;
 
 use std::net::{IpAddr, SocketAddr};
@@ -18,31 +20,24 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::api::{Api, ApiError};
+use crate::daemon::live::Live;
 use crate::error::{Error, Result};
-use crate::live::Live;
-use crate::secret;
+use crate::store::secret;
 use crate::syftbox::Layout;
+use crate::web::api::{Api, ApiError};
 
 use access::Access;
 pub use access::ui;
 pub use request::MAX_BODY;
-use server::{Head, Response};
+use response::Response;
+use server::Head;
 
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
 
-const INDEX_HTML: &str = include_str!("web/index.html");
-const APP_JS: &str = include_str!("web/app.js");
-const APP_CSS: &str = include_str!("web/app.css");
-const OPENAPI: &str = include_str!("web/openapi.json");
-
-/// The port SyftBox assigned, or 8002.
-pub fn default_port() -> u16 {
-    ["SYFTBOX_ASSIGNED_PORT", "SYFTBOX_APP_PORT"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().and_then(|v| v.trim().parse().ok()))
-        .unwrap_or(8002)
-}
+const INDEX_HTML: &str = include_str!("index.html");
+const APP_JS: &str = include_str!("app.js");
+const APP_CSS: &str = include_str!("app.css");
+const OPENAPI: &str = include_str!("openapi.json");
 
 struct Ctx {
     api: Api,

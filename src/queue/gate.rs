@@ -2,21 +2,22 @@
 //! approved, and expiry of jobs nobody decided in time. The CLI, the API and the MCP server all
 //! come through [`decide`], which applies the verdict with the same crash-safe mover as the
 //! daemon, records it in the decision log and the audit chain, and announces it to the hooks
-//! and mail of [`crate::notify`].
+//! and mail of [`crate::announce`].
 
 use std::path::Path;
 
 use chrono::{Duration as ChronoDuration, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{self, AuditLog};
-use crate::decision_log::{self, DecisionLog};
+use crate::announce;
 use crate::error::{Error, Result};
-use crate::journal::{Applied, Check, Mover};
-use crate::metadata::{self, JobMeta};
-use crate::notify;
+use crate::queue::journal::{Applied, Check, Mover};
+use crate::queue::metadata::{self, JobMeta};
+use crate::queue::review::{self, Review, Trust};
 use crate::queue::{Queue, Status};
-use crate::review::{self, Review, Trust};
+use crate::store::audit::{self, AuditLog};
+use crate::store::decision_log::{self, DecisionLog};
+use crate::store::lock::StoreLock;
 use crate::syftbox::Layout;
 
 /// What syft-code-queue uses when a job has no timeout.
@@ -130,11 +131,11 @@ pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<
         ));
     }
     let queue = Queue::new(layout.queue.clone());
-    let guard = crate::bypass::decision_lock(layout)?;
-    let found = match crate::inspect_copies::locate(&queue, uid, req.status) {
+    let guard = decision_lock(layout)?;
+    let found = match crate::queue::copies::locate(&queue, uid, req.status) {
         // The copy named is gone: say where the job went, if it is anywhere.
         Err(Error::NotFound { .. }) if req.status.is_some() => {
-            crate::inspect_copies::locate(&queue, uid, None)
+            crate::queue::copies::locate(&queue, uid, None)
         }
         other => other,
     };
@@ -227,7 +228,7 @@ pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<
     mover.settled([&r.inspection.uid]);
     // Hooks and mail never run under the queue lock.
     drop(guard);
-    notify::announce(layout, announced);
+    announce::announce(layout, announced);
     Ok(Decided {
         uid: uid.to_string(),
         verdict,
@@ -263,7 +264,7 @@ pub fn expire(layout: &Layout, reviews: &[Review], trust: &Trust) -> Vec<String>
     if reviews.is_empty() {
         return Vec::new();
     }
-    let Ok(guard) = crate::bypass::decision_lock(layout) else {
+    let Ok(guard) = decision_lock(layout) else {
         return Vec::new();
     };
     let mover = Mover::new(layout);
@@ -303,14 +304,14 @@ pub fn expire(layout: &Layout, reviews: &[Review], trust: &Trust) -> Vec<String>
     mover.settled(&uids);
     drop(guard);
     for d in announced {
-        notify::announce(layout, d);
+        announce::announce(layout, d);
     }
     done
 }
 
 /// Writes a decision to the decision log and the audit chain (failures are logged: the move
 /// already happened and must not be undone because a log could not be written). Returns the
-/// decision for [`notify::announce`], which the caller makes once the queue lock is released.
+/// decision for [`announce::announce`](crate::announce::announce), which the caller makes once the queue lock is released.
 pub fn record(
     layout: &Layout,
     r: &Review,
@@ -318,7 +319,7 @@ pub fn record(
     method: Option<&str>,
     actor: &str,
     reasons: &[String],
-) -> notify::Decision {
+) -> announce::Decision {
     let ins = &r.inspection;
     let entry = decision_log::Entry {
         time: metadata::format_naive(&metadata::now_naive()),
@@ -345,5 +346,12 @@ pub fn record(
     if let Err(e) = AuditLog::new(layout).append(&[ev]) {
         log::error!("could not append to the audit chain: {e}");
     }
-    notify::Decision::from_entry(&entry, actor)
+    announce::Decision::from_entry(&entry, actor)
+}
+/// Takes the queue lock for a decision, refusing while the audit chain would refuse to record it
+/// (rolled back or deleted): a decision must never happen unrecorded.
+pub fn decision_lock(layout: &Layout) -> Result<StoreLock> {
+    let guard = StoreLock::acquire(&layout.state, "queue")?;
+    AuditLog::new(layout).appendable()?;
+    Ok(guard)
 }

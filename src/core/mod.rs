@@ -1,0 +1,10 @@
+//! The rules of the product, independent of where jobs come from: the policy, the rule config,
+//! the trusted-code signature, email addresses and the characters that make text look like
+//! something else.
+
+pub mod config;
+pub mod email;
+pub(crate) mod hash_cache;
+pub mod policy;
+pub mod signature;
+pub mod visible;
