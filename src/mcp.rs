@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::daemon::live::Live;
-use crate::store::audit::{AuditLog, Event};
+use crate::store::audit::{Actor, AuditEvent, AuditLog, Event};
 use crate::syftbox::Layout;
 use crate::web::api::Api;
 
@@ -47,7 +47,7 @@ fn tools() -> Value {
 
 /// Serves requests from `input` until it closes.
 pub fn serve(layout: &Layout, input: impl BufRead, mut output: impl Write) -> std::io::Result<()> {
-    let api = Api::new(layout.clone(), Arc::new(Live::default()), "mcp");
+    let api = Api::new(layout.clone(), Arc::new(Live::default()), Actor::Mcp);
     for line in input.lines() {
         let line = line?;
         if line.trim().is_empty() {
@@ -174,8 +174,8 @@ fn call_tool(layout: &Layout, api: &Api, params: &Value) -> Value {
         Err(e) => (true, e.body(), format!("error {}", e.status)),
     };
     let ev = Event {
-        event: "mcp.call".into(),
-        actor: "mcp".into(),
+        event: AuditEvent::McpCall,
+        actor: Actor::Mcp,
         uid: args.get("uid").and_then(Value::as_str).map(str::to_owned),
         signature: None,
         email: None,

@@ -401,7 +401,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 status: at.status,
                 signature_required: false,
             };
-            let d = crate::queue::gate::decide(&l, uid, &req, "cli")?;
+            let d = crate::queue::gate::decide(&l, uid, &req, &crate::store::audit::Actor::Cli)?;
             println!(
                 "job {} is now {} ({})",
                 term(&d.uid),
@@ -668,7 +668,7 @@ fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
                 if list.add(&mail)? {
                     crate::store::audit::record_change(
                         &l,
-                        "allowlist.add",
+                        crate::store::audit::AuditEvent::AllowlistAdd,
                         "cli",
                         crate::store::audit::Subject::Email(&mail),
                         vec![],
@@ -688,7 +688,7 @@ fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
                 if list.remove(&mail)? {
                     crate::store::audit::record_change(
                         &l,
-                        "allowlist.remove",
+                        crate::store::audit::AuditEvent::AllowlistRemove,
                         "cli",
                         crate::store::audit::Subject::Email(&mail),
                         vec![],
@@ -831,7 +831,7 @@ fn trust(cli: &Cli, cmd: &TrustCommand) -> Result<()> {
             if added {
                 crate::store::audit::record_change(
                     &l,
-                    "trusted_code.mark",
+                    crate::store::audit::AuditEvent::TrustedCodeMark,
                     "cli",
                     crate::store::audit::Subject::Signature(sig),
                     vec![],
@@ -854,7 +854,7 @@ fn trust(cli: &Cli, cmd: &TrustCommand) -> Result<()> {
             if added {
                 crate::store::audit::record_change(
                     &l,
-                    "trusted_code.mark",
+                    crate::store::audit::AuditEvent::TrustedCodeMark,
                     "cli",
                     crate::store::audit::Subject::Signature(&sig),
                     vec![format!("from job {job}")],
@@ -876,7 +876,7 @@ fn trust(cli: &Cli, cmd: &TrustCommand) -> Result<()> {
             }
             crate::store::audit::record_change(
                 &l,
-                "trusted_code.unmark",
+                crate::store::audit::AuditEvent::TrustedCodeUnmark,
                 "cli",
                 crate::store::audit::Subject::Signature(signature),
                 vec![],

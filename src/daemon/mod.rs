@@ -561,19 +561,19 @@ impl Daemon {
         let log = AuditLog::new(&self.layout);
         let (recent, end) = log.read_since(self.audit_offset);
         self.audit_offset = end;
-        let recorded = |event: &str, email: Option<&str>, sig: Option<&str>| {
+        let recorded = |event: &audit::AuditEvent, email: Option<&str>, sig: Option<&str>| {
             recent.iter().any(|e| {
-                e.body.event == event
+                e.body.event == *event
                     && e.body.email.as_deref() == email
                     && e.body.signature.as_deref() == sig
             })
         };
         let mut events = Vec::new();
-        let mut push = |event: &str, email: Option<&str>, sig: Option<&str>| {
-            if !recorded(event, email, sig) {
+        let mut push = |event: audit::AuditEvent, email: Option<&str>, sig: Option<&str>| {
+            if !recorded(&event, email, sig) {
                 events.push(audit::Event {
-                    event: event.into(),
-                    actor: "filesystem".into(),
+                    event,
+                    actor: audit::Actor::Filesystem,
                     email: email.map(str::to_owned),
                     signature: sig.map(str::to_owned),
                     outcome: "changed".into(),
@@ -586,17 +586,17 @@ impl Daemon {
         };
         let (old_a, new_a) = (&self.trust.allowlist.entries, &new.allowlist.entries);
         for m in new_a.keys().filter(|m| !old_a.contains_key(*m)) {
-            push("allowlist.add", Some(m), None);
+            push(audit::AuditEvent::AllowlistAdd, Some(m), None);
         }
         for m in old_a.keys().filter(|m| !new_a.contains_key(*m)) {
-            push("allowlist.remove", Some(m), None);
+            push(audit::AuditEvent::AllowlistRemove, Some(m), None);
         }
         for s in new
             .trusted
             .iter()
             .filter(|s| !self.trust.trusted.contains(*s))
         {
-            push("trusted_code.mark", None, Some(s));
+            push(audit::AuditEvent::TrustedCodeMark, None, Some(s));
         }
         for s in self
             .trust
@@ -604,7 +604,7 @@ impl Daemon {
             .iter()
             .filter(|s| !new.trusted.contains(*s))
         {
-            push("trusted_code.unmark", None, Some(s));
+            push(audit::AuditEvent::TrustedCodeUnmark, None, Some(s));
         }
         if let Err(e) = log.append(&events) {
             log::error!("could not append to the audit chain: {e}");
@@ -1014,8 +1014,8 @@ fn method_name(m: Option<Method>) -> &'static str {
 
 fn audit_event(r: &Review, outcome: &str, reasons: Vec<String>) -> audit::Event {
     audit::Event {
-        event: "decision".into(),
-        actor: "daemon".into(),
+        event: audit::AuditEvent::Decision,
+        actor: audit::Actor::Daemon,
         uid: Some(r.inspection.uid.clone()),
         signature: r.inspection.signature.clone(),
         email: r.inspection.requester().map(str::to_owned),

@@ -15,7 +15,7 @@ use crate::queue::journal::{Applied, Check, Mover};
 use crate::queue::metadata::{self, JobMeta};
 use crate::queue::review::{self, Review, Trust};
 use crate::queue::{Queue, Status};
-use crate::store::audit::{self, AuditLog};
+use crate::store::audit::{self, Actor, AuditEvent, AuditLog};
 use crate::store::decision_log::{self, DecisionLog};
 use crate::store::lock::StoreLock;
 use crate::syftbox::Layout;
@@ -93,13 +93,13 @@ pub struct Decided {
     pub uid: String,
     pub verdict: Verdict,
     pub status: Status,
-    pub actor: String,
+    pub actor: Actor,
     pub rationale: Option<String>,
     pub signature: Option<String>,
 }
 
 /// Applies an owner's verdict to a pending job.
-pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<Decided> {
+pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &Actor) -> Result<Decided> {
     let verdict = Verdict::parse(&req.verdict).ok_or_else(|| {
         Error::invalid(
             format!("unknown verdict {:?}", req.verdict),
@@ -233,7 +233,7 @@ pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<
         uid: uid.to_string(),
         verdict,
         status: verdict.target(),
-        actor: actor.to_string(),
+        actor: actor.clone(),
         rationale,
         signature: r.inspection.signature.clone(),
     })
@@ -294,7 +294,14 @@ pub fn expire(layout: &Layout, reviews: &[Review], trust: &Trust) -> Vec<String>
         match applied {
             Applied::Done => {
                 log::info!("job {uid} expired and was moved to timedout/");
-                announced.push(record(layout, r, "expired", None, "daemon", &[msg(r)]));
+                announced.push(record(
+                    layout,
+                    r,
+                    "expired",
+                    None,
+                    &Actor::Daemon,
+                    &[msg(r)],
+                ));
                 done.push(uid);
             }
             Applied::SentBack(why) => log::warn!("job {uid} did not expire: {why}"),
@@ -317,7 +324,7 @@ pub fn record(
     r: &Review,
     outcome: &str,
     method: Option<&str>,
-    actor: &str,
+    actor: &Actor,
     reasons: &[String],
 ) -> announce::Decision {
     let ins = &r.inspection;
@@ -335,8 +342,8 @@ pub fn record(
         log::error!("could not write the decision log: {e}");
     }
     let ev = audit::Event {
-        event: "decision".into(),
-        actor: actor.to_string(),
+        event: AuditEvent::Decision,
+        actor: actor.clone(),
         uid: Some(ins.uid.clone()),
         signature: ins.signature.clone(),
         email: ins.requester().map(str::to_owned),
@@ -346,7 +353,7 @@ pub fn record(
     if let Err(e) = AuditLog::new(layout).append(&[ev]) {
         log::error!("could not append to the audit chain: {e}");
     }
-    announce::Decision::from_entry(&entry, actor)
+    announce::Decision::from_entry(&entry, actor.as_str())
 }
 /// Takes the queue lock for a decision, refusing while the audit chain would refuse to record it
 /// (rolled back or deleted): a decision must never happen unrecorded.

@@ -39,7 +39,7 @@ use crate::core::signature::is_excluded;
 use crate::durable::{self, Sync};
 use crate::error::{Error, Result};
 use crate::queue::metadata;
-use crate::store::audit::{self, Subject};
+use crate::store::audit::{self, AuditEvent, Subject};
 use crate::store::lock::StoreLock;
 use crate::store::permfile::{self, Access, PermFile, Rule};
 use crate::syftbox::Layout;
@@ -866,7 +866,7 @@ impl<'a> Session<'a> {
         self.save()?;
         audit::record_change(
             self.layout,
-            "peer.approve",
+            AuditEvent::PeerApprove,
             actor,
             Subject::Email(mail),
             vec![reason.to_string()],
@@ -913,7 +913,7 @@ impl<'a> Session<'a> {
         self.save()?;
         audit::record_change(
             self.layout,
-            "peer.revoke",
+            AuditEvent::PeerRevoke,
             actor,
             Subject::Email(mail),
             vec![reason.to_string()],
@@ -939,7 +939,7 @@ impl<'a> Session<'a> {
                 Ok(true) => {
                     audit::record_change(
                         self.layout,
-                        "peer.unshare",
+                        AuditEvent::PeerUnshare,
                         actor,
                         Subject::Email(mail),
                         vec![format!("dataset {ds}")],
@@ -1002,7 +1002,7 @@ impl<'a> Session<'a> {
                     }
                     audit::record_change(
                         self.layout,
-                        "peer.share",
+                        AuditEvent::PeerShare,
                         actor,
                         Subject::Email(mail),
                         reasons,

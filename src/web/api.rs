@@ -16,7 +16,7 @@ use crate::queue::metadata::{self, Metadata};
 use crate::queue::review::{self, Trust};
 use crate::queue::{Queue, Status};
 use crate::store::allowlist::Allowlist;
-use crate::store::audit::Subject;
+use crate::store::audit::{Actor, AuditEvent, Subject};
 use crate::store::decision_log::DecisionLog;
 use crate::store::history::{self, History};
 use crate::store::trusted::TrustedCode;
@@ -83,7 +83,7 @@ pub struct Api {
     layout: Layout,
     live: Arc<Live>,
     /// Who acts through this API, as recorded in the audit chain.
-    actor: String,
+    actor: Actor,
     /// The last verification of the audit chain, the file stamps it was made at, and where to
     /// resume from when the chain has grown since.
     audit_cache: std::sync::Mutex<AuditCache>,
@@ -102,11 +102,11 @@ type AuditStamp = (
 );
 
 impl Api {
-    pub fn new(layout: Layout, live: Arc<Live>, actor: &str) -> Api {
+    pub fn new(layout: Layout, live: Arc<Live>, actor: impl Into<Actor>) -> Api {
         Api {
             layout,
             live,
-            actor: actor.to_string(),
+            actor: actor.into(),
             audit_cache: std::sync::Mutex::default(),
         }
     }
@@ -160,7 +160,7 @@ impl Api {
         }
     }
 
-    fn audit(&self, event: &str, subject: Subject<'_>) {
+    fn audit(&self, event: AuditEvent, subject: Subject<'_>) {
         crate::store::audit::record_change(&self.layout, event, &self.actor, subject, vec![]);
     }
 
@@ -254,10 +254,10 @@ impl Api {
         let (added, removed) = list.replace(&b.emails)?;
         let after = list.load()?.entries;
         for mail in after.keys().filter(|m| !before.contains_key(*m)) {
-            self.audit("allowlist.add", Subject::Email(mail));
+            self.audit(AuditEvent::AllowlistAdd, Subject::Email(mail));
         }
         for mail in before.keys().filter(|m| !after.contains_key(*m)) {
-            self.audit("allowlist.remove", Subject::Email(mail));
+            self.audit(AuditEvent::AllowlistRemove, Subject::Email(mail));
         }
         ok(json!({
             "emails": list.load()?.entries.keys().collect::<Vec<_>>(),
@@ -271,7 +271,7 @@ impl Api {
         let mail = email::normalize(mail)?;
         let added = Allowlist::new(&self.layout).add(&mail)?;
         if added {
-            self.audit("allowlist.add", Subject::Email(&mail));
+            self.audit(AuditEvent::AllowlistAdd, Subject::Email(&mail));
         }
         Ok(Reply {
             status: if added { 201 } else { 200 },
@@ -284,7 +284,7 @@ impl Api {
         let mail = email::normalize(mail)?;
         let removed = Allowlist::new(&self.layout).remove(&mail)?;
         if removed {
-            self.audit("allowlist.remove", Subject::Email(&mail));
+            self.audit(AuditEvent::AllowlistRemove, Subject::Email(&mail));
         }
         if !removed {
             return Err(ApiError::new(
@@ -307,7 +307,7 @@ impl Api {
         // An invalid config shares nothing now; the daemon shares with the config in force.
         let trust = Trust::load(&self.layout)?;
         let config = trust.config_error.is_none().then_some(&trust.config);
-        let a = crate::store::peers::approve(&self.layout, config, mail, &self.actor)?;
+        let a = crate::store::peers::approve(&self.layout, config, mail, self.actor.as_str())?;
         Ok(Reply {
             status: if a.approved { 201 } else { 200 },
             body: serde_json::to_value(a).unwrap_or_default(),
@@ -316,7 +316,7 @@ impl Api {
 
     fn peer_revoke(&self, mail: &str) -> Answer {
         let _changing = crate::store::audit::change_lock(&self.layout)?;
-        match crate::store::peers::revoke(&self.layout, mail, &self.actor)? {
+        match crate::store::peers::revoke(&self.layout, mail, self.actor.as_str())? {
             Some(r) => {
                 let mut body = serde_json::to_value(r).unwrap_or_default();
                 body["revoked"] = true.into();
@@ -350,7 +350,7 @@ impl Api {
         let added = TrustedCode::new(&self.layout).mark(sig)?;
         if added {
             self.audit(
-                "trusted_code.mark",
+                AuditEvent::TrustedCodeMark,
                 Subject::Signature(&sig.trim().to_lowercase()),
             );
         }
@@ -373,7 +373,7 @@ impl Api {
                 "GET /api/v1/trusted-code lists trusted signatures",
             ));
         }
-        self.audit("trusted_code.unmark", Subject::Signature(sig));
+        self.audit(AuditEvent::TrustedCodeUnmark, Subject::Signature(sig));
         ok(json!({"signature": sig, "trusted": false}))
     }
 

@@ -83,7 +83,7 @@ impl WebServer {
             format!("http://{}/", SocketAddr::new(bind, p))
         };
         let ctx = Arc::new(Ctx {
-            api: Api::new(layout.clone(), live, "web"),
+            api: Api::new(layout.clone(), live, crate::store::audit::Actor::Web),
             index: INDEX_HTML.replace("{{CSRF_TOKEN}}", &csrf),
             csrf,
             token,

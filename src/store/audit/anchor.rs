@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{AuditLog, Entry, Event, GENESIS, Verification, last_complete_line};
+use super::{Actor, AuditEvent, AuditLog, Entry, Event, GENESIS, Verification, last_complete_line};
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::store::lock::StoreLock;
@@ -268,7 +268,7 @@ impl AuditLog {
                 "run `syft-reviewer audit verify` first, then `syft-reviewer audit reset-anchor --yes`",
             ));
         }
-        self.reset_anchor("cli")
+        self.reset_anchor(Actor::Cli)
     }
 
     /// The signing key if it exists (never creates one).
@@ -280,7 +280,7 @@ impl AuditLog {
 
     /// Accepts the chain as it is now (after a rollback, deletion or replacement the owner
     /// knows about) and records that in the chain itself. Returns what was accepted.
-    pub fn reset_anchor(&self, actor: &str) -> Result<String> {
+    pub fn reset_anchor(&self, actor: Actor) -> Result<String> {
         let v = self.verify_signed(None, &mut None);
         if !v.valid {
             return Err(Error::invalid(
@@ -324,8 +324,8 @@ impl AuditLog {
             ));
         }
         self.append(&[Event {
-            event: "audit.anchor_reset".into(),
-            actor: actor.to_string(),
+            event: AuditEvent::AnchorReset,
+            actor,
             outcome: "changed".into(),
             reasons,
             ..Event::default()
@@ -387,7 +387,7 @@ mod tests {
         let v = log.verify(None);
         assert!(!v.valid && v.reason.contains("deleted"), "{v:?}");
         assert!(log.append(&[ev()]).is_err(), "no silent fresh chain");
-        log.reset_anchor("cli").unwrap();
+        log.reset_anchor(Actor::Cli).unwrap();
         let v = log.verify(None);
         assert!(v.valid, "{v:?}");
         assert_eq!(log.entries()[0].body.event, "audit.anchor_reset");

@@ -27,7 +27,10 @@ use crate::store::secret;
 use crate::syftbox::Layout;
 
 pub mod anchor;
+pub mod event;
 mod shown;
+
+pub use event::{Actor, AuditEvent};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const KEY_FILE: &str = "audit-signing-key";
@@ -35,8 +38,8 @@ const KEY_FILE: &str = "audit-signing-key";
 /// What an entry is about, filled in by the caller.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    pub event: String,
-    pub actor: String,
+    pub event: AuditEvent,
+    pub actor: Actor,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -571,8 +574,8 @@ mod tests {
 
     fn ev(n: usize) -> Event {
         Event {
-            event: "decision".into(),
-            actor: "daemon".into(),
+            event: AuditEvent::Decision,
+            actor: Actor::Daemon,
             uid: Some(format!("job-{n}")),
             outcome: "approved".into(),
             reasons: vec![format!("reason {n}")],
@@ -754,8 +757,8 @@ mod tests {
 /// logged, never returned: the change itself already happened.
 pub fn record_change(
     layout: &Layout,
-    event: &str,
-    actor: &str,
+    event: AuditEvent,
+    actor: impl Into<Actor>,
     subject: Subject<'_>,
     reasons: Vec<String>,
 ) {
@@ -765,8 +768,8 @@ pub fn record_change(
         Subject::None => (None, None),
     };
     let ev = Event {
-        event: event.to_string(),
-        actor: actor.to_string(),
+        event,
+        actor: actor.into(),
         uid: None,
         signature,
         email,

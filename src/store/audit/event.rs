@@ -1,0 +1,143 @@
+//! Who acts and what happened, as the audit chain names them. Both are stored as plain strings
+//! (the names older versions wrote), so a name this version does not know is kept as it was
+//! written: an entry's hash covers it, and re-serialising it differently would break `verify`.
+
+use std::fmt;
+
+/// An enum of fixed names stored as strings, with `Other` keeping any other name verbatim.
+macro_rules! named {
+    ($(#[$doc:meta])* $ty:ident { $($(#[$vdoc:meta])* $variant:ident => $name:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        #[serde(from = "String", into = "String")]
+        pub enum $ty {
+            $($(#[$vdoc])* $variant,)*
+            /// A name written by another version (kept as written).
+            Other(String),
+        }
+
+        impl $ty {
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($ty::$variant => $name,)*
+                    $ty::Other(s) => s,
+                }
+            }
+        }
+
+        impl From<&str> for $ty {
+            fn from(s: &str) -> $ty {
+                match s {
+                    $($name => $ty::$variant,)*
+                    other => $ty::Other(other.to_string()),
+                }
+            }
+        }
+
+        impl From<String> for $ty {
+            fn from(s: String) -> $ty {
+                match $ty::from(s.as_str()) {
+                    $ty::Other(_) => $ty::Other(s),
+                    known => known,
+                }
+            }
+        }
+
+        impl From<&$ty> for $ty {
+            fn from(v: &$ty) -> $ty {
+                v.clone()
+            }
+        }
+
+        impl From<$ty> for String {
+            fn from(v: $ty) -> String {
+                match v {
+                    $ty::Other(s) => s,
+                    known => known.as_str().to_string(),
+                }
+            }
+        }
+
+        impl Default for $ty {
+            /// No name (an entry being filled in).
+            fn default() -> $ty {
+                $ty::Other(String::new())
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<str> for $ty {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+
+named! {
+    /// Who made a change or a decision.
+    Actor {
+        /// The owner at the command line.
+        Cli => "cli",
+        /// The owner in the web UI.
+        Web => "web",
+        /// An assistant through the MCP server.
+        Mcp => "mcp",
+        /// The reviewer itself (rules, expiry, recovery, sharing with peers).
+        Daemon => "daemon",
+        /// Someone who changed a file by hand, found by the daemon.
+        Filesystem => "filesystem",
+    }
+}
+
+named! {
+    /// What an audit entry records.
+    AuditEvent {
+        /// A job moved out of pending/ (by a rule, the owner, expiry or recovery).
+        Decision => "decision",
+        AllowlistAdd => "allowlist.add",
+        AllowlistRemove => "allowlist.remove",
+        TrustedCodeMark => "trusted_code.mark",
+        TrustedCodeUnmark => "trusted_code.unmark",
+        /// A tool call through the MCP server.
+        McpCall => "mcp.call",
+        PeerApprove => "peer.approve",
+        PeerRevoke => "peer.revoke",
+        PeerShare => "peer.share",
+        PeerUnshare => "peer.unshare",
+        /// The owner accepted the chain as it is after a rollback or deletion.
+        AnchorReset => "audit.anchor_reset",
+        /// A job in approved/ or running/ that no decision explains.
+        UnexplainedJob => "queue.unexplained_job",
+        /// A decided status folder's permission file was loosened or gone, and was restored.
+        PermissionsRestored => "queue.permissions_restored",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_are_kept_as_written() {
+        for name in ["decision", "peer.share", "config.change", ""] {
+            let ev: AuditEvent = serde_json::from_str(&format!("{name:?}")).unwrap();
+            assert_eq!(serde_json::to_string(&ev).unwrap(), format!("{name:?}"));
+        }
+        assert_eq!(AuditEvent::from("allowlist.add"), AuditEvent::AllowlistAdd);
+        assert_eq!(Actor::from("web".to_string()), Actor::Web);
+        assert_eq!(Actor::from("fuzz"), Actor::Other("fuzz".into()));
+        assert_eq!(Actor::Mcp.to_string(), "mcp");
+    }
+}
