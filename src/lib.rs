@@ -14,6 +14,7 @@ pub mod durable;
 pub mod error;
 pub mod mcp;
 pub mod queue;
+pub mod service;
 pub mod store;
 pub mod syftbox;
 pub mod web;

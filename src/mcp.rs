@@ -1,17 +1,18 @@
 //! `syft-reviewer mcp`: a Model Context Protocol server over stdio (newline-delimited JSON-RPC
 //! 2.0), so an assistant in the owner's terminal can list, explain and decide pending jobs. Each
-//! tool goes through the same API handlers as the web UI, and every call is recorded in the
-//! audit chain with actor `mcp`.
+//! tool calls the same services as the web UI and answers what its API would (the same JSON,
+//! the same errors), and every call is recorded in the audit chain with actor `mcp`.
 
 use std::io::{BufRead, Write};
-use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use crate::daemon::live::Live;
+use crate::service::decide;
+use crate::service::jobs::{self, ListQuery};
 use crate::store::audit::{Actor, AuditEvent, AuditLog, Event};
 use crate::syftbox::Layout;
-use crate::web::api::Api;
+use crate::web::api::{ApiError, DECIDE_BODY, parse_body};
 
 const PROTOCOL_VERSION: &str = "2025-06-18";
 
@@ -47,7 +48,8 @@ fn tools() -> Value {
 
 /// Serves requests from `input` until it closes.
 pub fn serve(layout: &Layout, input: impl BufRead, mut output: impl Write) -> std::io::Result<()> {
-    let api = Api::new(layout.clone(), Arc::new(Live::default()), Actor::Mcp);
+    // Decisions made here are counted nowhere: the metrics are the running daemon's.
+    let live = Live::default();
     for line in input.lines() {
         let line = line?;
         if line.trim().is_empty() {
@@ -55,7 +57,7 @@ pub fn serve(layout: &Layout, input: impl BufRead, mut output: impl Write) -> st
         }
         // A panic in one handler answers that request with an error; the server keeps serving.
         let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            handle_line(layout, &api, &line)
+            handle_line(layout, &live, &line)
         }));
         let reply = handled.unwrap_or_else(|panic| {
             let what = panic
@@ -87,7 +89,7 @@ fn error(id: Value, code: i64, message: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
 }
 
-fn handle_line(layout: &Layout, api: &Api, line: &str) -> Option<Value> {
+fn handle_line(layout: &Layout, live: &Live, line: &str) -> Option<Value> {
     let msg: Value = match serde_json::from_str(line) {
         Ok(v) => v,
         Err(e) => return Some(error(Value::Null, -32700, &format!("parse error: {e}"))),
@@ -114,63 +116,59 @@ fn handle_line(layout: &Layout, api: &Api, line: &str) -> Option<Value> {
         }
         "ping" => json!({}),
         "tools/list" => json!({"tools": tools()}),
-        "tools/call" => call_tool(layout, api, &params),
+        "tools/call" => call_tool(layout, live, &params),
         other => return Some(error(id, -32601, &format!("method not found: {other}"))),
     };
     Some(json!({"jsonrpc": "2.0", "id": id, "result": result}))
 }
 
-fn call_tool(layout: &Layout, api: &Api, params: &Value) -> Value {
+fn call_tool(layout: &Layout, live: &Live, params: &Value) -> Value {
     let name = params.get("name").and_then(Value::as_str).unwrap_or("");
     let args = params.get("arguments").cloned().unwrap_or(json!({}));
-    let arg = |k: &str| {
-        args.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let seg = |parts: &[&str]| parts.iter().map(|s| s.to_string()).collect::<Vec<String>>();
-    let answer = match name {
-        "approvals.list" => {
-            let mut q = form_urlencoded::Serializer::new(String::new());
-            for k in ["status", "sender", "name"] {
-                if let Some(v) = args.get(k).and_then(Value::as_str) {
-                    q.append_pair(k, v);
-                }
-            }
-            for k in ["offset", "limit"] {
-                if let Some(v) = args.get(k).and_then(Value::as_u64) {
-                    q.append_pair(k, &v.to_string());
-                }
-            }
-            api.handle("GET", &seg(&["api", "v1", "jobs"]), &q.finish(), b"")
-        }
-        "approvals.explain" => api.handle(
-            "GET",
-            &seg(&["api", "v1", "jobs", &arg("uid"), "explain"]),
-            &form_urlencoded::Serializer::new(String::new())
-                .append_pair("status", &arg("status"))
-                .finish(),
-            b"",
-        ),
-        "approvals.decide" => {
+    let text = |k: &str| args.get(k).and_then(Value::as_str);
+    let number = |k: &str| args.get(k).and_then(Value::as_u64).map(|n| n as usize);
+    let uid = text("uid").unwrap_or("");
+    let answer: Result<Value, ApiError> = match name {
+        "approvals.list" => (|| {
+            let defaults = ListQuery::default();
+            let q = ListQuery {
+                status: jobs::listed_status(text("status"))?,
+                offset: number("offset").unwrap_or(defaults.offset),
+                limit: number("limit").unwrap_or(defaults.limit),
+                sender: text("sender").unwrap_or("").to_string(),
+                name: text("name").unwrap_or("").to_string(),
+                max_age_hours: None,
+            };
+            Ok(to_value(jobs::list(layout, &q)?))
+        })(),
+        "approvals.explain" => (|| {
+            let status = match text("status") {
+                None | Some("") => None,
+                Some(s) => Some(jobs::parse_status(s)?),
+            };
+            let dir = jobs::find(layout, uid, status)?;
+            Ok(to_value(jobs::review(layout, &dir)?.explanation()))
+        })(),
+        "approvals.decide" => (|| {
             let mut body = args.clone();
             if let Some(o) = body.as_object_mut() {
                 o.remove("uid");
             }
-            api.handle(
-                "POST",
-                &seg(&["api", "v1", "jobs", &arg("uid"), "decide"]),
-                "",
-                body.to_string().as_bytes(),
-            )
-        }
+            let req = parse_body(body.to_string().as_bytes(), DECIDE_BODY)?;
+            Ok(to_value(decide::decide_reviewed(
+                layout,
+                live,
+                &Actor::Mcp,
+                uid,
+                req,
+            )?))
+        })(),
         other => {
             return json!({"content": [{"type": "text", "text": format!("unknown tool {other:?}: use approvals.list, approvals.explain or approvals.decide")}], "isError": true});
         }
     };
     let (is_error, body, outcome) = match answer {
-        Ok(r) => (false, r.body, "ok".to_string()),
+        Ok(body) => (false, body, "ok".to_string()),
         Err(e) => (true, e.body(), format!("error {}", e.status)),
     };
     let ev = Event {
@@ -190,4 +188,8 @@ fn call_tool(layout: &Layout, api: &Api, params: &Value) -> Value {
         "structuredContent": body,
         "isError": is_error,
     })
+}
+
+fn to_value(result: impl serde::Serialize) -> Value {
+    serde_json::to_value(result).unwrap_or_default()
 }

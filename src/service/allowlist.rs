@@ -1,0 +1,117 @@
+//! The trusted-sender allowlist: add, remove, replace, check and list.
+
+use serde::Serialize;
+
+use crate::core::email;
+use crate::error::Result;
+use crate::store::allowlist::Allowlist;
+use crate::store::audit::{self, Actor, AuditEvent, Subject};
+use crate::syftbox::Layout;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Added {
+    pub email: String,
+    /// False when the sender was already in the allowlist.
+    pub added: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Removed {
+    pub email: String,
+    /// False when the sender was not in the allowlist (nothing changed).
+    pub removed: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Replaced {
+    pub emails: Vec<String>,
+    pub added: usize,
+    pub removed: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub email: String,
+    pub allowlisted: bool,
+}
+
+/// A file of the allowlist folder that is not a valid entry, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ignored {
+    pub file: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Listing {
+    pub emails: Vec<String>,
+    pub invalid: Vec<Ignored>,
+}
+
+pub fn add(layout: &Layout, actor: &Actor, input: &str) -> Result<Added> {
+    let _changing = audit::change_lock(layout)?;
+    let mail = email::normalize(input)?;
+    let added = Allowlist::new(layout).add(&mail)?;
+    if added {
+        record(layout, actor, AuditEvent::AllowlistAdd, &mail);
+    }
+    Ok(Added { email: mail, added })
+}
+
+pub fn remove(layout: &Layout, actor: &Actor, input: &str) -> Result<Removed> {
+    let _changing = audit::change_lock(layout)?;
+    let mail = email::normalize(input)?;
+    let removed = Allowlist::new(layout).remove(&mail)?;
+    if removed {
+        record(layout, actor, AuditEvent::AllowlistRemove, &mail);
+    }
+    Ok(Removed {
+        email: mail,
+        removed,
+    })
+}
+
+/// Makes the allowlist exactly `emails`, recording each sender added and removed.
+pub fn replace(layout: &Layout, actor: &Actor, emails: &[String]) -> Result<Replaced> {
+    let _changing = audit::change_lock(layout)?;
+    let list = Allowlist::new(layout);
+    let before = list.load()?.entries;
+    let (added, removed) = list.replace(emails)?;
+    let after = list.load()?.entries;
+    for mail in after.keys().filter(|m| !before.contains_key(*m)) {
+        record(layout, actor, AuditEvent::AllowlistAdd, mail);
+    }
+    for mail in before.keys().filter(|m| !after.contains_key(*m)) {
+        record(layout, actor, AuditEvent::AllowlistRemove, mail);
+    }
+    Ok(Replaced {
+        emails: after.into_keys().collect(),
+        added,
+        removed,
+    })
+}
+
+pub fn check(layout: &Layout, input: &str) -> Result<Check> {
+    let mail = email::normalize(input)?;
+    let allowlisted = Allowlist::new(layout).load()?.contains(&mail);
+    Ok(Check {
+        email: mail,
+        allowlisted,
+    })
+}
+
+pub fn list(layout: &Layout) -> Result<Listing> {
+    let listing = Allowlist::new(layout).load()?;
+    Ok(Listing {
+        emails: listing.entries.into_keys().collect(),
+        invalid: listing
+            .invalid
+            .into_iter()
+            .map(|(file, reason)| Ignored { file, reason })
+            .collect(),
+    })
+}
+
+fn record(layout: &Layout, actor: &Actor, event: AuditEvent, mail: &str) {
+    audit::record_change(layout, event, actor, Subject::Email(mail), vec![]);
+}

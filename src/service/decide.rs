@@ -1,0 +1,35 @@
+//! The owner's verdict on a pending job (approve, reject, request changes), applied by the human
+//! gate ([`crate::queue::gate::decide`]).
+
+use crate::daemon::live::Live;
+use crate::error::Result;
+use crate::queue::gate::{self, Decided, Request};
+use crate::store::audit::Actor;
+use crate::syftbox::Layout;
+
+/// A verdict given at this machine's command line (it may name no signature).
+pub fn decide(layout: &Layout, actor: &Actor, uid: &str, req: &Request) -> Result<Decided> {
+    gate::decide(layout, uid, req, actor)
+}
+
+/// A verdict sent through the web UI or the MCP server, where what the owner saw must be what
+/// is decided: it must name the signature reviewed, and a uid in several status folders is a
+/// conflict naming each copy (as for every uid these take). Counted in `live`'s metrics.
+pub fn decide_reviewed(
+    layout: &Layout,
+    live: &Live,
+    actor: &Actor,
+    uid: &str,
+    req: Request,
+) -> Result<Decided> {
+    if req.status.is_none() {
+        super::jobs::find(layout, uid, None)?;
+    }
+    let req = Request {
+        signature_required: true,
+        ..req
+    };
+    let d = gate::decide(layout, uid, &req, actor)?;
+    live.count_decision(d.verdict.outcome(), "human", None);
+    Ok(d)
+}

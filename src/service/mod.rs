@@ -1,0 +1,12 @@
+//! The owner's actions, each written once: the CLI, the web API and the MCP server call these.
+//! A function that changes a store takes the change lock, changes the store, records the audit
+//! event under the lock and returns a typed result, which the API serialises and the CLI prints.
+//! Front ends only parse their input and choose how to show the result.
+
+pub mod allowlist;
+pub mod audit;
+pub mod decide;
+pub mod jobs;
+pub mod peers;
+pub mod status;
+pub mod trust;

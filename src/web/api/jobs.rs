@@ -1,0 +1,45 @@
+//! `/api/v1/jobs`: the queue's jobs, one job with its files, the dry run, and the owner's
+//! verdict.
+
+use super::answer::{Answer, Call, Ctx, ok};
+use crate::queue::gate::Request;
+use crate::service::decide;
+use crate::service::jobs::{self, ListQuery};
+
+/// What a verdict's body looks like, for the error that refuses one.
+pub(crate) const DECIDE_BODY: &str = r#"{"verdict": "approve"|"reject"|"request_changes", "rationale": "...", "signature": "<what you reviewed>"}"#;
+
+pub(crate) fn list(ctx: &Ctx, call: &Call) -> Answer {
+    let q = &call.query;
+    let defaults = ListQuery::default();
+    let query = ListQuery {
+        status: jobs::listed_status(q.get("status"))?,
+        offset: q.number("offset")?.unwrap_or(defaults.offset),
+        limit: q.number("limit")?.unwrap_or(defaults.limit),
+        sender: q.get("sender").unwrap_or("").to_string(),
+        name: q.get("name").unwrap_or("").to_string(),
+        max_age_hours: q.number("max_age_hours")?,
+    };
+    ok(jobs::list(&ctx.layout, &query)?)
+}
+
+pub(crate) fn detail(ctx: &Ctx, call: &Call) -> Answer {
+    ok(jobs::detail(&ctx.layout, call.param(0), call.status()?)?)
+}
+
+pub(crate) fn explain(ctx: &Ctx, call: &Call) -> Answer {
+    let dir = jobs::find(&ctx.layout, call.param(0), call.status()?)?;
+    ok(jobs::review(&ctx.layout, &dir)?.explanation())
+}
+
+pub(crate) fn decide(ctx: &Ctx, call: &Call) -> Answer {
+    let req: Request = call.body(DECIDE_BODY)?;
+    let uid = call.param(0);
+    ok(decide::decide_reviewed(
+        &ctx.layout,
+        &ctx.live,
+        &ctx.actor,
+        uid,
+        req,
+    )?)
+}

@@ -1,0 +1,168 @@
+//! The JSON API behind the web UI (the table in README.md): one route table, and handlers (by
+//! resource: [`jobs`], [`stores`], [`audit`]) that call the services of [`crate::service`] and
+//! serialise their results.
+
+mod answer;
+mod audit;
+mod jobs;
+mod stores;
+
+use std::sync::Arc;
+
+pub(crate) use answer::parse_body;
+pub use answer::{Answer, ApiError, Query, Reply};
+pub(crate) use jobs::DECIDE_BODY;
+
+use crate::daemon::live::Live;
+use crate::queue::{Queue, Status};
+use crate::store::audit::Actor;
+use crate::syftbox::Layout;
+use answer::{Call, Ctx};
+
+type Handler = fn(&Ctx, &Call) -> Answer;
+
+/// Every endpoint: method, path pattern (`*` is one segment, handed to the handler) and
+/// handler. Both the dispatch and the 405-versus-404 answer come from this table.
+const ROUTES: &[(&str, &[&str], Handler)] = &[
+    ("GET", &["api", "status"], audit::status),
+    ("GET", &["api", "v1", "allowlist"], stores::allowlist),
+    (
+        "POST",
+        &["api", "v1", "allowlist"],
+        stores::replace_allowlist,
+    ),
+    (
+        "POST",
+        &["api", "v1", "allowlist", "add", "*"],
+        stores::allow_add,
+    ),
+    (
+        "DELETE",
+        &["api", "v1", "allowlist", "remove", "*"],
+        stores::allow_remove,
+    ),
+    ("GET", &["api", "v1", "allowlist", "me"], stores::allow_me),
+    (
+        "GET",
+        &["api", "v1", "allowlist", "check", "*"],
+        stores::allow_check,
+    ),
+    ("GET", &["api", "v1", "trusted-code"], stores::trusted),
+    (
+        "GET",
+        &["api", "v1", "trusted-code", "history"],
+        stores::history,
+    ),
+    (
+        "POST",
+        &["api", "v1", "trusted-code", "mark", "*"],
+        stores::mark,
+    ),
+    (
+        "DELETE",
+        &["api", "v1", "trusted-code", "unmark", "*"],
+        stores::unmark,
+    ),
+    (
+        "POST",
+        &["api", "v1", "trusted-code", "check-signature"],
+        stores::check_signature,
+    ),
+    (
+        "POST",
+        &["api", "v1", "trusted-code", "add-to-history"],
+        stores::add_to_history,
+    ),
+    ("GET", &["api", "v1", "peers"], stores::peers),
+    (
+        "POST",
+        &["api", "v1", "peers", "approve", "*"],
+        stores::peer_approve,
+    ),
+    (
+        "DELETE",
+        &["api", "v1", "peers", "revoke", "*"],
+        stores::peer_revoke,
+    ),
+    ("GET", &["api", "v1", "jobs"], jobs::list),
+    ("GET", &["api", "v1", "jobs", "*"], jobs::detail),
+    ("GET", &["api", "v1", "jobs", "*", "explain"], jobs::explain),
+    ("POST", &["api", "v1", "jobs", "*", "decide"], jobs::decide),
+    ("GET", &["api", "v1", "audit", "verify"], audit::verify),
+    ("GET", &["api", "v1", "decisions"], audit::decisions),
+];
+
+/// The segments `seg` fills the pattern's `*` with, if it matches.
+fn matches<'a>(pattern: &[&str], seg: &[&'a str]) -> Option<Vec<&'a str>> {
+    if pattern.len() != seg.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (p, s) in pattern.iter().zip(seg) {
+        match *p {
+            "*" => params.push(*s),
+            fixed if fixed == *s => {}
+            _ => return None,
+        }
+    }
+    Some(params)
+}
+
+pub struct Api {
+    ctx: Ctx,
+}
+
+impl Api {
+    pub fn new(layout: Layout, live: Arc<Live>, actor: impl Into<Actor>) -> Api {
+        Api {
+            ctx: Ctx {
+                layout,
+                live,
+                actor: actor.into(),
+                audit: Default::default(),
+            },
+        }
+    }
+
+    /// Routes `/api/...` requests. `segments` are the percent-decoded path segments.
+    pub fn handle(&self, method: &str, segments: &[String], query: &str, body: &[u8]) -> Answer {
+        let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let mut path_known = false;
+        for (m, pattern, handler) in ROUTES {
+            let Some(params) = matches(pattern, &seg) else {
+                continue;
+            };
+            if *m == method {
+                let call = Call {
+                    params,
+                    query: Query::parse(query),
+                    body,
+                };
+                return handler(&self.ctx, &call);
+            }
+            path_known = true;
+        }
+        let path = format!("/{}", seg.join("/"));
+        Err(if path_known {
+            ApiError::new(
+                405,
+                format!("{method} is not allowed on {path}"),
+                "see /api/openapi.json for the methods of each endpoint",
+            )
+        } else {
+            ApiError::new(
+                404,
+                format!("no such endpoint: {path}"),
+                "see /api/openapi.json for the endpoints",
+            )
+        })
+    }
+
+    /// Prometheus text for `/metrics`.
+    pub fn metrics(&self) -> String {
+        let pending = Queue::new(self.ctx.layout.queue.clone())
+            .list(Status::Pending)
+            .len();
+        self.ctx.live.prometheus(pending)
+    }
+}
