@@ -1,0 +1,275 @@
+//! The command line's arguments (clap): the global flags, the commands and their options.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::queue::Status;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "syft-reviewer",
+    version,
+    // A later flag wins over an earlier one (as with most Unix tools), e.g. in wrapper scripts.
+    args_override_self = true,
+    about = "Reviews the code-execution jobs sent to your SyftBox datasite",
+    long_about = "Reviews the code-execution jobs sent to your SyftBox datasite: approves jobs from \
+trusted senders and trusted code at once, and keeps everything else pending for you.\n\n\
+Note: a job's requester_email is declared by whoever wrote the job; anyone can claim any \
+sender. Trusting exact code (`trust`) is evidence that cannot be forged."
+)]
+pub(crate) struct Cli {
+    /// SyftBox client config file (default: $SYFTBOX_CLIENT_CONFIG_PATH, ~/.syftbox/config.json, ~/.config/syftbox/config.json)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// SyftBox data folder (overrides the config's data_dir)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// The datasite owner's email (overrides the config's email)
+    #[arg(long, global = true, value_name = "EMAIL")]
+    pub(crate) email: Option<String>,
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the reviewer (the default): decide pending jobs as they arrive
+    Run(RunArgs),
+    /// Print `sha256:<hex>` of each file, as rules compare them
+    Hash {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Print the trusted-code signature of a job folder
+    Signature {
+        #[arg(value_name = "JOB_DIR")]
+        job_dir: PathBuf,
+    },
+    /// Dry run: what would happen to a job, and why
+    Explain {
+        /// A job uid in the queue, or a job folder
+        #[arg(value_name = "UID|JOB_DIR")]
+        job: String,
+        #[command(flatten)]
+        at: StatusArg,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the trusted-sender allowlist
+    #[command(subcommand)]
+    Allow(AllowCommand),
+    /// Manage trusted code patterns
+    #[command(subcommand)]
+    Trust(TrustCommand),
+    /// Manage peers: approved peers, peer requests, revocation
+    #[command(subcommand)]
+    Peers(PeersCommand),
+    /// List jobs in the queue
+    Jobs {
+        /// Only jobs with this status (pending, approved, running, completed, failed, rejected, timedout)
+        #[arg(long, value_name = "STATUS", value_parser = parse_status)]
+        status: Option<Status>,
+        /// Print JSON lines
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show where everything is and what the reviewer is doing
+    Status {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decide a pending job yourself: approve, reject or request-changes
+    Decide {
+        /// The pending job's uid
+        uid: String,
+        /// approve, reject or request-changes
+        #[arg(value_parser = ["approve", "reject", "request-changes", "request_changes"])]
+        verdict: String,
+        /// Why (required for reject and request-changes; shown to the requester)
+        #[arg(long, value_name = "TEXT")]
+        rationale: Option<String>,
+        /// Refuse if the job's signature is no longer this (what you reviewed)
+        #[arg(long, value_name = "SIGNATURE")]
+        signature: Option<String>,
+        #[command(flatten)]
+        at: StatusArg,
+    },
+    /// Check a job against the rule sets of config.yaml, condition by condition
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Check and read the signed audit chain
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Serve the Model Context Protocol on stdin/stdout (tools approvals.list, approvals.explain, approvals.decide)
+    Mcp,
+    /// Print the address of the running web UI; where the UI needs a login (not on this
+    /// machine's loopback under Linux), a one-time login link valid for 10 minutes
+    Ui {
+        /// Also open it in the browser (xdg-open, or open on macOS)
+        #[arg(long)]
+        open: bool,
+    },
+    /// Write a job into an owner's queue as a requester's client would (for demos and tests)
+    Submit {
+        /// Folder with the job's code (must contain run.sh)
+        #[arg(value_name = "CODE_DIR")]
+        code: PathBuf,
+        /// The requester's email
+        #[arg(long)]
+        from: String,
+        /// The owner to send it to (default: this datasite's owner)
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value = "Demo job")]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Decide what is pending now, then exit
+    #[arg(long)]
+    pub(crate) once: bool,
+    /// Quiet time (ms) a job folder needs before it is read
+    #[arg(long, default_value_t = 200, value_name = "MS")]
+    pub(crate) settle_ms: u64,
+    /// Seconds between safety-net rescans of the queue
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) rescan_secs: u64,
+    /// Where to create the demo datasite when no SyftBox config exists
+    #[arg(long, default_value = "demo", value_name = "DIR")]
+    pub(crate) demo_dir: PathBuf,
+    /// Port of the web UI (default: $SYFTBOX_ASSIGNED_PORT, else 8002)
+    #[arg(long, value_name = "PORT")]
+    pub(crate) port: Option<u16>,
+    /// Address the web UI listens on; anything but loopback exposes it without TLS, and browsers
+    /// then log in with the link `syft-reviewer ui` prints
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub(crate) bind: std::net::IpAddr,
+    /// Do not start the web UI
+    #[arg(long)]
+    pub(crate) no_web: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AllowCommand {
+    /// Add senders to the allowlist
+    Add {
+        #[arg(required = true)]
+        emails: Vec<String>,
+    },
+    /// Remove senders from the allowlist
+    Remove {
+        #[arg(required = true)]
+        emails: Vec<String>,
+    },
+    /// List the allowlist (and report files that are not valid entries)
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PeersCommand {
+    /// List approved peers, pending peer requests and revoked peers
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a peer (with or without a request) and share the auto_share_datasets with them
+    Approve {
+        // Not `email`: that is the global owner flag's id.
+        #[arg(value_name = "EMAIL")]
+        peer: String,
+    },
+    /// Revoke a peer and remove the read grants syft-reviewer added for them
+    Revoke {
+        #[arg(value_name = "EMAIL")]
+        peer: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RulesCommand {
+    /// Show each rule set's conditions and whether the job meets them
+    Check {
+        /// A job uid in the queue, or a job folder
+        #[arg(value_name = "UID|JOB_DIR")]
+        job: String,
+        #[command(flatten)]
+        at: StatusArg,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Which copy of a uid is meant, when it is in several status folders.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArg {
+    /// The status folder of the job (needed when its uid is in several)
+    #[arg(long = "status", value_name = "STATUS", value_parser = parse_status)]
+    pub(crate) status: Option<Status>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Verify every entry's hash link and signature, and the checkpoint
+    Verify {
+        /// Verify with this public key file (default: audit/public_key beside the chain)
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
+    },
+    /// Print the verified entries of the chain as JSON lines
+    Show,
+    /// Print entries from a time on (ISO, e.g. 2026-11-22 or 2026-11-22T10:00) as JSON lines
+    Export {
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+    },
+    /// Accept the chain as it is now after a rollback or deletion you know about (recorded)
+    ResetAnchor {
+        /// Confirm: the chain's current state becomes the reference
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TrustCommand {
+    /// Mark code as trusted: a signature from the history, or a job in the queue with --job
+    Add {
+        /// A signature from `trust list --history`
+        #[arg(required_unless_present = "job", conflicts_with = "job")]
+        signature: Option<String>,
+        /// A job uid in the queue, or a job folder
+        #[arg(long, value_name = "UID|JOB_DIR")]
+        job: Option<String>,
+        /// With --job: the status folder of the job (needed when its uid is in several)
+        #[arg(long, value_name = "STATUS", value_parser = parse_status, requires = "job")]
+        status: Option<Status>,
+    },
+    /// Stop trusting a signature
+    Remove { signature: String },
+    /// List trusted code (or, with --history, jobs seen completing)
+    List {
+        #[arg(long)]
+        history: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_status(s: &str) -> std::result::Result<Status, String> {
+    Status::parse(s).ok_or_else(|| {
+        format!("unknown status {s:?}; use one of pending, approved, running, completed, failed, rejected, timedout")
+    })
+}

@@ -1,0 +1,211 @@
+//! The commands about jobs: `hash`, `signature`, `explain`, `rules check`, `jobs`, `decide` and
+//! `submit`.
+
+use std::path::{Path, PathBuf};
+
+use super::args::Cli;
+use super::common::{layout, resolve_job, term};
+use super::demo;
+use crate::core::signature;
+use crate::error::{Error, Result};
+use crate::queue::gate::Request;
+use crate::queue::metadata::Metadata;
+use crate::queue::review::Trust;
+use crate::queue::{Queue, Status};
+use crate::service::decide;
+use crate::store::audit::Actor;
+use crate::syftbox::{Identity, Layout};
+
+pub(crate) fn hash(files: &[PathBuf]) -> Result<()> {
+    for f in files {
+        println!("{}  {}", signature::prefixed_file_hash(f)?, f.display());
+    }
+    Ok(())
+}
+
+pub(crate) fn signature(job_dir: &Path) -> Result<()> {
+    let m = Metadata::read(job_dir)?;
+    let scan = signature::scan_code(&job_dir.join("code"))?;
+    for p in &scan.problems {
+        eprintln!("warning: {}", term(p));
+    }
+    println!(
+        "{}",
+        signature::signature_v1(&m.meta.name, &m.meta.description, &m.meta.tags, &scan.files)
+    );
+    Ok(())
+}
+
+pub(crate) fn explain(cli: &Cli, job: &str, status: Option<Status>, json: bool) -> Result<()> {
+    let l = layout(cli)?;
+    let dir = resolve_job(&l, job, status)?;
+    let r = crate::service::jobs::review(&l, &dir)?;
+    let ex = r.explanation();
+    if json {
+        println!("{}", crate::core::visible::json_pretty(&ex));
+        return Ok(());
+    }
+    println!(
+        "job {} \"{}\" from {}",
+        term(ex.uid),
+        term(ex.name.unwrap_or("?")),
+        term(ex.requester.unwrap_or("?"))
+    );
+    println!("folder:    {}", term(&ex.path));
+    println!("signature: {}", ex.signature.unwrap_or("(none)"));
+    println!("would:     {}", ex.would);
+    for reason in &ex.reasons {
+        println!("  - {}", term(reason));
+    }
+    Ok(())
+}
+
+pub(crate) fn rules_check(cli: &Cli, job: &str, status: Option<Status>, json: bool) -> Result<()> {
+    let l = layout(cli)?;
+    let dir = resolve_job(&l, job, status)?;
+    let trust = Trust::load(&l)?;
+    if let Some(e) = &trust.config_error {
+        return Err(Error::invalid("config.yaml cannot be used", e.clone()));
+    }
+    let ins = crate::queue::inspect(&dir, &l.email);
+    let (Some(m), Some(scan)) = (&ins.meta, &ins.scan) else {
+        return Err(Error::invalid(
+            format!("job {job} cannot be checked"),
+            ins.problems.join("; "),
+        ));
+    };
+    let sender = m.meta.requester_email.to_lowercase();
+    let files = scan
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.sha256.clone()))
+        .collect();
+    let checks: Vec<crate::core::config::RuleCheck> = trust
+        .config
+        .rule_sets()
+        .iter()
+        .map(|r| crate::core::config::check_rule(r, &sender, trust.peers.contains(&sender), &files))
+        .collect();
+    if json {
+        println!("{}", crate::core::visible::json_pretty(&checks));
+        return Ok(());
+    }
+    if checks.is_empty() {
+        println!(
+            "no rule set is enabled (jobs.enabled is false in {})",
+            l.config_file().display()
+        );
+    }
+    for c in &checks {
+        println!(
+            "rule set {:?}: {}",
+            c.name,
+            if c.matches() {
+                "MATCHES"
+            } else {
+                "does not match"
+            }
+        );
+        for cond in &c.conditions {
+            println!(
+                "  [{}] {}",
+                if cond.ok { "ok" } else { "no" },
+                term(&cond.what)
+            );
+        }
+    }
+    for p in ins.problems.iter().chain(&ins.findings.code_doubts) {
+        println!(
+            "note: the job is flagged, so no rule approves it: {}",
+            term(p)
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn jobs(cli: &Cli, status: Option<Status>, json: bool) -> Result<()> {
+    let l = layout(cli)?;
+    let q = Queue::new(l.queue.clone());
+    let statuses: Vec<Status> = status
+        .map(|s| vec![s])
+        .unwrap_or_else(|| Status::ALL.to_vec());
+    for s in statuses {
+        for uid in q.list(s) {
+            let dir = q.job_dir(s, &uid);
+            let m = Metadata::read(&dir).ok();
+            let (name, from, created) = match &m {
+                Some(m) => (
+                    m.meta.name.clone(),
+                    m.meta.requester_email.clone(),
+                    m.doc
+                        .get("created_at")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("")
+                        .to_string(),
+                ),
+                None => ("(unreadable metadata)".into(), String::new(), String::new()),
+            };
+            if json {
+                println!(
+                    "{}",
+                    crate::core::visible::json_line(
+                        &serde_json::json!({"uid": uid, "status": s, "name": name, "requester": from, "created_at": created})
+                    )
+                );
+            } else {
+                println!(
+                    "{}  {:<9}  {:<30}  {}",
+                    term(&uid),
+                    s.as_str(),
+                    term(&from),
+                    term(&name)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn decide(cli: &Cli, uid: &str, req: Request) -> Result<()> {
+    let l = layout(cli)?;
+    let d = decide::decide(&l, &Actor::Cli, uid, &req)?;
+    println!(
+        "job {} is now {} ({})",
+        term(&d.uid),
+        d.status,
+        d.verdict.as_str()
+    );
+    Ok(())
+}
+
+/// What `submit` writes: a job as a requester's client would.
+pub(crate) struct Submission<'a> {
+    pub(crate) code: &'a Path,
+    pub(crate) from: &'a str,
+    pub(crate) to: Option<&'a str>,
+    pub(crate) name: &'a str,
+    pub(crate) description: &'a str,
+    pub(crate) tags: &'a [String],
+}
+
+pub(crate) fn submit(cli: &Cli, s: Submission<'_>) -> Result<()> {
+    let l = layout(cli)?;
+    let to = s.to.map_or_else(|| l.email.clone(), str::to_owned);
+    let target = Layout::new(&Identity {
+        data_dir: l.data_dir.clone(),
+        email: crate::core::email::normalize(&to)?,
+        source: None,
+    });
+    let uid = demo::submit(
+        &Queue::new(target.queue),
+        s.code,
+        s.from,
+        &to,
+        s.name,
+        s.description,
+        s.tags,
+        Status::Pending,
+    )?;
+    println!("{uid}");
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! `allow`, `trust` and `peers`: the owner's stores, changed through the services.
+
+use super::args::{AllowCommand, Cli, PeersCommand, TrustCommand};
+use super::common::{resolve_job, store_layout, term};
+use crate::error::{Error, Result};
+use crate::service::{allowlist, peers, trust};
+use crate::store::audit::Actor;
+
+pub(crate) fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
+    let l = store_layout(cli)?;
+    match cmd {
+        AllowCommand::Add { emails } => {
+            for e in emails {
+                let a = allowlist::add(&l, &Actor::Cli, e)?;
+                if a.added {
+                    println!("added {}", a.email);
+                } else {
+                    println!("{} is already in the allowlist", a.email);
+                }
+            }
+            eprintln!(
+                "note: a job's sender address is declared by whoever wrote the job; anyone can claim it"
+            );
+        }
+        AllowCommand::Remove { emails } => {
+            for e in emails {
+                let r = allowlist::remove(&l, &Actor::Cli, e)?;
+                if !r.removed {
+                    return Err(Error::not_found(
+                        format!("{} in the allowlist", r.email),
+                        "see `syft-reviewer allow list`",
+                    ));
+                }
+                println!("removed {}", r.email);
+            }
+        }
+        AllowCommand::List { json } => {
+            let listing = allowlist::list(&l)?;
+            for bad in &listing.invalid {
+                eprintln!("warning: allowlist/{} is ignored: {}", bad.file, bad.reason);
+            }
+            if *json {
+                println!("{}", serde_json::to_string(&listing).unwrap_or_default());
+            } else {
+                for mail in &listing.emails {
+                    println!("{mail}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn peers(cli: &Cli, cmd: &PeersCommand) -> Result<()> {
+    let l = store_layout(cli)?;
+    match cmd {
+        PeersCommand::List { json } => {
+            let listing = peers::list(&l)?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&listing).unwrap_or_default()
+                );
+                return Ok(());
+            }
+            for b in &listing.invalid {
+                eprintln!("warning: peers/{} is ignored: {}", b.file, b.reason);
+            }
+            if listing.approved.is_empty()
+                && listing.pending.is_empty()
+                && listing.revoked.is_empty()
+            {
+                println!(
+                    "no peers and no peer requests (requests arrive in {})",
+                    crate::store::peers::requests_dir(&l).display()
+                );
+            }
+            for p in &listing.approved {
+                let mut line = format!("approved  {}", p.email);
+                if let (Some(at), Some(by)) = (&p.at, &p.by) {
+                    line.push_str(&format!("  (by {by} at {at})"));
+                }
+                if !p.shared.is_empty() {
+                    line.push_str(&format!("  shared: {}", p.shared.join(", ")));
+                }
+                println!("{line}");
+            }
+            for r in &listing.pending {
+                match &r.message {
+                    Some(m) => println!("pending   {}  {m:?}", r.email),
+                    None => println!("pending   {}", r.email),
+                }
+            }
+            for p in &listing.revoked {
+                println!(
+                    "revoked   {}  (by {} at {})",
+                    p.email,
+                    p.by.as_deref().unwrap_or("?"),
+                    p.at.as_deref().unwrap_or("?")
+                );
+            }
+        }
+        PeersCommand::Approve { peer } => {
+            let done = peers::approve(&l, &Actor::Cli, peer)?;
+            if let Some(e) = &done.config_error {
+                eprintln!(
+                    "warning: {e}\nno dataset is shared now; the running daemon shares them with the config it has in force"
+                );
+            }
+            let a = done.approval;
+            if a.approved {
+                println!("approved peer {}", a.email);
+            } else {
+                println!("{} is already an approved peer", a.email);
+            }
+            for ds in &a.shared {
+                println!("shared {ds} with {}", a.email);
+            }
+            for p in &a.problems {
+                eprintln!("warning: {p}");
+            }
+        }
+        PeersCommand::Revoke { peer } => {
+            let Some(r) = peers::revoke(&l, &Actor::Cli, peer)? else {
+                return Err(Error::not_found(
+                    format!("{} among the approved peers", peer.trim().to_lowercase()),
+                    "see `syft-reviewer peers list`",
+                ));
+            };
+            let r = r.revocation;
+            println!("revoked peer {}", r.email);
+            for ds in &r.unshared {
+                println!("removed {}'s read access to {ds}", r.email);
+            }
+            for p in &r.problems {
+                eprintln!("warning: {p}");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn trust(cli: &Cli, cmd: &TrustCommand) -> Result<()> {
+    let l = store_layout(cli)?;
+    match cmd {
+        TrustCommand::Add {
+            signature: Some(sig),
+            ..
+        } => {
+            let m = trust::mark(&l, &Actor::Cli, sig)?;
+            println!(
+                "{} {sig}",
+                if m.added {
+                    "trusted"
+                } else {
+                    "already trusted:"
+                }
+            );
+        }
+        TrustCommand::Add {
+            job: Some(job),
+            status,
+            ..
+        } => {
+            let m = trust::mark_job(&l, &Actor::Cli, &resolve_job(&l, job, *status)?, job)?;
+            println!(
+                "{} {} (\"{}\")",
+                if m.added {
+                    "trusted"
+                } else {
+                    "already trusted:"
+                },
+                m.signature,
+                term(&m.name)
+            );
+        }
+        TrustCommand::Add { .. } => {
+            return Err(Error::invalid(
+                "trust add needs a signature or --job",
+                "see `syft-reviewer trust add --help`",
+            ));
+        }
+        TrustCommand::Remove { signature } => {
+            if trust::unmark(&l, &Actor::Cli, signature)?.is_none() {
+                return Err(Error::not_found(
+                    format!("trusted signature {signature}"),
+                    "see `syft-reviewer trust list`",
+                ));
+            }
+            println!("no longer trusted: {signature}");
+        }
+        TrustCommand::List { history, json } => {
+            let rows: Vec<serde_json::Value> = if *history {
+                trust::history(&l)?
+                    .into_iter()
+                    .map(|seen| serde_json::to_value(seen.record).unwrap_or_default())
+                    .collect()
+            } else {
+                trust::list(&l)?
+                    .into_iter()
+                    .map(|r| serde_json::to_value(r).unwrap_or_default())
+                    .collect()
+            };
+            for row in &rows {
+                if *json {
+                    println!("{}", crate::core::visible::json_line(row));
+                } else {
+                    print_trust_row(row);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_trust_row(row: &serde_json::Value) {
+    println!(
+        "{}  {}  ({} file(s), requested by {})",
+        term(row["signature"].as_str().unwrap_or("")),
+        term(row["name"].as_str().unwrap_or("")),
+        row["code_files"].as_array().map_or(0, |a| a.len()),
+        row["requesters"]
+            .as_array()
+            .map(|a| a
+                .iter()
+                .filter_map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(", "))
+            .map(|s| term(&s).into_owned())
+            .unwrap_or_default()
+    );
+}
