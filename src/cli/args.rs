@@ -47,16 +47,7 @@ pub(crate) enum Command {
         job_dir: PathBuf,
     },
     /// Dry run: what would happen to a job, and why
-    Explain {
-        /// A job uid in the queue, or a job folder
-        #[arg(value_name = "UID|JOB_DIR")]
-        job: String,
-        #[command(flatten)]
-        at: StatusArg,
-        /// Print JSON
-        #[arg(long)]
-        json: bool,
-    },
+    Explain(JobQuery),
     /// Manage the trusted-sender allowlist
     #[command(subcommand)]
     Allow(AllowCommand),
@@ -200,16 +191,20 @@ pub(crate) enum PeersCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum RulesCommand {
     /// Show each rule set's conditions and whether the job meets them
-    Check {
-        /// A job uid in the queue, or a job folder
-        #[arg(value_name = "UID|JOB_DIR")]
-        job: String,
-        #[command(flatten)]
-        at: StatusArg,
-        /// Print JSON
-        #[arg(long)]
-        json: bool,
-    },
+    Check(JobQuery),
+}
+
+// The job `explain` and `rules check` look at.
+#[derive(Debug, Args)]
+pub(crate) struct JobQuery {
+    /// A job uid in the queue, or a job folder
+    #[arg(value_name = "UID|JOB_DIR")]
+    pub(crate) job: String,
+    #[command(flatten)]
+    pub(crate) at: StatusArg,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Which copy of a uid is meant, when it is in several status folders.

@@ -61,7 +61,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Some(Command::Run(args)) => run::run(&cli, args),
         Some(Command::Hash { files }) => jobs::hash(files),
         Some(Command::Signature { job_dir }) => jobs::signature(job_dir),
-        Some(Command::Explain { job, at, json }) => jobs::explain(&cli, job, at.status, *json),
+        Some(Command::Explain(q)) => jobs::explain(&cli, &q.job, q.at.status, q.json),
         Some(Command::Allow(cmd)) => stores::allow(&cli, cmd),
         Some(Command::Trust(cmd)) => stores::trust(&cli, cmd),
         Some(Command::Peers(cmd)) => stores::peers(&cli, cmd),
@@ -84,8 +84,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             jobs::decide(&cli, uid, req)
         }
         Some(Command::Audit(cmd)) => audit::audit(&cli, cmd),
-        Some(Command::Rules(RulesCommand::Check { job, at, json })) => {
-            jobs::rules_check(&cli, job, at.status, *json)
+        Some(Command::Rules(RulesCommand::Check(q))) => {
+            jobs::rules_check(&cli, &q.job, q.at.status, q.json)
         }
         Some(Command::Mcp) => {
             let l = store_layout(&cli)?;

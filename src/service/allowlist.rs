@@ -49,26 +49,38 @@ pub struct Listing {
 }
 
 pub fn add(layout: &Layout, actor: &Actor, input: &str) -> Result<Added> {
-    let _changing = audit::change_lock(layout)?;
-    let mail = email::normalize(input)?;
-    let added = Allowlist::new(layout).add(&mail)?;
-    if added {
-        record(layout, actor, AuditEvent::AllowlistAdd, &mail);
-    }
-    Ok(Added { email: mail, added })
+    let (email, added) = change(
+        layout,
+        actor,
+        input,
+        AuditEvent::AllowlistAdd,
+        Allowlist::add,
+    )?;
+    Ok(Added { email, added })
 }
 
 pub fn remove(layout: &Layout, actor: &Actor, input: &str) -> Result<Removed> {
+    let remove = Allowlist::remove;
+    let (email, removed) = change(layout, actor, input, AuditEvent::AllowlistRemove, remove)?;
+    Ok(Removed { email, removed })
+}
+
+/// Applies `apply` to one sender under the change lock and records `event` if it changed
+/// anything. Returns the normalised address and whether it changed.
+fn change(
+    layout: &Layout,
+    actor: &Actor,
+    input: &str,
+    event: AuditEvent,
+    apply: impl FnOnce(&Allowlist, &str) -> Result<bool>,
+) -> Result<(String, bool)> {
     let _changing = audit::change_lock(layout)?;
     let mail = email::normalize(input)?;
-    let removed = Allowlist::new(layout).remove(&mail)?;
-    if removed {
-        record(layout, actor, AuditEvent::AllowlistRemove, &mail);
+    let changed = apply(&Allowlist::new(layout), &mail)?;
+    if changed {
+        record(layout, actor, event, &mail);
     }
-    Ok(Removed {
-        email: mail,
-        removed,
-    })
+    Ok((mail, changed))
 }
 
 /// Makes the allowlist exactly `emails`, recording each sender added and removed.
