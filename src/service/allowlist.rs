@@ -9,46 +9,46 @@ use crate::store::audit::{self, Actor, AuditEvent, Subject};
 use crate::syftbox::Layout;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Added {
-    pub email: String,
+pub(crate) struct Added {
+    pub(crate) email: String,
     /// False when the sender was already in the allowlist.
-    pub added: bool,
+    pub(crate) added: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Removed {
-    pub email: String,
+pub(crate) struct Removed {
+    pub(crate) email: String,
     /// False when the sender was not in the allowlist (nothing changed).
-    pub removed: bool,
+    pub(crate) removed: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Replaced {
-    pub emails: Vec<String>,
-    pub added: usize,
-    pub removed: usize,
+pub(crate) struct Replaced {
+    pub(crate) emails: Vec<String>,
+    pub(crate) added: usize,
+    pub(crate) removed: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    pub email: String,
-    pub allowlisted: bool,
+pub(crate) struct Check {
+    pub(crate) email: String,
+    pub(crate) allowlisted: bool,
 }
 
 /// A file of the allowlist folder that is not a valid entry, and why.
 #[derive(Debug, Clone, Serialize)]
-pub struct Ignored {
-    pub file: String,
-    pub reason: String,
+pub(crate) struct Ignored {
+    pub(crate) file: String,
+    pub(crate) reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Listing {
-    pub emails: Vec<String>,
-    pub invalid: Vec<Ignored>,
+pub(crate) struct Listing {
+    pub(crate) emails: Vec<String>,
+    pub(crate) invalid: Vec<Ignored>,
 }
 
-pub fn add(layout: &Layout, actor: &Actor, input: &str) -> Result<Added> {
+pub(crate) fn add(layout: &Layout, actor: &Actor, input: &str) -> Result<Added> {
     let (email, added) = change(
         layout,
         actor,
@@ -59,7 +59,7 @@ pub fn add(layout: &Layout, actor: &Actor, input: &str) -> Result<Added> {
     Ok(Added { email, added })
 }
 
-pub fn remove(layout: &Layout, actor: &Actor, input: &str) -> Result<Removed> {
+pub(crate) fn remove(layout: &Layout, actor: &Actor, input: &str) -> Result<Removed> {
     let remove = Allowlist::remove;
     let (email, removed) = change(layout, actor, input, AuditEvent::AllowlistRemove, remove)?;
     Ok(Removed { email, removed })
@@ -84,7 +84,7 @@ fn change(
 }
 
 /// Makes the allowlist exactly `emails`, recording each sender added and removed.
-pub fn replace(layout: &Layout, actor: &Actor, emails: &[String]) -> Result<Replaced> {
+pub(crate) fn replace(layout: &Layout, actor: &Actor, emails: &[String]) -> Result<Replaced> {
     let _changing = audit::change_lock(layout)?;
     let list = Allowlist::new(layout);
     let before = list.load()?.entries;
@@ -103,7 +103,7 @@ pub fn replace(layout: &Layout, actor: &Actor, emails: &[String]) -> Result<Repl
     })
 }
 
-pub fn check(layout: &Layout, input: &str) -> Result<Check> {
+pub(crate) fn check(layout: &Layout, input: &str) -> Result<Check> {
     let mail = email::normalize(input)?;
     let allowlisted = Allowlist::new(layout).load()?.contains(&mail);
     Ok(Check {
@@ -112,7 +112,7 @@ pub fn check(layout: &Layout, input: &str) -> Result<Check> {
     })
 }
 
-pub fn list(layout: &Layout) -> Result<Listing> {
+pub(crate) fn list(layout: &Layout) -> Result<Listing> {
     let listing = Allowlist::new(layout).load()?;
     Ok(Listing {
         emails: listing.entries.into_keys().collect(),

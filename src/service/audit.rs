@@ -14,13 +14,13 @@ use crate::syftbox::Layout;
 
 /// The newest verified decisions, newest first.
 #[derive(Debug, Clone, Serialize)]
-pub struct Decisions {
-    pub decisions: Vec<decision_log::Entry>,
-    pub unverified_lines: u64,
+pub(crate) struct Decisions {
+    pub(crate) decisions: Vec<decision_log::Entry>,
+    pub(crate) unverified_lines: u64,
 }
 
 /// Verifies the chain, with the public key in `public_key` or else the one beside the chain.
-pub fn verify(layout: &Layout, public_key: Option<&Path>) -> Result<Verification> {
+pub(crate) fn verify(layout: &Layout, public_key: Option<&Path>) -> Result<Verification> {
     let key = match public_key {
         None => None,
         Some(p) => {
@@ -38,7 +38,7 @@ pub fn verify(layout: &Layout, public_key: Option<&Path>) -> Result<Verification
 
 /// The newest `limit` lines of the decision log that verify against the audit chain (the log
 /// sits in the datasite, where anyone with write access could add lines).
-pub fn decisions(layout: &Layout, limit: usize) -> Decisions {
+pub(crate) fn decisions(layout: &Layout, limit: usize) -> Decisions {
     let mut t = DecisionLog::new(layout).tail_verified(limit);
     t.entries.reverse();
     Decisions {
@@ -48,7 +48,7 @@ pub fn decisions(layout: &Layout, limit: usize) -> Decisions {
 }
 
 /// Accepts the chain as it is now after a rollback or deletion the owner knows about.
-pub fn reset_anchor(layout: &Layout, confirmed: bool) -> Result<String> {
+pub(crate) fn reset_anchor(layout: &Layout, confirmed: bool) -> Result<String> {
     AuditLog::new(layout).reset_anchor_confirmed(confirmed)
 }
 
@@ -59,12 +59,12 @@ type Stamp = Option<(u64, Option<SystemTime>)>;
 /// web UI asks every few seconds, and a full check of a long chain is not free); when the chain
 /// grew, only what was appended is checked.
 #[derive(Debug, Default)]
-pub struct CachedVerification {
+pub(crate) struct CachedVerification {
     last: Mutex<(Stamp, Stamp, Option<Verification>, Option<Resume>)>,
 }
 
 impl CachedVerification {
-    pub fn get(&self, layout: &Layout) -> Verification {
+    pub(crate) fn get(&self, layout: &Layout) -> Verification {
         let log = AuditLog::new(layout);
         let stamp = |p: PathBuf| {
             std::fs::metadata(p)

@@ -8,14 +8,14 @@ use crate::store::audit::Actor;
 use crate::syftbox::Layout;
 
 /// A verdict given at this machine's command line (it may name no signature).
-pub fn decide(layout: &Layout, actor: &Actor, uid: &str, req: &Request) -> Result<Decided> {
+pub(crate) fn decide(layout: &Layout, actor: &Actor, uid: &str, req: &Request) -> Result<Decided> {
     gate::decide(layout, uid, req, actor)
 }
 
 /// A verdict sent through the web UI or the MCP server, where what the owner saw must be what
 /// is decided: it must name the signature reviewed, and a uid in several status folders is a
 /// conflict naming each copy (as for every uid these take). Counted in `live`'s metrics.
-pub fn decide_reviewed(
+pub(crate) fn decide_reviewed(
     layout: &Layout,
     live: &Live,
     actor: &Actor,

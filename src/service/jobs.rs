@@ -15,24 +15,24 @@ use crate::queue::{Inspection, Queue, Status};
 use crate::syftbox::Layout;
 
 /// File contents shown are cut at this size.
-pub const FILE_VIEW_LIMIT: u64 = 256 * 1024;
+pub(crate) const FILE_VIEW_LIMIT: u64 = 256 * 1024;
 /// And the texts of all the files of one job together at this size.
-pub const FILE_VIEW_TOTAL: u64 = 16 << 20;
-pub const MAX_PAGE: usize = 500;
+pub(crate) const FILE_VIEW_TOTAL: u64 = 16 << 20;
+pub(crate) const MAX_PAGE: usize = 500;
 /// `max_age_hours` beyond this (100 years) is refused rather than overflowing date arithmetic.
-pub const MAX_AGE_HOURS: usize = 876_000;
+pub(crate) const MAX_AGE_HOURS: usize = 876_000;
 
 /// Which jobs a page shows.
 #[derive(Debug, Clone)]
-pub struct ListQuery {
-    pub status: Status,
-    pub offset: usize,
+pub(crate) struct ListQuery {
+    pub(crate) status: Status,
+    pub(crate) offset: usize,
     /// Clamped to 1..=[`MAX_PAGE`].
-    pub limit: usize,
+    pub(crate) limit: usize,
     /// Substrings of the sender and of the job name (case-insensitive; empty matches all).
-    pub sender: String,
-    pub name: String,
-    pub max_age_hours: Option<usize>,
+    pub(crate) sender: String,
+    pub(crate) name: String,
+    pub(crate) max_age_hours: Option<usize>,
 }
 
 impl Default for ListQuery {
@@ -49,50 +49,50 @@ impl Default for ListQuery {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Page {
-    pub jobs: Vec<Summary>,
-    pub total: usize,
-    pub offset: usize,
-    pub limit: usize,
+pub(crate) struct Page {
+    pub(crate) jobs: Vec<Summary>,
+    pub(crate) total: usize,
+    pub(crate) offset: usize,
+    pub(crate) limit: usize,
 }
 
 /// A job as listed; for a pending job, with the dry-run verdict.
 #[derive(Debug, Clone, Serialize)]
-pub struct Summary {
-    pub uid: String,
-    pub status: Status,
-    pub name: Option<String>,
-    pub requester: Option<String>,
-    pub description: Option<String>,
-    pub tags: Vec<String>,
-    pub created_at: Option<String>,
-    pub timeout_seconds: Option<u64>,
-    pub expires_at: Option<String>,
-    pub signature: Option<String>,
-    pub verdict: Option<&'static str>,
-    pub reasons: Vec<String>,
-    pub warnings: Vec<Invisible>,
+pub(crate) struct Summary {
+    pub(crate) uid: String,
+    pub(crate) status: Status,
+    pub(crate) name: Option<String>,
+    pub(crate) requester: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) created_at: Option<String>,
+    pub(crate) timeout_seconds: Option<u64>,
+    pub(crate) expires_at: Option<String>,
+    pub(crate) signature: Option<String>,
+    pub(crate) verdict: Option<&'static str>,
+    pub(crate) reasons: Vec<String>,
+    pub(crate) warnings: Vec<Invisible>,
 }
 
 /// One job with the text of its files.
 #[derive(Debug, Clone, Serialize)]
-pub struct Detail {
+pub(crate) struct Detail {
     #[serde(flatten)]
-    pub summary: Summary,
-    pub files: Vec<FileView>,
+    pub(crate) summary: Summary,
+    pub(crate) files: Vec<FileView>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct FileView {
-    pub path: String,
-    pub size: u64,
-    pub sha256: String,
-    pub text: Option<String>,
-    pub truncated: bool,
+pub(crate) struct FileView {
+    pub(crate) path: String,
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
+    pub(crate) text: Option<String>,
+    pub(crate) truncated: bool,
 }
 
 /// A status named in a request.
-pub fn parse_status(s: &str) -> Result<Status> {
+pub(crate) fn parse_status(s: &str) -> Result<Status> {
     Status::parse(s).ok_or_else(|| {
         Error::invalid(
             format!("unknown status {s:?}"),
@@ -102,7 +102,7 @@ pub fn parse_status(s: &str) -> Result<Status> {
 }
 
 /// The status a listing asks for: pending when none is named.
-pub fn listed_status(s: Option<&str>) -> Result<Status> {
+pub(crate) fn listed_status(s: Option<&str>) -> Result<Status> {
     match s {
         None | Some("") => Ok(Status::Pending),
         Some(s) => parse_status(s),
@@ -111,7 +111,7 @@ pub fn listed_status(s: Option<&str>) -> Result<Status> {
 
 /// The job a uid names: the copy in `status`, or the only copy (a uid in several status folders
 /// is a conflict naming each copy).
-pub fn find(layout: &Layout, uid: &str, status: Option<Status>) -> Result<PathBuf> {
+pub(crate) fn find(layout: &Layout, uid: &str, status: Option<Status>) -> Result<PathBuf> {
     let queue = Queue::new(layout.queue.clone());
     match crate::queue::copies::locate(&queue, uid, status) {
         Ok((_, d)) => Ok(d),
@@ -124,7 +124,7 @@ pub fn find(layout: &Layout, uid: &str, status: Option<Status>) -> Result<PathBu
 }
 
 /// A page of jobs of one status, newest first.
-pub fn list(layout: &Layout, q: &ListQuery) -> Result<Page> {
+pub(crate) fn list(layout: &Layout, q: &ListQuery) -> Result<Page> {
     let limit = q.limit.clamp(1, MAX_PAGE);
     let sender = q.sender.to_lowercase();
     let name = q.name.to_lowercase();
@@ -186,7 +186,7 @@ pub fn list(layout: &Layout, q: &ListQuery) -> Result<Page> {
 
 /// One job with the text of its files (each cut at [`FILE_VIEW_LIMIT`], all of them together
 /// at [`FILE_VIEW_TOTAL`], so a job of many large files costs one bounded read).
-pub fn detail(layout: &Layout, uid: &str, status: Option<Status>) -> Result<Detail> {
+pub(crate) fn detail(layout: &Layout, uid: &str, status: Option<Status>) -> Result<Detail> {
     let dir = find(layout, uid, status)?;
     let status = dir
         .parent()
@@ -223,7 +223,7 @@ pub fn detail(layout: &Layout, uid: &str, status: Option<Status>) -> Result<Deta
 }
 
 /// The dry run of the job in `dir` under the stores and rules as they are now.
-pub fn review(layout: &Layout, dir: &Path) -> Result<Review> {
+pub(crate) fn review(layout: &Layout, dir: &Path) -> Result<Review> {
     let trust = Trust::load(layout)?;
     Ok(review::review(dir, &layout.email, &trust))
 }

@@ -3,10 +3,10 @@
 //! event under the lock and returns a typed result, which the API serialises and the CLI prints.
 //! Front ends only parse their input and choose how to show the result.
 
-pub mod allowlist;
-pub mod audit;
-pub mod decide;
-pub mod jobs;
-pub mod peers;
-pub mod status;
-pub mod trust;
+pub(crate) mod allowlist;
+pub(crate) mod audit;
+pub(crate) mod decide;
+pub(crate) mod jobs;
+pub(crate) mod peers;
+pub(crate) mod status;
+pub(crate) mod trust;

@@ -8,25 +8,25 @@ use crate::store::audit::{self, Actor};
 use crate::store::peers::{self, Approval, Revocation};
 use crate::syftbox::Layout;
 
-pub use crate::store::peers::list;
+pub(crate) use crate::store::peers::list;
 
 /// An approval, and why no dataset was shared now if config.yaml could not be read (the running
 /// daemon shares them with the config it has in force).
 #[derive(Debug)]
-pub struct Approved {
-    pub approval: Approval,
-    pub config_error: Option<Error>,
+pub(crate) struct Approved {
+    pub(crate) approval: Approval,
+    pub(crate) config_error: Option<Error>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Revoked {
+pub(crate) struct Revoked {
     #[serde(flatten)]
-    pub revocation: Revocation,
-    pub revoked: bool,
+    pub(crate) revocation: Revocation,
+    pub(crate) revoked: bool,
 }
 
 /// Approves a peer and shares the config's `peers.auto_share_datasets` with them.
-pub fn approve(layout: &Layout, actor: &Actor, input: &str) -> Result<Approved> {
+pub(crate) fn approve(layout: &Layout, actor: &Actor, input: &str) -> Result<Approved> {
     let _changing = audit::change_lock(layout)?;
     let (config, config_error) = match Config::load(&layout.config_file()) {
         Ok(c) => (Some(c), None),
@@ -40,7 +40,7 @@ pub fn approve(layout: &Layout, actor: &Actor, input: &str) -> Result<Approved> 
 }
 
 /// Revokes a peer; `None` when it was not an approved peer.
-pub fn revoke(layout: &Layout, actor: &Actor, input: &str) -> Result<Option<Revoked>> {
+pub(crate) fn revoke(layout: &Layout, actor: &Actor, input: &str) -> Result<Option<Revoked>> {
     let _changing = audit::change_lock(layout)?;
     Ok(
         peers::revoke(layout, input, actor.as_str())?.map(|revocation| Revoked {

@@ -11,10 +11,10 @@ use crate::syftbox::Layout;
 
 /// How many jobs each status folder holds, in the order of [`Status::ALL`].
 #[derive(Debug, Clone)]
-pub struct JobCounts(pub Vec<(Status, usize)>);
+pub(crate) struct JobCounts(pub(crate) Vec<(Status, usize)>);
 
 impl JobCounts {
-    pub fn get(&self, status: Status) -> usize {
+    pub(crate) fn get(&self, status: Status) -> usize {
         self.0
             .iter()
             .find(|(s, _)| *s == status)
@@ -34,18 +34,18 @@ impl Serialize for JobCounts {
 
 /// What both status reports show.
 #[derive(Debug, Clone)]
-pub struct Overview {
-    pub jobs: JobCounts,
-    pub allowlisted_senders: usize,
-    pub trusted_code: usize,
+pub(crate) struct Overview {
+    pub(crate) jobs: JobCounts,
+    pub(crate) allowlisted_senders: usize,
+    pub(crate) trusted_code: usize,
     /// Store files that could not be used, with the reason.
-    pub ignored_store_files: Vec<String>,
-    pub config_error: Option<String>,
+    pub(crate) ignored_store_files: Vec<String>,
+    pub(crate) config_error: Option<String>,
     /// The rule sets config.yaml enables now.
-    pub rule_sets: Vec<String>,
+    pub(crate) rule_sets: Vec<String>,
 }
 
-pub fn overview(layout: &Layout) -> Result<Overview> {
+pub(crate) fn overview(layout: &Layout) -> Result<Overview> {
     let q = Queue::new(layout.queue.clone());
     let trust = Trust::load(layout)?;
     Ok(Overview {

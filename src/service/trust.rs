@@ -12,43 +12,43 @@ use crate::store::trusted::{TrustedCode, TrustedRecord};
 use crate::syftbox::Layout;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Marked {
-    pub signature: String,
-    pub trusted: bool,
+pub(crate) struct Marked {
+    pub(crate) signature: String,
+    pub(crate) trusted: bool,
     /// False when the signature was already trusted.
-    pub added: bool,
+    pub(crate) added: bool,
 }
 
 /// A job's code marked as trusted.
 #[derive(Debug, Clone, Serialize)]
-pub struct MarkedJob {
-    pub signature: String,
-    pub name: String,
-    pub added: bool,
+pub(crate) struct MarkedJob {
+    pub(crate) signature: String,
+    pub(crate) name: String,
+    pub(crate) added: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Unmarked {
-    pub signature: String,
-    pub trusted: bool,
+pub(crate) struct Unmarked {
+    pub(crate) signature: String,
+    pub(crate) trusted: bool,
 }
 
 /// A history record and whether its code is trusted now.
 #[derive(Debug, Clone, Serialize)]
-pub struct Seen {
+pub(crate) struct Seen {
     #[serde(flatten)]
-    pub record: HistoryRecord,
-    pub trusted: bool,
+    pub(crate) record: HistoryRecord,
+    pub(crate) trusted: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct SignatureCheck {
-    pub signature: String,
-    pub trusted: bool,
+pub(crate) struct SignatureCheck {
+    pub(crate) signature: String,
+    pub(crate) trusted: bool,
 }
 
 /// Trusts a signature from the job history.
-pub fn mark(layout: &Layout, actor: &Actor, sig: &str) -> Result<Marked> {
+pub(crate) fn mark(layout: &Layout, actor: &Actor, sig: &str) -> Result<Marked> {
     let _changing = audit::change_lock(layout)?;
     let sig = sig.trim().to_lowercase();
     let added = TrustedCode::new(layout).mark(&sig)?;
@@ -63,7 +63,7 @@ pub fn mark(layout: &Layout, actor: &Actor, sig: &str) -> Result<Marked> {
 }
 
 /// Trusts the code of the job in `dir` (`job` is how the owner named it, for the record).
-pub fn mark_job(layout: &Layout, actor: &Actor, dir: &Path, job: &str) -> Result<MarkedJob> {
+pub(crate) fn mark_job(layout: &Layout, actor: &Actor, dir: &Path, job: &str) -> Result<MarkedJob> {
     let _changing = audit::change_lock(layout)?;
     let rec = history::record_for_job(dir, &layout.email)?;
     let (signature, name) = (rec.signature.clone(), rec.name.clone());
@@ -80,7 +80,7 @@ pub fn mark_job(layout: &Layout, actor: &Actor, dir: &Path, job: &str) -> Result
 }
 
 /// Stops trusting a signature; `None` when it was not trusted (nothing changed).
-pub fn unmark(layout: &Layout, actor: &Actor, sig: &str) -> Result<Option<Unmarked>> {
+pub(crate) fn unmark(layout: &Layout, actor: &Actor, sig: &str) -> Result<Option<Unmarked>> {
     let _changing = audit::change_lock(layout)?;
     if !TrustedCode::new(layout).unmark(sig)? {
         return Ok(None);
@@ -92,12 +92,12 @@ pub fn unmark(layout: &Layout, actor: &Actor, sig: &str) -> Result<Option<Unmark
     }))
 }
 
-pub fn list(layout: &Layout) -> Result<Vec<TrustedRecord>> {
+pub(crate) fn list(layout: &Layout) -> Result<Vec<TrustedRecord>> {
     TrustedCode::new(layout).list()
 }
 
 /// The jobs seen completing, each with whether its code is trusted now.
-pub fn history(layout: &Layout) -> Result<Vec<Seen>> {
+pub(crate) fn history(layout: &Layout) -> Result<Vec<Seen>> {
     let trusted = TrustedCode::new(layout);
     Ok(History::new(layout)
         .list()?
@@ -110,7 +110,7 @@ pub fn history(layout: &Layout) -> Result<Vec<Seen>> {
 }
 
 /// Adds the job in `dir` to the history (not to trusted code: nothing the audit chain records).
-pub fn add_to_history(layout: &Layout, dir: &Path) -> Result<HistoryRecord> {
+pub(crate) fn add_to_history(layout: &Layout, dir: &Path) -> Result<HistoryRecord> {
     let rec = history::record_for_job(dir, &layout.email)?;
     let mut sync = crate::durable::Sync::batch();
     let rec = History::new(layout).record(rec, &mut sync)?;
@@ -118,7 +118,7 @@ pub fn add_to_history(layout: &Layout, dir: &Path) -> Result<HistoryRecord> {
     Ok(rec)
 }
 
-pub fn check_signature(layout: &Layout, signature: String) -> SignatureCheck {
+pub(crate) fn check_signature(layout: &Layout, signature: String) -> SignatureCheck {
     SignatureCheck {
         trusted: TrustedCode::new(layout).is_trusted(&signature),
         signature,
