@@ -401,7 +401,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 status: at.status,
                 signature_required: false,
             };
-            let d = crate::queue::gate::decide(&l, uid, &req, "cli")?;
+            let d = crate::queue::gate::decide(&l, uid, &req, "cli", None)?;
             println!(
                 "job {} is now {} ({})",
                 term(&d.uid),

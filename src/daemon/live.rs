@@ -1,10 +1,12 @@
 //! What the running daemon is doing, published for the web server: `/api/status` and the
 //! Prometheus counters of `/metrics`.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use serde::Serialize;
+
+use crate::announce::Notifier;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Snapshot {
@@ -27,6 +29,9 @@ pub struct Live {
     snapshot: Mutex<Snapshot>,
     counters: Mutex<Counters>,
     integrity: Mutex<Integrity>,
+    /// The daemon's notifier, for verdicts given through the web server in its process (gone
+    /// once the daemon stops: a verdict is then announced on its own).
+    notifier: Mutex<Weak<Notifier>>,
 }
 
 /// What the daemon found wrong in the decided part of the queue (see `bypass`).
@@ -45,6 +50,7 @@ impl Default for Live {
             snapshot: Mutex::new(Snapshot::default()),
             counters: Mutex::new(Counters::default()),
             integrity: Mutex::new(Integrity::default()),
+            notifier: Mutex::new(Weak::new()),
         }
     }
 }
@@ -52,6 +58,18 @@ impl Default for Live {
 impl Live {
     pub fn publish(&self, s: Snapshot) {
         *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = s;
+    }
+
+    pub fn set_notifier(&self, n: &Arc<Notifier>) {
+        *self.notifier.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(n);
+    }
+
+    /// The running daemon's notifier, if there is one.
+    pub fn notifier(&self) -> Option<Arc<Notifier>> {
+        self.notifier
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .upgrade()
     }
 
     pub fn snapshot(&self) -> Snapshot {

@@ -638,7 +638,9 @@ impl Api {
             signature_required: true,
             ..req
         };
-        let d = crate::queue::gate::decide(&self.layout, uid, &req, &self.actor)?;
+        let notifier = self.live.notifier();
+        let d =
+            crate::queue::gate::decide(&self.layout, uid, &req, &self.actor, notifier.as_deref())?;
         self.live.count_decision(d.verdict.outcome(), "human", None);
         ok(serde_json::to_value(d).unwrap_or_default())
     }
