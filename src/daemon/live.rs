@@ -150,117 +150,126 @@ impl Live {
     pub fn prometheus(&self, pending: usize) -> String {
         let c = self.counters();
         let s = self.snapshot();
-        let i = self.integrity();
         let mut o = String::new();
-        let decisions: Vec<Sample> = c
-            .decisions
-            .iter()
-            .map(|((outcome, method), n)| {
-                (
-                    format!("{{outcome=\"{outcome}\",method=\"{method}\"}}"),
-                    n.to_string(),
-                )
-            })
-            .collect();
-        metric(
-            &mut o,
-            "syft_reviewer_decisions_total",
-            "counter",
-            "Decisions made since start, by outcome and method.",
-            &decisions,
-        );
-        metric(
-            &mut o,
-            "syft_reviewer_pending_jobs",
-            "gauge",
-            "Jobs in pending/.",
-            &one(pending),
-        );
-        metric(
-            &mut o,
-            "syft_reviewer_waiting_jobs",
-            "gauge",
-            "Pending jobs waiting for the owner (flagged ones included).",
-            &[
-                ("{flagged=\"false\"}".into(), s.waiting.to_string()),
-                ("{flagged=\"true\"}".into(), s.flagged.to_string()),
-            ],
-        );
-        let mut latency: Vec<Sample> = LATENCY_BUCKETS
-            .iter()
-            .zip(c.latency_buckets)
-            .map(|(b, n)| (format!("_bucket{{le=\"{b}\"}}"), n.to_string()))
-            .collect();
-        latency.push(("_bucket{le=\"+Inf\"}".into(), c.latency_count.to_string()));
-        latency.push(("_sum".into(), c.latency_sum.to_string()));
-        latency.push(("_count".into(), c.latency_count.to_string()));
-        metric(
-            &mut o,
-            "syft_reviewer_decision_latency_seconds",
-            "histogram",
-            "From the first sight of a job to its automatic decision.",
-            &latency,
-        );
-        metric(
-            &mut o,
-            "syft_reviewer_watcher_rescans_total",
-            "counter",
-            "Full rescans of the queue (timer, overflow, errors).",
-            &one(s.rescans),
-        );
-        metric(
-            &mut o,
-            "syft_reviewer_watcher_errors_total",
-            "counter",
-            "Errors reported by the filesystem watcher.",
-            &one(s.watcher_errors),
-        );
-        metric(
-            &mut o,
-            "syft_reviewer_watcher_events_total",
-            "counter",
-            "Filesystem events received.",
-            &one(s.events),
-        );
-        metric(
-            &mut o,
-            "syft_reviewer_watcher_healthy",
-            "gauge",
-            "1 when every watch is in place.",
-            &one(u8::from(s.watcher_healthy)),
-        );
-        // No sample before the first verification: a 0 would say the chain is broken.
-        let valid = c.audit_valid.map(u8::from).map(one).unwrap_or_default();
-        metric(
-            &mut o,
-            "syft_reviewer_audit_chain_valid",
-            "gauge",
-            "1 when the audit chain verified at start-up, 0 when it did not.",
-            &valid,
-        );
-        metric(
-            &mut o,
-            "syft_reviewer_audit_chain_entries",
-            "gauge",
-            "Entries in the audit chain at the last verification.",
-            &one(c.audit_entries),
-        );
-        metric(
-            &mut o,
-            "syft_reviewer_unexplained_jobs",
-            "gauge",
-            "Jobs in approved/ or running/ that no decision in the audit chain explains.",
-            &one(i.unexplained_jobs.len()),
-        );
-        metric(
-            &mut o,
-            "syft_reviewer_status_permissions_restored_total",
-            "counter",
-            "Status-folder permission files restored after being loosened.",
-            &one(i.permission_restores),
-        );
+        job_metrics(&mut o, &c, &s, pending);
+        health_metrics(&mut o, &c, &s, &self.integrity());
         o
     }
+}
+
+/// Decisions, the jobs waiting, and how long automatic decisions take.
+fn job_metrics(o: &mut String, c: &Counters, s: &Snapshot, pending: usize) {
+    let decisions: Vec<Sample> = c
+        .decisions
+        .iter()
+        .map(|((outcome, method), n)| {
+            (
+                format!("{{outcome=\"{outcome}\",method=\"{method}\"}}"),
+                n.to_string(),
+            )
+        })
+        .collect();
+    metric(
+        o,
+        "syft_reviewer_decisions_total",
+        "counter",
+        "Decisions made since start, by outcome and method.",
+        &decisions,
+    );
+    metric(
+        o,
+        "syft_reviewer_pending_jobs",
+        "gauge",
+        "Jobs in pending/.",
+        &one(pending),
+    );
+    metric(
+        o,
+        "syft_reviewer_waiting_jobs",
+        "gauge",
+        "Pending jobs waiting for the owner (flagged ones included).",
+        &[
+            ("{flagged=\"false\"}".into(), s.waiting.to_string()),
+            ("{flagged=\"true\"}".into(), s.flagged.to_string()),
+        ],
+    );
+    let mut latency: Vec<Sample> = LATENCY_BUCKETS
+        .iter()
+        .zip(c.latency_buckets)
+        .map(|(b, n)| (format!("_bucket{{le=\"{b}\"}}"), n.to_string()))
+        .collect();
+    latency.push(("_bucket{le=\"+Inf\"}".into(), c.latency_count.to_string()));
+    latency.push(("_sum".into(), c.latency_sum.to_string()));
+    latency.push(("_count".into(), c.latency_count.to_string()));
+    metric(
+        o,
+        "syft_reviewer_decision_latency_seconds",
+        "histogram",
+        "From the first sight of a job to its automatic decision.",
+        &latency,
+    );
+}
+
+/// The watcher's health, the audit chain's and the decided folders'.
+fn health_metrics(o: &mut String, c: &Counters, s: &Snapshot, i: &Integrity) {
+    metric(
+        o,
+        "syft_reviewer_watcher_rescans_total",
+        "counter",
+        "Full rescans of the queue (timer, overflow, errors).",
+        &one(s.rescans),
+    );
+    metric(
+        o,
+        "syft_reviewer_watcher_errors_total",
+        "counter",
+        "Errors reported by the filesystem watcher.",
+        &one(s.watcher_errors),
+    );
+    metric(
+        o,
+        "syft_reviewer_watcher_events_total",
+        "counter",
+        "Filesystem events received.",
+        &one(s.events),
+    );
+    metric(
+        o,
+        "syft_reviewer_watcher_healthy",
+        "gauge",
+        "1 when every watch is in place.",
+        &one(u8::from(s.watcher_healthy)),
+    );
+    // No sample before the first verification: a 0 would say the chain is broken.
+    let valid = c.audit_valid.map(u8::from).map(one).unwrap_or_default();
+    metric(
+        o,
+        "syft_reviewer_audit_chain_valid",
+        "gauge",
+        "1 when the audit chain verified at start-up, 0 when it did not.",
+        &valid,
+    );
+    metric(
+        o,
+        "syft_reviewer_audit_chain_entries",
+        "gauge",
+        "Entries in the audit chain at the last verification.",
+        &one(c.audit_entries),
+    );
+    metric(
+        o,
+        "syft_reviewer_unexplained_jobs",
+        "gauge",
+        "Jobs in approved/ or running/ that no decision in the audit chain explains.",
+        &one(i.unexplained_jobs.len()),
+    );
+    metric(
+        o,
+        "syft_reviewer_status_permissions_restored_total",
+        "counter",
+        "Status-folder permission files restored after being loosened.",
+        &one(i.permission_restores),
+    );
 }
 
 /// What follows a metric's name on a sample line (a suffix, labels), and the value.
