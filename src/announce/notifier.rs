@@ -169,7 +169,7 @@ impl Notifier {
     }
 
     /// A job started waiting ([`Notifier::pending`]) or was decided ([`Notifier::decision`]).
-    pub fn announce(&self, d: Decision) {
+    pub(crate) fn announce(&self, d: Decision) {
         if d.is_pending() {
             self.pending(d);
         } else {

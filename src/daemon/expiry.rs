@@ -11,12 +11,7 @@ impl Daemon {
     /// Moves jobs whose timeout has passed to `timedout/`.
     pub(super) fn expire_due(&mut self) {
         let now = metadata::now_naive();
-        let due: Vec<String> = self
-            .expiries
-            .iter()
-            .filter(|(_, t)| **t <= now)
-            .map(|(u, _)| u.clone())
-            .collect();
+        let due = super::due(&self.expiries, &now);
         if due.is_empty() {
             return;
         }

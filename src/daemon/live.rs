@@ -60,12 +60,12 @@ impl Live {
         *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = s;
     }
 
-    pub fn set_notifier(&self, n: &Arc<Notifier>) {
+    pub(crate) fn set_notifier(&self, n: &Arc<Notifier>) {
         *self.notifier.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(n);
     }
 
     /// The running daemon's notifier, if there is one.
-    pub fn notifier(&self) -> Option<Arc<Notifier>> {
+    pub(crate) fn notifier(&self) -> Option<Arc<Notifier>> {
         self.notifier
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -188,3 +188,12 @@ fn report_invalid(trust: &Trust, before: &[String]) {
         }
     }
 }
+
+/// The keys of `times` whose time has come by `until`.
+fn due<T: PartialOrd>(times: &HashMap<String, T>, until: &T) -> Vec<String> {
+    times
+        .iter()
+        .filter(|(_, t)| *t <= until)
+        .map(|(u, _)| u.clone())
+        .collect()
+}

@@ -268,12 +268,7 @@ impl Daemon {
             }
             self.decide(due, &seen);
         }
-        let done: Vec<String> = self
-            .completed
-            .iter()
-            .filter(|(_, t)| **t <= until)
-            .map(|(u, _)| u.clone())
-            .collect();
+        let done = super::due(&self.completed, &until);
         if !done.is_empty() {
             for uid in &done {
                 self.completed.remove(uid);
