@@ -222,88 +222,116 @@ impl Config {
         if !self.jobs.rules.is_empty() {
             return self.jobs.rules.clone();
         }
-        vec![RuleSet {
-            name: "default".into(),
-            peers_only: self.jobs.peers_only,
-            allowed_users: self.jobs.allowed_users.clone(),
-            required_filenames: self.jobs.required_filenames.clone(),
-            required_scripts: self.jobs.required_scripts.clone(),
-        }]
+        vec![self.jobs.inline_rule_set()]
     }
 
     fn check(&self) -> Result<()> {
-        let j = &self.jobs;
-        let inline = !j.required_filenames.is_empty()
-            || !j.required_scripts.is_empty()
-            || !j.allowed_users.is_empty();
-        if inline && !j.rules.is_empty() {
+        self.jobs.check()?;
+        self.peers.check()?;
+        if let Some(s) = &self.notify.smtp {
+            s.check()?;
+        }
+        self.hooks.check()
+    }
+}
+
+impl JobsConfig {
+    /// The conditions written directly under `jobs`, as the rule set "default".
+    fn inline_rule_set(&self) -> RuleSet {
+        RuleSet {
+            name: "default".into(),
+            peers_only: self.peers_only,
+            allowed_users: self.allowed_users.clone(),
+            required_filenames: self.required_filenames.clone(),
+            required_scripts: self.required_scripts.clone(),
+        }
+    }
+
+    /// Inline conditions or `rules`, never both; each rule set valid under a unique name.
+    fn check(&self) -> Result<()> {
+        let inline = !self.required_filenames.is_empty()
+            || !self.required_scripts.is_empty()
+            || !self.allowed_users.is_empty();
+        if inline && !self.rules.is_empty() {
             return Err(Error::invalid(
                 "config.yaml is invalid: jobs has both inline conditions and `rules`",
                 "move the inline conditions into a named entry of `rules`",
             ));
         }
-        let sets = if j.rules.is_empty() && (j.enabled || inline) {
-            vec![RuleSet {
-                name: "default".into(),
-                peers_only: j.peers_only,
-                allowed_users: j.allowed_users.clone(),
-                required_filenames: j.required_filenames.clone(),
-                required_scripts: j.required_scripts.clone(),
-            }]
+        let sets = if self.rules.is_empty() && (self.enabled || inline) {
+            vec![self.inline_rule_set()]
         } else {
-            j.rules.clone()
+            self.rules.clone()
         };
         let mut names = Vec::new();
         for r in &sets {
-            let at = format!("config.yaml is invalid: rule set {:?}", r.name);
             if r.name.trim().is_empty() || names.contains(&r.name) {
                 return Err(Error::invalid(
-                    format!("{at} needs a unique, non-empty name"),
+                    format!(
+                        "config.yaml is invalid: rule set {:?} needs a unique, non-empty name",
+                        r.name
+                    ),
                     "name each rule set after its project",
                 ));
             }
             names.push(r.name.clone());
-            if r.required_filenames.is_empty() {
+            r.check()?;
+        }
+        Ok(())
+    }
+}
+
+impl RuleSet {
+    /// Required files (relative paths), script hashes of required files, valid users.
+    fn check(&self) -> Result<()> {
+        let at = format!("config.yaml is invalid: rule set {:?}", self.name);
+        if self.required_filenames.is_empty() {
+            return Err(Error::invalid(
+                format!("{at} has no required_filenames"),
+                "list every file the job's code/ must hold (run.sh included); a rule without them could approve any code",
+            ));
+        }
+        for f in &self.required_filenames {
+            check_rel_path(f).map_err(|why| {
+                Error::invalid(
+                    format!("{at}: required file {f:?} {why}"),
+                    "use paths relative to code/, like run.sh or lib/util.py",
+                )
+            })?;
+        }
+        for (f, hash) in &self.required_scripts {
+            if !self.required_filenames.contains(f) {
                 return Err(Error::invalid(
-                    format!("{at} has no required_filenames"),
-                    "list every file the job's code/ must hold (run.sh included); a rule without them could approve any code",
+                    format!(
+                        "{at}: required_scripts names {f:?}, which is not in required_filenames"
+                    ),
+                    "add it to required_filenames (the job must hold exactly those files)",
                 ));
             }
-            for f in &r.required_filenames {
-                check_rel_path(f).map_err(|why| {
-                    Error::invalid(
-                        format!("{at}: required file {f:?} {why}"),
-                        "use paths relative to code/, like run.sh or lib/util.py",
-                    )
-                })?;
-            }
-            for (f, hash) in &r.required_scripts {
-                if !r.required_filenames.contains(f) {
-                    return Err(Error::invalid(
-                        format!(
-                            "{at}: required_scripts names {f:?}, which is not in required_filenames"
-                        ),
-                        "add it to required_filenames (the job must hold exactly those files)",
-                    ));
-                }
-                let hex = hash.strip_prefix("sha256:").unwrap_or("");
-                if !crate::core::signature::is_signature(hex) {
-                    return Err(Error::invalid(
-                        format!("{at}: the hash of {f:?} is not sha256:<64 lower-case hex>"),
-                        "paste the full output of `syft-reviewer hash FILE`; prefixes are not accepted",
-                    ));
-                }
-            }
-            for u in &r.allowed_users {
-                email::normalize(u).map_err(|e| {
-                    Error::invalid(
-                        format!("{at}: allowed user {u:?} is not valid"),
-                        e.to_string(),
-                    )
-                })?;
+            let hex = hash.strip_prefix("sha256:").unwrap_or("");
+            if !crate::core::signature::is_signature(hex) {
+                return Err(Error::invalid(
+                    format!("{at}: the hash of {f:?} is not sha256:<64 lower-case hex>"),
+                    "paste the full output of `syft-reviewer hash FILE`; prefixes are not accepted",
+                ));
             }
         }
-        for d in &self.peers.approved_domains {
+        for u in &self.allowed_users {
+            email::normalize(u).map_err(|e| {
+                Error::invalid(
+                    format!("{at}: allowed user {u:?} is not valid"),
+                    e.to_string(),
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl PeersConfig {
+    /// Approved domains are domains; shared datasets are relative folders.
+    fn check(&self) -> Result<()> {
+        for d in &self.approved_domains {
             let probe = format!("x@{}", d.trim().to_lowercase());
             if d.contains('@') || !email::is_valid(&probe) {
                 return Err(Error::invalid(
@@ -314,7 +342,7 @@ impl Config {
                 ));
             }
         }
-        for ds in &self.peers.auto_share_datasets {
+        for ds in &self.auto_share_datasets {
             check_rel_path(ds).map_err(|why| {
                 Error::invalid(
                     format!("config.yaml is invalid: dataset {ds:?} {why}"),
@@ -322,38 +350,50 @@ impl Config {
                 )
             })?;
         }
-        if let Some(s) = &self.notify.smtp {
-            if !matches!(s.security.as_str(), "starttls" | "tls" | "none") {
-                return Err(Error::invalid(
-                    format!(
-                        "config.yaml is invalid: notify.smtp.security {:?}",
-                        s.security
-                    ),
-                    "use starttls, tls or none",
-                ));
-            }
-            email::normalize(&s.from).map_err(|e| {
-                Error::invalid("config.yaml is invalid: notify.smtp.from", e.to_string())
-            })?;
-            if let Some(to) = &s.to {
-                email::normalize(to).map_err(|e| {
-                    Error::invalid("config.yaml is invalid: notify.smtp.to", e.to_string())
-                })?;
-            }
-            if s.host.trim().is_empty() || s.port == Some(0) {
-                return Err(Error::invalid(
-                    "config.yaml is invalid: notify.smtp needs a host and a non-zero port",
-                    "give your mail server's name, like smtp.example.org",
-                ));
-            }
-            if s.username.is_some() != s.password_env.is_some() {
-                return Err(Error::invalid(
-                    "config.yaml is invalid: notify.smtp has only one of username and password_env",
-                    "give both (password_env names the environment variable holding the password), or neither",
-                ));
-            }
+        Ok(())
+    }
+}
+
+impl SmtpConfig {
+    /// A known security, valid addresses, a server, and credentials given whole.
+    fn check(&self) -> Result<()> {
+        if !matches!(self.security.as_str(), "starttls" | "tls" | "none") {
+            return Err(Error::invalid(
+                format!(
+                    "config.yaml is invalid: notify.smtp.security {:?}",
+                    self.security
+                ),
+                "use starttls, tls or none",
+            ));
         }
-        if let Some(cmd) = &self.hooks.on_decision
+        email::normalize(&self.from).map_err(|e| {
+            Error::invalid("config.yaml is invalid: notify.smtp.from", e.to_string())
+        })?;
+        if let Some(to) = &self.to {
+            email::normalize(to).map_err(|e| {
+                Error::invalid("config.yaml is invalid: notify.smtp.to", e.to_string())
+            })?;
+        }
+        if self.host.trim().is_empty() || self.port == Some(0) {
+            return Err(Error::invalid(
+                "config.yaml is invalid: notify.smtp needs a host and a non-zero port",
+                "give your mail server's name, like smtp.example.org",
+            ));
+        }
+        if self.username.is_some() != self.password_env.is_some() {
+            return Err(Error::invalid(
+                "config.yaml is invalid: notify.smtp has only one of username and password_env",
+                "give both (password_env names the environment variable holding the password), or neither",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl HooksConfig {
+    /// A command, if any, that is not empty; a timeout of 1 to 3600 seconds.
+    fn check(&self) -> Result<()> {
+        if let Some(cmd) = &self.on_decision
             && cmd.trim().is_empty()
         {
             return Err(Error::invalid(
@@ -361,11 +401,11 @@ impl Config {
                 "give a shell command, or null for none",
             ));
         }
-        if !(1..=3600).contains(&self.hooks.timeout_seconds) {
+        if !(1..=3600).contains(&self.timeout_seconds) {
             return Err(Error::invalid(
                 format!(
                     "config.yaml is invalid: hooks.timeout_seconds is {}",
-                    self.hooks.timeout_seconds
+                    self.timeout_seconds
                 ),
                 "use 1 to 3600 seconds",
             ));

@@ -207,6 +207,45 @@ impl Bypass {
         self.explained.retain(|u, _| here.contains(u.as_str()));
         self.reported.retain(|u, _| here.contains(u.as_str()));
         let log = AuditLog::new(&self.layout);
+        self.read_recent_approvals(&log);
+        let (left, changed) = self.unexplained_so_far(&present, recheck);
+        self.recent.retain(|u, _| here.contains(u.as_str()));
+        if left.is_empty() {
+            return Vec::new();
+        }
+        let wanted: HashSet<&str> = left
+            .iter()
+            .map(|(_, u)| u.as_str())
+            .filter(|u| !changed.contains_key(*u))
+            .collect();
+        let mut history = if wanted.is_empty() {
+            History::default()
+        } else {
+            History::read(&log.chain_path(), &wanted)
+        };
+        history.approvals.extend(changed);
+        let mut fresh = Vec::new();
+        for (s, uid) in left {
+            let dir = self.queue.job_dir(s, &uid);
+            if !dir.is_dir() {
+                continue;
+            }
+            let Some(why) = self.unexplained_because(s, &uid, &dir, &history) else {
+                let sigs = history.approvals.remove(uid.as_str()).unwrap_or_default();
+                let x = Explained::new(&self.queue, s, &uid, sigs);
+                self.explained.insert(uid, x);
+                continue;
+            };
+            let before = history.reported.contains(uid.as_str());
+            if let Some(u) = self.flag(s, uid, &dir, why, before) {
+                fresh.push(u);
+            }
+        }
+        fresh
+    }
+
+    /// Takes in the approvals appended to the audit chain since the last look.
+    fn read_recent_approvals(&mut self, log: &AuditLog) {
         let (entries, end) = log.read_since(self.offset);
         self.offset = end;
         for e in entries {
@@ -217,10 +256,20 @@ impl Bypass {
                     .push(e.body.signature.clone());
             }
         }
+    }
+
+    /// The jobs of `present` that nothing explains yet (and, with `recheck`, the explained ones
+    /// in approved/ whose code changed, with the signatures that were approved for them).
+    #[allow(clippy::type_complexity)]
+    fn unexplained_so_far(
+        &mut self,
+        present: &[(Status, String)],
+        recheck: bool,
+    ) -> (Vec<(Status, String)>, HashMap<String, Vec<Option<String>>>) {
         let mut left = Vec::new();
         let mut changed: HashMap<String, Vec<Option<String>>> = HashMap::new();
         let mut in_flight = None;
-        for (s, uid) in &present {
+        for (s, uid) in present {
             if let Some(x) = self.explained.get_mut(uid) {
                 if recheck && *s == Status::Approved && !x.sigs.iter().any(Option::is_none) {
                     let now = signature::fingerprint(&self.queue.job_dir(*s, uid).join("code"));
@@ -251,75 +300,69 @@ impl Bypass {
             }
             left.push((*s, uid.clone()));
         }
-        self.recent.retain(|u, _| here.contains(u.as_str()));
-        if left.is_empty() {
-            return Vec::new();
+        (left, changed)
+    }
+
+    /// Why job `uid` in `dir` (in status `s`) is not explained by the approvals in `history`;
+    /// `None` when it is.
+    fn unexplained_because(
+        &self,
+        s: Status,
+        uid: &str,
+        dir: &Path,
+        history: &History,
+    ) -> Option<String> {
+        match history.approvals.get(uid) {
+            None => Some("no decision in the audit chain approved it".to_string()),
+            // The runner may write into code/ of a running job; only approved/ is compared.
+            Some(sigs) if s == Status::Running || sigs.iter().any(Option::is_none) => None,
+            Some(sigs) => {
+                let now = queue::inspect(dir, &self.layout.email).signature;
+                (!sigs.contains(&now)).then(|| {
+                    format!(
+                        "its code is not the code that was approved (signature {}; approved: {})",
+                        now.as_deref().unwrap_or("none"),
+                        sigs.iter()
+                            .flatten()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
+            }
         }
-        let wanted: HashSet<&str> = left
-            .iter()
-            .map(|(_, u)| u.as_str())
-            .filter(|u| !changed.contains_key(*u))
-            .collect();
-        let mut history = if wanted.is_empty() {
-            History::default()
-        } else {
-            History::read(&log.chain_path(), &wanted)
+    }
+
+    /// Logs an unexplained job and keeps it as reported; returns it unless it was reported at an
+    /// earlier run (`before`).
+    fn flag(
+        &mut self,
+        s: Status,
+        uid: String,
+        dir: &Path,
+        why: String,
+        before: bool,
+    ) -> Option<Unexplained> {
+        self.explained.remove(&uid);
+        let meta = Metadata::read(dir).ok();
+        let u = Unexplained {
+            uid: uid.clone(),
+            status: s.as_str().to_string(),
+            name: meta.as_ref().map(|m| m.meta.name.clone()),
+            requester: meta.as_ref().map(|m| m.meta.requester_email.clone()),
+            metadata_status: meta.as_ref().and_then(|m| m.meta.status.clone()),
+            why,
         };
-        history.approvals.extend(changed);
-        let mut fresh = Vec::new();
-        for (s, uid) in left {
-            let dir = self.queue.job_dir(s, &uid);
-            if !dir.is_dir() {
-                continue;
-            }
-            let why = match history.approvals.get(uid.as_str()) {
-                None => Some("no decision in the audit chain approved it".to_string()),
-                // The runner may write into code/ of a running job; only approved/ is compared.
-                Some(sigs) if s == Status::Running || sigs.iter().any(Option::is_none) => None,
-                Some(sigs) => {
-                    let now = queue::inspect(&dir, &self.layout.email).signature;
-                    (!sigs.contains(&now)).then(|| {
-                        format!(
-                            "its code is not the code that was approved (signature {}; approved: {})",
-                            now.as_deref().unwrap_or("none"),
-                            sigs.iter().flatten().cloned().collect::<Vec<_>>().join(", ")
-                        )
-                    })
-                }
-            };
-            let Some(why) = why else {
-                let sigs = history.approvals.remove(uid.as_str()).unwrap_or_default();
-                let x = Explained::new(&self.queue, s, &uid, sigs);
-                self.explained.insert(uid, x);
-                continue;
-            };
-            self.explained.remove(&uid);
-            let meta = Metadata::read(&dir).ok();
-            let u = Unexplained {
-                uid: uid.clone(),
-                status: s.as_str().to_string(),
-                name: meta.as_ref().map(|m| m.meta.name.clone()),
-                requester: meta.as_ref().map(|m| m.meta.requester_email.clone()),
-                metadata_status: meta.as_ref().and_then(|m| m.meta.status.clone()),
-                why,
-            };
-            if !self.quiet {
-                log::error!(
-                    "job {uid} is in {s}/ but {}; the reviewer did not put it there, and it is left as it is (metadata status {:?}). Find out who wrote it before it runs.{}",
-                    u.why,
-                    u.metadata_status.as_deref().unwrap_or("?"),
-                    if history.reported.contains(uid.as_str()) {
-                        " (reported before)"
-                    } else {
-                        ""
-                    }
-                );
-            }
-            if !history.reported.contains(uid.as_str()) {
-                fresh.push(u.clone());
-            }
-            self.reported.insert(uid, u);
+        if !self.quiet {
+            log::error!(
+                "job {uid} is in {s}/ but {}; the reviewer did not put it there, and it is left as it is (metadata status {:?}). Find out who wrote it before it runs.{}",
+                u.why,
+                u.metadata_status.as_deref().unwrap_or("?"),
+                if before { " (reported before)" } else { "" }
+            );
         }
+        let fresh = (!before).then(|| u.clone());
+        self.reported.insert(uid, u);
         fresh
     }
 

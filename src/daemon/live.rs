@@ -1,10 +1,12 @@
 //! What the running daemon is doing, published for the web server: `/api/status` and the
 //! Prometheus counters of `/metrics`.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use serde::Serialize;
+
+use crate::announce::Notifier;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Snapshot {
@@ -27,6 +29,9 @@ pub struct Live {
     snapshot: Mutex<Snapshot>,
     counters: Mutex<Counters>,
     integrity: Mutex<Integrity>,
+    /// The daemon's notifier, for verdicts given through the web server in its process (gone
+    /// once the daemon stops: a verdict is then announced on its own).
+    notifier: Mutex<Weak<Notifier>>,
 }
 
 /// What the daemon found wrong in the decided part of the queue (see `bypass`).
@@ -45,6 +50,7 @@ impl Default for Live {
             snapshot: Mutex::new(Snapshot::default()),
             counters: Mutex::new(Counters::default()),
             integrity: Mutex::new(Integrity::default()),
+            notifier: Mutex::new(Weak::new()),
         }
     }
 }
@@ -52,6 +58,18 @@ impl Default for Live {
 impl Live {
     pub fn publish(&self, s: Snapshot) {
         *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = s;
+    }
+
+    pub(crate) fn set_notifier(&self, n: &Arc<Notifier>) {
+        *self.notifier.lock().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(n);
+    }
+
+    /// The running daemon's notifier, if there is one.
+    pub(crate) fn notifier(&self) -> Option<Arc<Notifier>> {
+        self.notifier
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .upgrade()
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -130,133 +148,145 @@ impl Live {
 
     /// Prometheus text exposition of the counters and the snapshot.
     pub fn prometheus(&self, pending: usize) -> String {
-        use std::fmt::Write;
         let c = self.counters();
         let s = self.snapshot();
         let mut o = String::new();
-        let _ = writeln!(
-            o,
-            "# HELP syft_reviewer_decisions_total Decisions made since start, by outcome and method."
-        );
-        let _ = writeln!(o, "# TYPE syft_reviewer_decisions_total counter");
-        for ((outcome, method), n) in &c.decisions {
-            let _ = writeln!(
-                o,
-                "syft_reviewer_decisions_total{{outcome=\"{outcome}\",method=\"{method}\"}} {n}"
-            );
-        }
-        let _ = writeln!(o, "# HELP syft_reviewer_pending_jobs Jobs in pending/.");
-        let _ = writeln!(o, "# TYPE syft_reviewer_pending_jobs gauge");
-        let _ = writeln!(o, "syft_reviewer_pending_jobs {pending}");
-        let _ = writeln!(
-            o,
-            "# HELP syft_reviewer_waiting_jobs Pending jobs waiting for the owner (flagged ones included)."
-        );
-        let _ = writeln!(o, "# TYPE syft_reviewer_waiting_jobs gauge");
-        let _ = writeln!(
-            o,
-            "syft_reviewer_waiting_jobs{{flagged=\"false\"}} {}",
-            s.waiting
-        );
-        let _ = writeln!(
-            o,
-            "syft_reviewer_waiting_jobs{{flagged=\"true\"}} {}",
-            s.flagged
-        );
-        let _ = writeln!(
-            o,
-            "# HELP syft_reviewer_decision_latency_seconds From the first sight of a job to its automatic decision."
-        );
-        let _ = writeln!(o, "# TYPE syft_reviewer_decision_latency_seconds histogram");
-        for (i, b) in LATENCY_BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                o,
-                "syft_reviewer_decision_latency_seconds_bucket{{le=\"{b}\"}} {}",
-                c.latency_buckets[i]
-            );
-        }
-        let _ = writeln!(
-            o,
-            "syft_reviewer_decision_latency_seconds_bucket{{le=\"+Inf\"}} {}",
-            c.latency_count
-        );
-        let _ = writeln!(
-            o,
-            "syft_reviewer_decision_latency_seconds_sum {}",
-            c.latency_sum
-        );
-        let _ = writeln!(
-            o,
-            "syft_reviewer_decision_latency_seconds_count {}",
-            c.latency_count
-        );
-        let _ = writeln!(
-            o,
-            "# HELP syft_reviewer_watcher_rescans_total Full rescans of the queue (timer, overflow, errors)."
-        );
-        let _ = writeln!(o, "# TYPE syft_reviewer_watcher_rescans_total counter");
-        let _ = writeln!(o, "syft_reviewer_watcher_rescans_total {}", s.rescans);
-        let _ = writeln!(
-            o,
-            "# HELP syft_reviewer_watcher_errors_total Errors reported by the filesystem watcher."
-        );
-        let _ = writeln!(o, "# TYPE syft_reviewer_watcher_errors_total counter");
-        let _ = writeln!(o, "syft_reviewer_watcher_errors_total {}", s.watcher_errors);
-        let _ = writeln!(
-            o,
-            "# HELP syft_reviewer_watcher_events_total Filesystem events received."
-        );
-        let _ = writeln!(o, "# TYPE syft_reviewer_watcher_events_total counter");
-        let _ = writeln!(o, "syft_reviewer_watcher_events_total {}", s.events);
-        let _ = writeln!(
-            o,
-            "# HELP syft_reviewer_watcher_healthy 1 when every watch is in place."
-        );
-        let _ = writeln!(o, "# TYPE syft_reviewer_watcher_healthy gauge");
-        let _ = writeln!(
-            o,
-            "syft_reviewer_watcher_healthy {}",
-            u8::from(s.watcher_healthy)
-        );
-        let _ = writeln!(
-            o,
-            "# HELP syft_reviewer_audit_chain_valid 1 when the audit chain verified at start-up, 0 when it did not."
-        );
-        let _ = writeln!(o, "# TYPE syft_reviewer_audit_chain_valid gauge");
-        if let Some(v) = c.audit_valid {
-            let _ = writeln!(o, "syft_reviewer_audit_chain_valid {}", u8::from(v));
-        }
-        let _ = writeln!(
-            o,
-            "# HELP syft_reviewer_audit_chain_entries Entries in the audit chain at the last verification."
-        );
-        let _ = writeln!(o, "# TYPE syft_reviewer_audit_chain_entries gauge");
-        let _ = writeln!(o, "syft_reviewer_audit_chain_entries {}", c.audit_entries);
-        let i = self.integrity();
-        let _ = writeln!(
-            o,
-            "# HELP syft_reviewer_unexplained_jobs Jobs in approved/ or running/ that no decision in the audit chain explains."
-        );
-        let _ = writeln!(o, "# TYPE syft_reviewer_unexplained_jobs gauge");
-        let _ = writeln!(
-            o,
-            "syft_reviewer_unexplained_jobs {}",
-            i.unexplained_jobs.len()
-        );
-        let _ = writeln!(
-            o,
-            "# HELP syft_reviewer_status_permissions_restored_total Status-folder permission files restored after being loosened."
-        );
-        let _ = writeln!(
-            o,
-            "# TYPE syft_reviewer_status_permissions_restored_total counter"
-        );
-        let _ = writeln!(
-            o,
-            "syft_reviewer_status_permissions_restored_total {}",
-            i.permission_restores
-        );
+        job_metrics(&mut o, &c, &s, pending);
+        health_metrics(&mut o, &c, &s, &self.integrity());
         o
+    }
+}
+
+/// Decisions, the jobs waiting, and how long automatic decisions take.
+fn job_metrics(o: &mut String, c: &Counters, s: &Snapshot, pending: usize) {
+    let decisions: Vec<Sample> = c
+        .decisions
+        .iter()
+        .map(|((outcome, method), n)| {
+            (
+                format!("{{outcome=\"{outcome}\",method=\"{method}\"}}"),
+                n.to_string(),
+            )
+        })
+        .collect();
+    metric(
+        o,
+        "syft_reviewer_decisions_total",
+        "counter",
+        "Decisions made since start, by outcome and method.",
+        &decisions,
+    );
+    metric(
+        o,
+        "syft_reviewer_pending_jobs",
+        "gauge",
+        "Jobs in pending/.",
+        &one(pending),
+    );
+    metric(
+        o,
+        "syft_reviewer_waiting_jobs",
+        "gauge",
+        "Pending jobs waiting for the owner (flagged ones included).",
+        &[
+            ("{flagged=\"false\"}".into(), s.waiting.to_string()),
+            ("{flagged=\"true\"}".into(), s.flagged.to_string()),
+        ],
+    );
+    let mut latency: Vec<Sample> = LATENCY_BUCKETS
+        .iter()
+        .zip(c.latency_buckets)
+        .map(|(b, n)| (format!("_bucket{{le=\"{b}\"}}"), n.to_string()))
+        .collect();
+    latency.push(("_bucket{le=\"+Inf\"}".into(), c.latency_count.to_string()));
+    latency.push(("_sum".into(), c.latency_sum.to_string()));
+    latency.push(("_count".into(), c.latency_count.to_string()));
+    metric(
+        o,
+        "syft_reviewer_decision_latency_seconds",
+        "histogram",
+        "From the first sight of a job to its automatic decision.",
+        &latency,
+    );
+}
+
+/// The watcher's health, the audit chain's and the decided folders'.
+fn health_metrics(o: &mut String, c: &Counters, s: &Snapshot, i: &Integrity) {
+    metric(
+        o,
+        "syft_reviewer_watcher_rescans_total",
+        "counter",
+        "Full rescans of the queue (timer, overflow, errors).",
+        &one(s.rescans),
+    );
+    metric(
+        o,
+        "syft_reviewer_watcher_errors_total",
+        "counter",
+        "Errors reported by the filesystem watcher.",
+        &one(s.watcher_errors),
+    );
+    metric(
+        o,
+        "syft_reviewer_watcher_events_total",
+        "counter",
+        "Filesystem events received.",
+        &one(s.events),
+    );
+    metric(
+        o,
+        "syft_reviewer_watcher_healthy",
+        "gauge",
+        "1 when every watch is in place.",
+        &one(u8::from(s.watcher_healthy)),
+    );
+    // No sample before the first verification: a 0 would say the chain is broken.
+    let valid = c.audit_valid.map(u8::from).map(one).unwrap_or_default();
+    metric(
+        o,
+        "syft_reviewer_audit_chain_valid",
+        "gauge",
+        "1 when the audit chain verified at start-up, 0 when it did not.",
+        &valid,
+    );
+    metric(
+        o,
+        "syft_reviewer_audit_chain_entries",
+        "gauge",
+        "Entries in the audit chain at the last verification.",
+        &one(c.audit_entries),
+    );
+    metric(
+        o,
+        "syft_reviewer_unexplained_jobs",
+        "gauge",
+        "Jobs in approved/ or running/ that no decision in the audit chain explains.",
+        &one(i.unexplained_jobs.len()),
+    );
+    metric(
+        o,
+        "syft_reviewer_status_permissions_restored_total",
+        "counter",
+        "Status-folder permission files restored after being loosened.",
+        &one(i.permission_restores),
+    );
+}
+
+/// What follows a metric's name on a sample line (a suffix, labels), and the value.
+type Sample = (String, String);
+
+/// The one unlabelled sample `v`.
+fn one(v: impl std::fmt::Display) -> Vec<Sample> {
+    vec![(String::new(), v.to_string())]
+}
+
+/// A metric in the text exposition: its HELP and TYPE lines, then its samples.
+fn metric(o: &mut String, name: &str, kind: &str, help: &str, samples: &[Sample]) {
+    use std::fmt::Write;
+    let _ = writeln!(o, "# HELP {name} {help}");
+    let _ = writeln!(o, "# TYPE {name} {kind}");
+    for (after, value) in samples {
+        let _ = writeln!(o, "{name}{after} {value}");
     }
 }
 

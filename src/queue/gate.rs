@@ -4,19 +4,19 @@
 //! daemon, records it in the decision log and the audit chain, and announces it to the hooks
 //! and mail of [`crate::announce`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{Duration as ChronoDuration, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
-use crate::announce;
+use crate::announce::{self, Notifier};
 use crate::error::{Error, Result};
 use crate::queue::journal::{Applied, Check, Mover};
 use crate::queue::metadata::{self, JobMeta};
+use crate::queue::record::Record;
 use crate::queue::review::{self, Review, Trust};
 use crate::queue::{Queue, Status};
-use crate::store::audit::{self, Actor, AuditEvent, AuditLog};
-use crate::store::decision_log::{self, DecisionLog};
+use crate::store::audit::{Actor, AuditLog};
 use crate::store::lock::StoreLock;
 use crate::syftbox::Layout;
 
@@ -93,22 +93,69 @@ pub struct Decided {
     pub uid: String,
     pub verdict: Verdict,
     pub status: Status,
-    pub actor: Actor,
+    pub actor: String,
     pub rationale: Option<String>,
     pub signature: Option<String>,
 }
 
-/// Applies an owner's verdict to a pending job.
-pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &Actor) -> Result<Decided> {
+/// Applies an owner's verdict to a pending job. `notifier` is the running daemon's, when the
+/// verdict is given in its process; without one the verdict is announced from here.
+pub fn decide(
+    layout: &Layout,
+    uid: &str,
+    req: &Request,
+    actor: &Actor,
+    notifier: Option<&Notifier>,
+) -> Result<Decided> {
     let verdict = Verdict::parse(&req.verdict).ok_or_else(|| {
         Error::invalid(
             format!("unknown verdict {:?}", req.verdict),
             "use approve, reject or request_changes",
         )
     })?;
-    let rationale = req
-        .rationale
-        .as_deref()
+    let rationale = rationale(verdict, req.rationale.as_deref())?;
+    let queue = Queue::new(layout.queue.clone());
+    let guard = decision_lock(layout)?;
+    let dir = locate_pending(&queue, uid, req.status)?;
+    let trust = Trust::load(layout)?;
+    let r = review::review(&dir, &layout.email, &trust);
+    check_seen(&r, uid, verdict, req)?;
+    let message = match verdict {
+        Verdict::Approve => None,
+        Verdict::Reject => rationale.clone(),
+        Verdict::RequestChanges => rationale.as_ref().map(|r| format!("{CHANGES_PREFIX}{r}")),
+    };
+    let mover = Mover::new(layout);
+    apply(&mover, &r, uid, verdict, message, &trust)?;
+    let mut reasons = vec![format!(
+        "{} by {actor}",
+        verdict.outcome().replace('_', " ")
+    )];
+    if let Some(r) = &rationale {
+        reasons.push(format!("rationale: {r}"));
+    }
+    let mut record = Record::new(actor);
+    record.decision(&r, verdict.outcome(), Some("human"), reasons);
+    let announced = record.write(layout);
+    mover.settled([&r.inspection.uid]);
+    // Hooks and mail never run under the queue lock.
+    drop(guard);
+    for d in announced {
+        announce::announce(layout, notifier, d);
+    }
+    Ok(Decided {
+        uid: uid.to_string(),
+        verdict,
+        status: verdict.target(),
+        actor: actor.to_string(),
+        rationale,
+        signature: r.inspection.signature.clone(),
+    })
+}
+
+/// The rationale, trimmed (none if empty); required for every verdict but approval.
+fn rationale(verdict: Verdict, given: Option<&str>) -> Result<Option<String>> {
+    let rationale = given
         .map(str::trim)
         .filter(|r| !r.is_empty())
         .map(str::to_owned);
@@ -130,33 +177,34 @@ pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &Actor) -> Resul
             "say what is wrong, so the requester knows what to fix",
         ));
     }
-    let queue = Queue::new(layout.queue.clone());
-    let guard = decision_lock(layout)?;
-    let found = match crate::queue::copies::locate(&queue, uid, req.status) {
+    Ok(rationale)
+}
+
+/// The folder of pending job `uid` (the copy in `status`, when named).
+fn locate_pending(queue: &Queue, uid: &str, status: Option<Status>) -> Result<PathBuf> {
+    let found = match crate::queue::copies::locate(queue, uid, status) {
         // The copy named is gone: say where the job went, if it is anywhere.
-        Err(Error::NotFound { .. }) if req.status.is_some() => {
-            crate::queue::copies::locate(&queue, uid, None)
+        Err(Error::NotFound { .. }) if status.is_some() => {
+            crate::queue::copies::locate(queue, uid, None)
         }
         other => other,
     };
-    let dir = match found {
-        Ok((Status::Pending, dir)) => dir,
-        Ok((status, _)) => {
-            return Err(Error::invalid(
-                format!("job {uid} is no longer pending (it is {status})"),
-                "only pending jobs can be decided; reload to see its current state",
-            ));
-        }
-        Err(Error::NotFound { .. }) => {
-            return Err(Error::not_found(
-                format!("pending job {uid:?}"),
-                "give a uid from `syft-reviewer jobs --status pending`",
-            ));
-        }
-        Err(e) => return Err(e),
-    };
-    let trust = Trust::load(layout)?;
-    let r = review::review(&dir, &layout.email, &trust);
+    match found {
+        Ok((Status::Pending, dir)) => Ok(dir),
+        Ok((status, _)) => Err(Error::invalid(
+            format!("job {uid} is no longer pending (it is {status})"),
+            "only pending jobs can be decided; reload to see its current state",
+        )),
+        Err(Error::NotFound { .. }) => Err(Error::not_found(
+            format!("pending job {uid:?}"),
+            "give a uid from `syft-reviewer jobs --status pending`",
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// Refuses a verdict on a job that is not the owner's, or not the code the owner saw.
+fn check_seen(r: &Review, uid: &str, verdict: Verdict, req: &Request) -> Result<()> {
     if let Some(why) = &r.inspection.ignored {
         return Err(Error::invalid(
             format!("job {uid} is not yours to decide"),
@@ -186,57 +234,34 @@ pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &Actor) -> Resul
             ),
         });
     }
-    let message = match verdict {
-        Verdict::Approve => None,
-        Verdict::Reject => rationale.clone(),
-        Verdict::RequestChanges => rationale.as_ref().map(|r| format!("{CHANGES_PREFIX}{r}")),
-    };
-    let mover = Mover::new(layout);
-    let results = mover.apply(&[(&r, verdict.target(), Check::Signature, message)], &trust);
+    Ok(())
+}
+
+/// Moves the job to the verdict's status folder with the crash-safe mover.
+fn apply(
+    mover: &Mover,
+    r: &Review,
+    uid: &str,
+    verdict: Verdict,
+    message: Option<String>,
+    trust: &Trust,
+) -> Result<()> {
+    let results = mover.apply(&[(r, verdict.target(), Check::Signature, message)], trust);
     match results.into_iter().next().map(|(_, a)| a) {
-        Some(Applied::Done) => {}
+        Some(Applied::Done) => Ok(()),
         Some(Applied::SentBack(why)) => {
             mover.settled([&r.inspection.uid]);
-            return Err(Error::invalid(
+            Err(Error::invalid(
                 format!("job {uid} was not {}", verdict.outcome()),
                 why,
-            ));
+            ))
         }
-        Some(Applied::Failed(e)) => return Err(e),
-        None => {
-            return Err(Error::invalid(
-                format!("job {uid} was not decided"),
-                "try again",
-            ));
-        }
+        Some(Applied::Failed(e)) => Err(e),
+        None => Err(Error::invalid(
+            format!("job {uid} was not decided"),
+            "try again",
+        )),
     }
-    let mut reasons = vec![format!(
-        "{} by {actor}",
-        verdict.outcome().replace('_', " ")
-    )];
-    if let Some(r) = &rationale {
-        reasons.push(format!("rationale: {r}"));
-    }
-    let announced = record(
-        layout,
-        &r,
-        verdict.outcome(),
-        Some("human"),
-        actor,
-        &reasons,
-    );
-    mover.settled([&r.inspection.uid]);
-    // Hooks and mail never run under the queue lock.
-    drop(guard);
-    announce::announce(layout, announced);
-    Ok(Decided {
-        uid: uid.to_string(),
-        verdict,
-        status: verdict.target(),
-        actor: actor.clone(),
-        rationale,
-        signature: r.inspection.signature.clone(),
-    })
 }
 
 /// When a pending job expires: `created_at + timeout_seconds` (capped by `cap`), falling back to
@@ -259,8 +284,14 @@ pub fn expires_at(meta: &JobMeta, job_dir: &Path, cap: Option<u64>) -> Option<Na
     created.checked_add_signed(ChronoDuration::seconds(timeout))
 }
 
-/// Moves expired jobs to `timedout/`. Returns the uids that were expired.
-pub fn expire(layout: &Layout, reviews: &[Review], trust: &Trust) -> Vec<String> {
+/// Moves expired jobs to `timedout/`, announcing each to `notifier`. Returns the uids that were
+/// expired.
+pub fn expire(
+    layout: &Layout,
+    reviews: &[Review],
+    trust: &Trust,
+    notifier: &Notifier,
+) -> Vec<String> {
     if reviews.is_empty() {
         return Vec::new();
     }
@@ -294,14 +325,9 @@ pub fn expire(layout: &Layout, reviews: &[Review], trust: &Trust) -> Vec<String>
         match applied {
             Applied::Done => {
                 log::info!("job {uid} expired and was moved to timedout/");
-                announced.push(record(
-                    layout,
-                    r,
-                    "expired",
-                    None,
-                    &Actor::Daemon,
-                    &[msg(r)],
-                ));
+                let mut record = Record::new("daemon");
+                record.decision(r, "expired", None, vec![msg(r)]);
+                announced.extend(record.write(layout));
                 done.push(uid);
             }
             Applied::SentBack(why) => log::warn!("job {uid} did not expire: {why}"),
@@ -311,50 +337,11 @@ pub fn expire(layout: &Layout, reviews: &[Review], trust: &Trust) -> Vec<String>
     mover.settled(&uids);
     drop(guard);
     for d in announced {
-        announce::announce(layout, d);
+        announce::announce(layout, Some(notifier), d);
     }
     done
 }
 
-/// Writes a decision to the decision log and the audit chain (failures are logged: the move
-/// already happened and must not be undone because a log could not be written). Returns the
-/// decision for [`announce::announce`](crate::announce::announce), which the caller makes once the queue lock is released.
-pub fn record(
-    layout: &Layout,
-    r: &Review,
-    outcome: &str,
-    method: Option<&str>,
-    actor: &Actor,
-    reasons: &[String],
-) -> announce::Decision {
-    let ins = &r.inspection;
-    let entry = decision_log::Entry {
-        time: metadata::format_naive(&metadata::now_naive()),
-        uid: ins.uid.clone(),
-        name: ins.name().map(str::to_owned),
-        requester: ins.requester().map(str::to_owned),
-        outcome: outcome.to_string(),
-        method: method.map(str::to_owned),
-        signature: ins.signature.clone(),
-        reasons: reasons.to_vec(),
-    };
-    if let Err(e) = DecisionLog::new(layout).append(std::slice::from_ref(&entry)) {
-        log::error!("could not write the decision log: {e}");
-    }
-    let ev = audit::Event {
-        event: AuditEvent::Decision,
-        actor: actor.clone(),
-        uid: Some(ins.uid.clone()),
-        signature: ins.signature.clone(),
-        email: ins.requester().map(str::to_owned),
-        outcome: outcome.to_string(),
-        reasons: reasons.to_vec(),
-    };
-    if let Err(e) = AuditLog::new(layout).append(&[ev]) {
-        log::error!("could not append to the audit chain: {e}");
-    }
-    announce::Decision::from_entry(&entry, actor.as_str())
-}
 /// Takes the queue lock for a decision, refusing while the audit chain would refuse to record it
 /// (rolled back or deleted): a decision must never happen unrecorded.
 pub fn decision_lock(layout: &Layout) -> Result<StoreLock> {

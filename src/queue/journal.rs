@@ -178,45 +178,11 @@ impl Mover {
         }
         let t0 = std::time::Instant::now();
         let mut sync = Sync::batch();
-        let at = metadata::format_naive(&metadata::now_naive());
-        let mut staged = Vec::with_capacity(decisions.len());
-        for (review, to, check, error_message) in decisions {
-            let intent = Intent {
-                uid: review.inspection.uid.clone(),
-                from: Status::Pending,
-                to: *to,
-                signature: review.inspection.signature.clone(),
-                check: *check,
-                error_message: error_message.clone(),
-                at: at.clone(),
-            };
-            let target = self.queue.job_dir(intent.to, &intent.uid);
-            // Checked before journaling: an intent must never name a folder this move did not make,
-            // or recovery would "complete" a job that was decided before.
-            if target.exists() {
-                results.push((
-                    intent.uid,
-                    Applied::Failed(Error::invalid(
-                        format!("{} already exists", target.display()),
-                        "a job with this uid was already decided; the pending copy is left as it is",
-                    )),
-                ));
-                continue;
-            }
-            match self.ensure_status_dir(*to) {
-                Ok(()) => staged.push(intent),
-                Err(e) => results.push((intent.uid, Applied::Failed(e))),
-            }
-        }
+        let staged = self.stage(decisions, &mut results);
         if staged.is_empty() {
             return results;
         }
-        let file = self.journal.join(batch_name());
-        let body = serde_json::to_vec(&staged).expect("intents serialize");
-        let written =
-            durable::write_atomic_with(&file, &body, 0o600, &mut sync).and_then(|()| sync.commit());
-        if let Err(e) = written {
-            let _ = fs::remove_file(&file);
+        if let Err(e) = self.journal_batch(&staged, &mut sync) {
             results.extend(
                 staged
                     .into_iter()
@@ -224,30 +190,8 @@ impl Mover {
             );
             return results;
         }
-        {
-            let mut open = self.lock_open();
-            for i in &staged {
-                open.owner.insert(i.uid.clone(), file.clone());
-            }
-            open.files
-                .insert(file.clone(), staged.iter().map(|i| i.uid.clone()).collect());
-        }
         let t_journal = t0.elapsed();
-        let mut moved = Vec::new();
-        let mut unmoved = Vec::new();
-        for intent in staged {
-            let from = self.queue.job_dir(intent.from, &intent.uid);
-            let to = self.queue.job_dir(intent.to, &intent.uid);
-            match durable::rename_with(&from, &to, &mut sync) {
-                Ok(()) => moved.push(intent),
-                Err(e) => {
-                    unmoved.push(intent.uid.clone());
-                    results.push((intent.uid, Applied::Failed(e)));
-                }
-            }
-        }
-        // Nothing was done for these, so there is nothing to record: their intents go now.
-        self.settled(&unmoved);
+        let moved = self.rename_all(staged, &mut sync, &mut results);
         let t_renamed = t0.elapsed();
         if let Err(e) = sync.commit() {
             log::error!("{e}; the moves are completed at the next start");
@@ -278,6 +222,90 @@ impl Mover {
         );
         results.extend(done);
         results
+    }
+
+    /// The intents of the decisions that can be made; the others go to `results` as failed.
+    fn stage(
+        &self,
+        decisions: &[(&Review, Status, Check, Option<String>)],
+        results: &mut Vec<(String, Applied)>,
+    ) -> Vec<Intent> {
+        let at = metadata::format_naive(&metadata::now_naive());
+        let mut staged = Vec::with_capacity(decisions.len());
+        for (review, to, check, error_message) in decisions {
+            let intent = Intent {
+                uid: review.inspection.uid.clone(),
+                from: Status::Pending,
+                to: *to,
+                signature: review.inspection.signature.clone(),
+                check: *check,
+                error_message: error_message.clone(),
+                at: at.clone(),
+            };
+            let target = self.queue.job_dir(intent.to, &intent.uid);
+            // Checked before journaling: an intent must never name a folder this move did not make,
+            // or recovery would "complete" a job that was decided before.
+            if target.exists() {
+                results.push((
+                    intent.uid,
+                    Applied::Failed(Error::invalid(
+                        format!("{} already exists", target.display()),
+                        "a job with this uid was already decided; the pending copy is left as it is",
+                    )),
+                ));
+                continue;
+            }
+            match self.ensure_status_dir(*to) {
+                Ok(()) => staged.push(intent),
+                Err(e) => results.push((intent.uid, Applied::Failed(e))),
+            }
+        }
+        staged
+    }
+
+    /// Writes the batch's intents to one journal file, durably, before anything moves.
+    fn journal_batch(&self, staged: &[Intent], sync: &mut Sync) -> Result<()> {
+        let file = self.journal.join(batch_name());
+        let body = serde_json::to_vec(staged).expect("intents serialize");
+        let written =
+            durable::write_atomic_with(&file, &body, 0o600, sync).and_then(|()| sync.commit());
+        if let Err(e) = written {
+            let _ = fs::remove_file(&file);
+            return Err(e);
+        }
+        let mut open = self.lock_open();
+        for i in staged {
+            open.owner.insert(i.uid.clone(), file.clone());
+        }
+        open.files
+            .insert(file, staged.iter().map(|i| i.uid.clone()).collect());
+        Ok(())
+    }
+
+    /// Renames each job folder to its new status; returns the intents of the jobs moved (the
+    /// others go to `results` as failed, their intents settled).
+    fn rename_all(
+        &self,
+        staged: Vec<Intent>,
+        sync: &mut Sync,
+        results: &mut Vec<(String, Applied)>,
+    ) -> Vec<Intent> {
+        let mut moved = Vec::new();
+        let mut unmoved = Vec::new();
+        for intent in staged {
+            let from = self.queue.job_dir(intent.from, &intent.uid);
+            let to = self.queue.job_dir(intent.to, &intent.uid);
+            match durable::rename_with(&from, &to, sync) {
+                Ok(()) => moved.push(intent),
+                Err(e) => {
+                    unmoved.push(intent.uid.clone());
+                    results.push((intent.uid, Applied::Failed(e)));
+                }
+            }
+        }
+        // Nothing was done for these, so there is nothing to record: their intents go now.
+        self.settled(&unmoved);
+        moved
     }
 
     /// Completes or undoes every move that a crash interrupted.

@@ -9,7 +9,7 @@ use crate::syftbox::Layout;
 
 /// A verdict given at this machine's command line (it may name no signature).
 pub(crate) fn decide(layout: &Layout, actor: &Actor, uid: &str, req: &Request) -> Result<Decided> {
-    gate::decide(layout, uid, req, actor)
+    gate::decide(layout, uid, req, actor, None)
 }
 
 /// A verdict sent through the web UI or the MCP server, where what the owner saw must be what
@@ -29,7 +29,8 @@ pub(crate) fn decide_reviewed(
         signature_required: true,
         ..req
     };
-    let d = gate::decide(layout, uid, &req, actor)?;
+    let notifier = live.notifier();
+    let d = gate::decide(layout, uid, &req, actor, notifier.as_deref())?;
     live.count_decision(d.verdict.outcome(), "human", None);
     Ok(d)
 }

@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Actor, AuditEvent, AuditLog, Entry, Event, GENESIS, Verification, last_complete_line};
+use super::{Actor, AuditEvent, AuditLog, Entry, Event, GENESIS, Verification};
 use crate::durable;
 use crate::error::{Error, Result};
+use crate::store::audit::chain::last_complete_line;
 use crate::store::lock::StoreLock;
 
 pub const FILE_NAME: &str = "audit-anchor.json";
@@ -274,7 +275,7 @@ impl AuditLog {
     /// The signing key if it exists (never creates one).
     pub fn existing_signing_key(&self) -> Option<ed25519_dalek::SigningKey> {
         let bytes = durable::read_capped(&self.state.join(super::KEY_FILE), 4096).ok()?;
-        super::unhex::<32>(&String::from_utf8_lossy(&bytes))
+        crate::store::audit::keys::unhex::<32>(&String::from_utf8_lossy(&bytes))
             .map(|s| ed25519_dalek::SigningKey::from_bytes(&s))
     }
 

@@ -1,0 +1,105 @@
+//! Filesystem events: which job, store or folder each one is about, and the settle window of a
+//! pending job being written.
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use notify::EventKind;
+use notify::event::{AccessKind, AccessMode};
+
+use super::{Daemon, STORES_SETTLE, Settle};
+use crate::daemon::watcher::{self, Watcher};
+use crate::queue::Status;
+use crate::store::appdata;
+
+impl Daemon {
+    pub(super) fn on_event(
+        &mut self,
+        ev: notify::Result<notify::Event>,
+        watcher: Option<&mut Watcher>,
+    ) {
+        self.stats.events += 1;
+        self.stats.last_event = Some(SystemTime::now());
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                self.stats.watcher_errors += 1;
+                log::warn!("watcher error ({}); rescanning", watcher::describe(&e));
+                self.rescan_due = Instant::now();
+                return;
+            }
+        };
+        // Opening or reading a file changes nothing, and the daemon's own scans cause such events:
+        // reacting to them would rescan (and re-read jobs) in an endless loop and cut the settle
+        // window of jobs still being written. Only a file closed after writing is news.
+        if let EventKind::Access(kind) = ev.kind
+            && kind != AccessKind::Close(AccessMode::Write)
+        {
+            return;
+        }
+        if ev.need_rescan() {
+            log::info!("the watcher lost events; rescanning");
+            self.rescan_due = Instant::now();
+        }
+        let pending_dir = self.queue.status_dir(Status::Pending);
+        let completed_dir = self.queue.status_dir(Status::Completed);
+        let mut refresh = false;
+        for path in &ev.paths {
+            if appdata::is_own_output(&self.layout, path) {
+                continue;
+            }
+            self.bypass.note(path);
+            if let Some(uid) = first_component(path, &pending_dir) {
+                self.touch_pending(uid);
+            } else if let Some(uid) = first_component(path, &completed_dir) {
+                self.completed
+                    .entry(uid)
+                    .or_insert_with(|| Instant::now() + self.opts.settle);
+            } else if path.starts_with(self.layout.allowlist_dir())
+                || path.starts_with(self.layout.trusted_dir())
+                || path.starts_with(crate::store::peers::peers_dir(&self.layout))
+                || path == &self.layout.config_file()
+            {
+                // Not postponed by later events: whoever writes in these folders (peer
+                // requests are anyone's) must not be able to hold the reload off.
+                self.stores_due
+                    .get_or_insert_with(|| Instant::now() + STORES_SETTLE);
+            } else if path == &pending_dir || path == &completed_dir {
+                self.rescan_due = Instant::now();
+            }
+            if watcher.as_ref().is_some_and(|w| w.is_stand_in_event(path)) {
+                refresh = true;
+            }
+        }
+        if refresh {
+            if let Some(w) = watcher
+                && !w.refresh()
+            {
+                self.stats.watcher_errors += 1;
+            }
+            self.rescan_due = Instant::now();
+        }
+    }
+
+    pub(super) fn touch_pending(&mut self, uid: String) {
+        let now = Instant::now();
+        let settle = self.opts.settle;
+        // A folder that never goes quiet is still read eventually.
+        let cap = (settle * 10).max(Duration::from_secs(2));
+        let entry = self.pending.entry(uid).or_insert(Settle {
+            first: now,
+            due: now + settle,
+        });
+        entry.due = (now + settle).min(entry.first + cap);
+    }
+}
+
+fn first_component(path: &Path, dir: &Path) -> Option<String> {
+    let rel = path.strip_prefix(dir).ok()?;
+    let first = rel.components().next()?;
+    let name = first.as_os_str().to_str()?;
+    if name == crate::store::permfile::FILE_NAME || crate::durable::is_temp_name(name) {
+        return None;
+    }
+    Some(name.to_string())
+}

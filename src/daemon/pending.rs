@@ -1,0 +1,267 @@
+//! Deciding the pending jobs whose settle window has passed, as one batch: the jobs that wait
+//! for the owner are noted, the ones a rule approves are moved together, and every decision is
+//! recorded and announced.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::{Daemon, Known, RETRY_AFTER, Settle};
+use crate::core::policy::{Method, Outcome, Verdict};
+use crate::queue::Status;
+use crate::queue::gate;
+use crate::queue::journal::{Applied, Check};
+use crate::queue::record::Record;
+use crate::queue::review::{self, Review};
+use crate::store::lock::StoreLock;
+
+impl Daemon {
+    /// Decides the jobs `uids` (first seen at `first_seen`) as one batch.
+    pub(super) fn decide(&mut self, uids: Vec<String>, first_seen: &HashMap<String, Instant>) {
+        let mut record = Record::new("daemon");
+        let approvals = self.review_due(uids, &mut record);
+        let mut moved = Vec::new();
+        if !approvals.is_empty() {
+            // The CLI and the API move jobs too; one mover at a time, and only what can be recorded.
+            let Some(_guard) = self.lock_or_retry(&approvals) else {
+                return;
+            };
+            moved = self.approve(&approvals, first_seen, &mut record);
+        }
+        let decided = record.write(&self.layout);
+        self.mover.settled(&moved);
+        // Queued for the notifier's workers: this returns at once whatever the hooks do.
+        for d in decided {
+            self.notifier.announce(d);
+        }
+    }
+
+    /// Reviews the jobs `uids`: notes (once) the ones that wait for the owner, are flagged or
+    /// are ignored, and returns the ones a rule approves.
+    fn review_due(&mut self, uids: Vec<String>, record: &mut Record) -> Vec<Review> {
+        let mut approvals = Vec::new();
+        let dirs: Vec<PathBuf> = uids
+            .iter()
+            .map(|u| self.queue.job_dir(Status::Pending, u))
+            .collect();
+        let looked = review::review_all(&dirs, &self.layout.email, &self.trust);
+        for ((uid, dir), looked) in uids.into_iter().zip(dirs).zip(looked) {
+            let Some((fingerprint, r)) = looked else {
+                self.known.remove(&uid);
+                self.retries.clear(&uid);
+                continue;
+            };
+            let outcome = r.verdict.as_ref().map(|v| v.outcome);
+            let known = Known {
+                fingerprint,
+                outcome,
+            };
+            let repeated = self.known.get(&uid) == Some(&known);
+            match &r.verdict {
+                None => {
+                    if !repeated {
+                        log::info!(
+                            "ignoring pending/{uid}: {}",
+                            r.inspection.ignored.as_deref().unwrap_or("")
+                        );
+                    }
+                    self.known.insert(uid, known);
+                }
+                Some(v) if v.outcome == Outcome::Approve => approvals.push(r),
+                Some(v) => {
+                    if !repeated {
+                        note_waiting(&uid, &r, v, record);
+                    }
+                    self.track_expiry(&uid, &r, &dir);
+                    self.known.insert(uid, known);
+                }
+            }
+        }
+        approvals
+    }
+
+    /// Remembers when a job waiting for the owner expires.
+    fn track_expiry(&mut self, uid: &str, r: &Review, dir: &Path) {
+        if let Some(m) = &r.inspection.meta
+            && let Some(t) =
+                gate::expires_at(&m.meta, dir, self.trust.config.approval.max_timeout_seconds)
+        {
+            self.expiries.insert(uid.to_string(), t);
+        }
+    }
+
+    /// Takes the queue lock for the approvals, or puts them back to be tried again later.
+    fn lock_or_retry(&mut self, approvals: &[Review]) -> Option<StoreLock> {
+        match gate::decision_lock(&self.layout) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                log::error!("{e}; retrying in {} s", RETRY_AFTER.as_secs());
+                let now = Instant::now();
+                for r in approvals {
+                    self.pending.insert(
+                        r.inspection.uid.clone(),
+                        Settle {
+                            first: now,
+                            due: now + RETRY_AFTER,
+                        },
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Moves the approved jobs to `approved/` (the caller holds the queue lock) and records what
+    /// happened to each. Returns the uids the mover handled.
+    fn approve(
+        &mut self,
+        approvals: &[Review],
+        first_seen: &HashMap<String, Instant>,
+        record: &mut Record,
+    ) -> Vec<String> {
+        let batch: Vec<_> = approvals
+            .iter()
+            .map(|r| (r, Status::Approved, Check::Policy, None))
+            .collect();
+        let results = self.mover.apply(&batch, &self.trust);
+        let moved = results.iter().map(|(u, _)| u.clone()).collect();
+        let by_uid: HashMap<&str, &Review> = approvals
+            .iter()
+            .map(|r| (r.inspection.uid.as_str(), r))
+            .collect();
+        for (uid, applied) in results {
+            let Some(r) = by_uid.get(uid.as_str()).copied() else {
+                continue;
+            };
+            let Some(v) = &r.verdict else { continue };
+            match applied {
+                Applied::Done => self.approved(uid, r, v, first_seen, record),
+                Applied::SentBack(why) => self.sent_back(uid, r, v, why, record),
+                Applied::Failed(err) => self.approval_failed(uid, r, err.to_string(), record),
+            }
+        }
+        moved
+    }
+
+    fn approved(
+        &mut self,
+        uid: String,
+        r: &Review,
+        v: &Verdict,
+        first_seen: &HashMap<String, Instant>,
+        record: &mut Record,
+    ) {
+        self.stats.approved += 1;
+        if let Some(live) = &self.live {
+            live.count_decision(
+                "approved",
+                method_key(v.method),
+                first_seen.get(&uid).map(|t| t.elapsed()),
+            );
+        }
+        self.known.remove(&uid);
+        self.expiries.remove(&uid);
+        self.retries.clear(&uid);
+        log::info!(
+            "approved job {uid} {} ({}): {}",
+            describe_job(r),
+            method_name(v.method),
+            v.reasons.join("; ")
+        );
+        record.decision(r, "approved", method_text(v), v.reasons.clone());
+    }
+
+    /// The mover found the job changed since it was reviewed: it is evaluated again.
+    fn sent_back(
+        &mut self,
+        uid: String,
+        r: &Review,
+        v: &Verdict,
+        why: String,
+        record: &mut Record,
+    ) {
+        self.stats.sent_back += 1;
+        let f = self.retries.failed(&uid, &why, Instant::now());
+        if f.log {
+            log::warn!(
+                "job {uid} was not approved ({} time(s) in a row): {why}; it will be evaluated again in {:?}",
+                f.attempts,
+                f.retry_in
+            );
+        }
+        // Each distinct reason once: a job sent back again and again for the same reason must
+        // not fill the audit chain.
+        if f.new {
+            let mut reasons = v.reasons.clone();
+            reasons.push(why);
+            record.decision(r, "sent_back", method_text(v), reasons);
+        }
+        self.touch_pending(uid);
+    }
+
+    /// The move failed: it is tried again, less and less often.
+    fn approval_failed(&mut self, uid: String, r: &Review, why: String, record: &mut Record) {
+        let f = self.retries.failed(&uid, &why, Instant::now());
+        if f.log {
+            log::error!(
+                "could not approve job {uid} ({} attempt(s)): {why}; retrying in {:?}, then less and less often (at least once a minute)",
+                f.attempts,
+                f.retry_in
+            );
+        }
+        if f.new {
+            record.event(r, "approval_failed", vec![why]);
+        }
+        let now = Instant::now();
+        self.pending.insert(
+            uid,
+            Settle {
+                first: now,
+                due: now + f.retry_in,
+            },
+        );
+    }
+}
+
+/// Logs a job that waits for the owner (or is flagged) and records it in the decision log.
+fn note_waiting(uid: &str, r: &Review, v: &Verdict, record: &mut Record) {
+    let word = if v.outcome == Outcome::Invalid {
+        log::warn!("job {uid} is flagged: {}", v.reasons.join("; "));
+        "flagged"
+    } else {
+        log::info!("job {uid} {}: {}", describe_job(r), v.reasons.join("; "));
+        "waiting"
+    };
+    record.entry(r, word, method_text(v), v.reasons.clone());
+}
+
+/// The method as the decision log names it.
+fn method_text(v: &Verdict) -> Option<&'static str> {
+    v.method.map(|m| method_key(Some(m)))
+}
+
+fn describe_job(r: &Review) -> String {
+    format!(
+        "{:?} from {}",
+        r.inspection.name().unwrap_or("?"),
+        r.inspection.requester().unwrap_or("?")
+    )
+}
+
+fn method_key(m: Option<Method>) -> &'static str {
+    match m {
+        Some(Method::Allowlist) => "allowlist",
+        Some(Method::TrustedCode) => "trusted_code",
+        Some(Method::Rules) => "rules",
+        None => "none",
+    }
+}
+
+fn method_name(m: Option<Method>) -> &'static str {
+    match m {
+        Some(Method::Allowlist) => "trusted sender",
+        Some(Method::TrustedCode) => "trusted code",
+        Some(Method::Rules) => "rules",
+        None => "no method",
+    }
+}
