@@ -241,3 +241,14 @@ pub(crate) fn check_chain_by_hand(sb: &Sandbox) -> Vec<Value> {
     }
     out
 }
+
+/// Two jobs from an unknown sender, both waiting, seen by a daemon without its web server.
+pub(crate) fn two_waiting() -> (Sandbox, String, String, Daemon) {
+    let sb = Sandbox::new();
+    let job = sb.submit(EVE, &simple_code());
+    let other = sb.submit(EVE, &simple_code());
+    let d = sb.start(&NO_WEB);
+    wait_waiting(&sb, &d, &job);
+    wait_waiting(&sb, &d, &other);
+    (sb, job, other, d)
+}

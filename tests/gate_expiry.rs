@@ -1,7 +1,5 @@
 //! Expiry of jobs nobody decided, while the daemon runs and at its start.
 
-use std::fs;
-
 use serde_json::{Value, json};
 
 use crate::gate::{
@@ -17,24 +15,7 @@ fn naive_ago(age: chrono::Duration) -> String {
 
 /// Writes a pending job as the queue client does, after `edit` changed its metadata.
 fn submit_meta(sb: &Sandbox, from: &str, name: &str, edit: impl FnOnce(&mut Value)) -> String {
-    let uid = new_uid();
-    let tmp = sb.dir.path().join(format!("build-{uid}"));
-    write_job(
-        &tmp,
-        &uid,
-        from,
-        OWNER,
-        name,
-        "Counts rows",
-        &["stats"],
-        &simple_code(),
-    );
-    let path = tmp.join("metadata.json");
-    let mut meta: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-    edit(&mut meta);
-    fs::write(&path, serde_json::to_string_pretty(&meta).unwrap()).unwrap();
-    fs::rename(&tmp, sb.job_dir("pending", &uid)).unwrap();
-    uid
+    submit_edited(sb, from, name, "pending", edit)
 }
 
 // ------------------------------------------------------------------------------ expiry

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use crate::gate::{
-    EVE, NO_WEB, WAIT, assert_audited, assert_logged, assert_rejected, assert_valid, audit_where,
-    signature_of, wait_waiting,
+    WAIT, assert_audited, assert_logged, assert_rejected, assert_valid, audit_where, signature_of,
+    two_waiting,
 };
 use crate::util::*;
 
@@ -14,12 +14,7 @@ use crate::util::*;
 
 #[test]
 fn mcp_server_lists_explains_and_decides_over_stdio_and_audits_every_call() {
-    let sb = Sandbox::new();
-    let job = sb.submit(EVE, &simple_code());
-    let other = sb.submit(EVE, &simple_code());
-    let d = sb.start(&NO_WEB);
-    wait_waiting(&sb, &d, &job);
-    wait_waiting(&sb, &d, &other);
+    let (sb, job, other, _d) = two_waiting();
     let mut mcp = Mcp::start(&sb);
 
     let v = mcp.request(

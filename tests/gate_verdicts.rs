@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::gate::{
     EVE, NO_WEB, QUIET_WEB, WAIT, assert_audited, assert_logged, assert_rejected, assert_valid,
-    audit_where, check_chain_by_hand, ok, signature_of, wait_waiting,
+    audit_where, check_chain_by_hand, ok, signature_of, two_waiting, wait_waiting,
 };
 use crate::http::serve;
 use crate::util::*;
@@ -84,6 +84,26 @@ fn assert_approved(sb: &Sandbox, uid: &str, requester: &str) {
     assert_locked(&sb.job_dir("approved", uid), requester);
 }
 
+/// The verdicts approve, reject ("uses the raw table") and request changes ("aggregate to 10+
+/// rows") that `actor` gave these jobs are in the decision log and the audit chain, and the chain
+/// verifies with exactly these three entries.
+#[track_caller]
+fn assert_recorded(sb: &Sandbox, jobs: [&str; 3], actor: &str, sig: &str) {
+    let [approve, reject, changes] = jobs;
+    assert_logged(sb, approve, "approved", None);
+    assert_logged(sb, reject, "rejected", Some("uses the raw table"));
+    assert_logged(
+        sb,
+        changes,
+        "changes_requested",
+        Some("aggregate to 10+ rows"),
+    );
+    assert_audited(sb, approve, actor, "approved", Some(sig));
+    assert_audited(sb, reject, actor, "rejected", None);
+    assert_audited(sb, changes, actor, "changes_requested", None);
+    assert_eq!(assert_valid(sb), 3);
+}
+
 // ------------------------------------------------------------------------------ verdicts
 
 #[test]
@@ -129,18 +149,7 @@ fn each_verdict_from_the_cli_moves_the_job_and_is_logged_and_audited() {
     assert!(out.contains(&changes) && out.contains("rejected"), "{out}");
     assert_rejected(&sb, &changes, "changes requested: aggregate to 10+ rows");
 
-    assert_logged(&sb, &approve, "approved", None);
-    assert_logged(&sb, &reject, "rejected", Some("uses the raw table"));
-    assert_logged(
-        &sb,
-        &changes,
-        "changes_requested",
-        Some("aggregate to 10+ rows"),
-    );
-    assert_audited(&sb, &approve, "cli", "approved", Some(&sig));
-    assert_audited(&sb, &reject, "cli", "rejected", None);
-    assert_audited(&sb, &changes, "cli", "changes_requested", None);
-    assert_eq!(assert_valid(&sb), 3);
+    assert_recorded(&sb, [&approve, &reject, &changes], "cli", &sig);
     check_chain_by_hand(&sb);
 
     // The running daemon leaves the decided jobs where the owner put them.
@@ -217,18 +226,7 @@ fn each_verdict_from_the_api_moves_the_job_and_is_logged_and_audited() {
     );
     assert_rejected(&sb, &changes, "changes requested: aggregate to 10+ rows");
 
-    assert_logged(&sb, &approve, "approved", None);
-    assert_logged(&sb, &reject, "rejected", Some("uses the raw table"));
-    assert_logged(
-        &sb,
-        &changes,
-        "changes_requested",
-        Some("aggregate to 10+ rows"),
-    );
-    assert_audited(&sb, &approve, "web", "approved", Some(&sig));
-    assert_audited(&sb, &reject, "web", "rejected", None);
-    assert_audited(&sb, &changes, "web", "changes_requested", None);
-    assert_eq!(assert_valid(&sb), 3);
+    assert_recorded(&sb, [&approve, &reject, &changes], "web", &sig);
     let v = web.get("/api/v1/audit/verify").expect(200);
     assert_eq!(
         (&v["valid"], &v["entries"], &v["first_break"]),
@@ -257,14 +255,27 @@ fn each_verdict_from_the_api_moves_the_job_and_is_logged_and_audited() {
 
 // ------------------------------------------------------------------------------ refusals
 
+/// Changes the code of the waiting job `job` after the owner read it, and waits for the daemon
+/// to evaluate it again; returns the signature the owner read.
+#[track_caller]
+fn change_after_reading(sb: &Sandbox, d: &Daemon, job: &str) -> String {
+    let seen = signature_of(sb, &sb.job_dir("pending", job));
+    fs::write(
+        sb.job_dir("pending", job).join("code/main.py"),
+        "print(open('/data/raw.csv').read())\n",
+    )
+    .unwrap();
+    assert!(
+        wait_for(WAIT, || sb.decisions_for(job, "waiting").len() >= 2),
+        "the daemon never re-evaluated the changed job; log:\n{}",
+        d.log_text()
+    );
+    seen
+}
+
 #[test]
 fn refused_verdicts_from_the_cli_say_why_and_change_nothing() {
-    let sb = Sandbox::new();
-    let job = sb.submit(EVE, &simple_code());
-    let other = sb.submit(EVE, &simple_code());
-    let d = sb.start(&NO_WEB);
-    wait_waiting(&sb, &d, &job);
-    wait_waiting(&sb, &d, &other);
+    let (sb, job, other, d) = two_waiting();
     settle(&sb);
 
     let j = job.as_str();
@@ -295,17 +306,7 @@ fn refused_verdicts_from_the_cli_say_why_and_change_nothing() {
     assert!(err.contains("maybe") && err.contains("approve"), "{err}");
 
     // A stale signature: the job changed after the owner looked at it.
-    let seen = signature_of(&sb, &sb.job_dir("pending", &job));
-    fs::write(
-        sb.job_dir("pending", &job).join("code/main.py"),
-        "print(open('/data/raw.csv').read())\n",
-    )
-    .unwrap();
-    assert!(
-        wait_for(WAIT, || sb.decisions_for(&job, "waiting").len() >= 2),
-        "the daemon never re-evaluated the changed job; log:\n{}",
-        d.log_text()
-    );
+    let seen = change_after_reading(&sb, &d, &job);
     settle(&sb);
     let now = signature_of(&sb, &sb.job_dir("pending", &job));
     assert_ne!(seen, now);
@@ -396,17 +397,7 @@ fn refused_verdicts_from_the_api_say_why_and_change_nothing() {
     }
 
     // A stale signature: a conflict with what the job is now.
-    let seen = signature_of(&sb, &sb.job_dir("pending", &job));
-    fs::write(
-        sb.job_dir("pending", &job).join("code/main.py"),
-        "print(open('/data/raw.csv').read())\n",
-    )
-    .unwrap();
-    assert!(
-        wait_for(WAIT, || sb.decisions_for(&job, "waiting").len() >= 2),
-        "the daemon never re-evaluated the changed job; log:\n{}",
-        web.daemon.log_text()
-    );
+    let seen = change_after_reading(&sb, &web.daemon, &job);
     settle(&sb);
     let now = signature_of(&sb, &sb.job_dir("pending", &job));
     assert_ne!(seen, now);

@@ -2,7 +2,6 @@
 //! the decisions.
 
 use std::collections::BTreeMap;
-use std::fs;
 
 use serde_json::{Value, json};
 
@@ -22,25 +21,10 @@ fn submit_aged(
     age: chrono::Duration,
     status: &str,
 ) -> String {
-    let uid = new_uid();
-    let tmp = sb.dir.path().join(format!("build-{uid}"));
-    write_job(
-        &tmp,
-        &uid,
-        from,
-        OWNER,
-        name,
-        "Counts rows",
-        &["stats"],
-        &simple_code(),
-    );
-    let meta_path = tmp.join("metadata.json");
-    let mut meta: Value = serde_json::from_str(&fs::read_to_string(&meta_path).unwrap()).unwrap();
-    meta["created_at"] = naive(chrono::Local::now().naive_local() - age).into();
-    meta["status"] = status.into();
-    fs::write(&meta_path, serde_json::to_string_pretty(&meta).unwrap()).unwrap();
-    fs::rename(&tmp, sb.job_dir(status, &uid)).unwrap();
-    uid
+    submit_edited(sb, from, name, status, |meta| {
+        meta["created_at"] = naive(chrono::Local::now().naive_local() - age).into();
+        meta["status"] = status.into();
+    })
 }
 
 // ------------------------------------------------------------------------------ jobs

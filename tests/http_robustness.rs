@@ -12,6 +12,22 @@ use crate::util::*;
 
 // ------------------------------------------------------------------------------ robustness
 
+/// Sends SIGTERM and checks that the daemon exits cleanly within three seconds.
+#[track_caller]
+fn stops_within_three_seconds(d: &mut Daemon) {
+    let (took, status) = sigterm(d);
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        d.log_text()
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "SIGTERM took {took:?}; log:\n{}",
+        d.log_text()
+    );
+}
+
 /// Sends SIGTERM and waits (at most 10 s) for the exit; returns how long it took and the exit
 /// status, failing the test if it never exits (the daemon is then killed on drop).
 fn sigterm(d: &mut Daemon) -> (Duration, std::process::ExitStatus) {
@@ -90,17 +106,7 @@ fn slow_clients_hold_up_neither_decisions_nor_other_requests() {
     );
 
     // And SIGTERM still stops it quickly while the slow clients hang on.
-    let (took, status) = sigterm(&mut web.daemon);
-    assert!(
-        status.success(),
-        "exit status {status}; log:\n{}",
-        web.daemon.log_text()
-    );
-    assert!(
-        took < Duration::from_secs(3),
-        "SIGTERM took {took:?}; log:\n{}",
-        web.daemon.log_text()
-    );
+    stops_within_three_seconds(&mut web.daemon);
     drop(stalled);
 }
 
@@ -112,17 +118,7 @@ fn sigterm_exits_within_three_seconds_with_the_web_server_running() {
     web.get("/api/status").expect(200);
     web.get("/api/v1/jobs").expect(200);
     let idle = TcpStream::connect(("127.0.0.1", web.port)).unwrap();
-    let (took, status) = sigterm(&mut web.daemon);
-    assert!(
-        status.success(),
-        "exit status {status}; log:\n{}",
-        web.daemon.log_text()
-    );
-    assert!(
-        took < Duration::from_secs(3),
-        "took {took:?}; log:\n{}",
-        web.daemon.log_text()
-    );
+    stops_within_three_seconds(&mut web.daemon);
     assert!(
         web.daemon.log_text().contains("stopped"),
         "{}",

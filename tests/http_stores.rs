@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use crate::http::{
-    BOB, EVE, WAIT, cli_signature, completed_in_history, history_file, mode, ok, serve, wait_status,
+    BOB, EVE, WAIT, Web, cli_signature, completed_in_history, history_file, mode, ok, serve,
+    wait_status,
 };
 use crate::util::*;
 
@@ -167,24 +168,39 @@ fn allowlist_add_check_remove_and_replace() {
 
 // ------------------------------------------------------------------------------ trusted code
 
+/// Whether the history lists the code of `sig`, marked trusted or not as `trusted` says.
+fn in_history(web: &Web, sig: &str, trusted: bool) -> bool {
+    let h = web.get("/api/v1/trusted-code/history").expect(200);
+    h["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["signature"] == sig && r["trusted"] == trusted)
+}
+
 #[test]
 fn mark_and_unmark_trusted_code() {
     let sb = Sandbox::new();
     let web = serve(&sb, &[]);
     let (done, sig) = completed_in_history(&sb, &web, "Row count");
+    // A job with the same code, name, description and tags from an unknown sender, once waiting.
+    let waiting_copy = || {
+        let uid = sb.submit_with(
+            EVE,
+            OWNER,
+            "Row count",
+            "Counts rows",
+            &["stats"],
+            &simple_code(),
+            "pending",
+        );
+        assert!(wait_for(WAIT, || !sb
+            .decisions_for(&uid, "waiting")
+            .is_empty()));
+        uid
+    };
     // The same code, name, description and tags from an unknown sender waits...
-    let pending = sb.submit_with(
-        EVE,
-        OWNER,
-        "Row count",
-        "Counts rows",
-        &["stats"],
-        &simple_code(),
-        "pending",
-    );
-    assert!(wait_for(WAIT, || !sb
-        .decisions_for(&pending, "waiting")
-        .is_empty()));
+    let pending = waiting_copy();
     assert_eq!(cli_signature(&sb, &sb.job_dir("pending", &pending)), sig);
 
     let h = web.get("/api/v1/trusted-code/history").expect(200);
@@ -252,14 +268,7 @@ fn mark_and_unmark_trusted_code() {
         "{t}"
     );
     assert_eq!(list[0]["name"], "Row count");
-    let h = web.get("/api/v1/trusted-code/history").expect(200);
-    assert!(
-        h["history"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["signature"] == sig.as_str() && r["trusted"] == true)
-    );
+    assert!(in_history(&web, &sig, true));
     let r = web.post(&format!("/api/v1/trusted-code/mark/{sig}"), None);
     assert_eq!(
         r.expect(200),
@@ -275,18 +284,7 @@ fn mark_and_unmark_trusted_code() {
         history_file(&sb, &sig).is_file(),
         "unmarking keeps the history"
     );
-    let again = sb.submit_with(
-        EVE,
-        OWNER,
-        "Row count",
-        "Counts rows",
-        &["stats"],
-        &simple_code(),
-        "pending",
-    );
-    assert!(wait_for(WAIT, || !sb
-        .decisions_for(&again, "waiting")
-        .is_empty()));
+    let again = waiting_copy();
     assert_eq!(sb.status_of(&again).as_deref(), Some("pending"));
     unchanged(&sb, "unmarking twice", || {
         web.delete(&format!("/api/v1/trusted-code/unmark/{sig}"))
@@ -420,14 +418,7 @@ fn add_to_history_records_a_job_that_can_then_be_marked() {
     let on_disk: Value =
         serde_json::from_str(&fs::read_to_string(history_file(&sb, &sig)).unwrap()).unwrap();
     assert_eq!(on_disk["signature"], sig.as_str());
-    let h = web.get("/api/v1/trusted-code/history").expect(200);
-    assert!(
-        h["history"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["signature"] == sig.as_str() && r["trusted"] == false)
-    );
+    assert!(in_history(&web, &sig, false));
 
     // Now it can be marked, and the job is approved.
     web.post(&format!("/api/v1/trusted-code/mark/{sig}"), None)

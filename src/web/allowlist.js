@@ -1,10 +1,10 @@
 // The Allowlist tab: trusted senders, added and removed.
 import { api, enc } from './client.js';
-import { $, clear, h, reconcile, showEmpty, updateRow } from './dom.js';
+import { $, h, reconcile, showEmpty, updateRow } from './dom.js';
 import { emptyOnFailure, latest, notice, withButton } from './notices.js';
 import { state } from './state.js';
 import { refreshStatus } from './status.js';
-import { badge } from './widgets.js';
+import { badge, showInvalid } from './widgets.js';
 
 const LOCAL_RE = /^[a-z0-9._%+-]{1,64}$/;
 const LABEL_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -53,17 +53,7 @@ function renderAllowlist(r) {
     : 'The allowlist is empty: jobs from any sender wait for you unless their code is trusted.');
 
   const invalid = Array.isArray(r.invalid) ? r.invalid : [];
-  const box = $('allow-invalid');
-  const list = $('allow-invalid-list');
-  const key = JSON.stringify(invalid);
-  if (list.dataset.key !== key) {
-    clear(list);
-    for (const inv of invalid) {
-      list.appendChild(h('li', null, h('code', null, String(inv.file)), ': ', String(inv.reason || 'invalid')));
-    }
-    list.dataset.key = key;
-  }
-  box.hidden = invalid.length === 0;
+  showInvalid($('allow-invalid-list'), $('allow-invalid'), invalid);
 }
 
 function buildAllowRow(email) {

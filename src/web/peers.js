@@ -1,8 +1,8 @@
 // The Peers tab: peer requests waiting for the owner, approved and revoked peers.
 import { ApiError, api, enc } from './client.js';
-import { $, clear, h, reconcile, setText, showEmpty, updateRow } from './dom.js';
+import { $, h, reconcile, setText, showEmpty, updateRow } from './dom.js';
 import { emptyOnFailure, latest, notice, showError, withButton } from './notices.js';
-import { emailEl, timeEl } from './widgets.js';
+import { emailEl, showInvalid, timeEl } from './widgets.js';
 
 export async function loadPeers() {
   const r = await latest(
@@ -55,16 +55,7 @@ function renderPeers(r) {
   setText($('peer-revoked-summary'), `Revoked peers (${revoked.length})`);
 
   const invalid = Array.isArray(r.invalid) ? r.invalid : [];
-  const list = $('peer-invalid-list');
-  const key = JSON.stringify(invalid);
-  if (list.dataset.key !== key) {
-    clear(list);
-    for (const inv of invalid) {
-      list.appendChild(h('li', null, h('code', null, String(inv.file)), ': ', String(inv.reason || 'invalid')));
-    }
-    list.dataset.key = key;
-  }
-  $('peer-invalid').hidden = invalid.length === 0;
+  showInvalid($('peer-invalid-list'), $('peer-invalid'), invalid);
 }
 
 function buildPeerRow(p, kind) {

@@ -139,3 +139,19 @@ export function emailEl(email) {
     ? h('span', { class: 'email' }, str.slice(0, at), h('wbr'), str.slice(at))
     : h('span', { class: 'email' }, str);
 }
+
+/**
+ * The store files the server could not read, each with its reason, in `list`; `box` is shown
+ * only when there are some. The list is rebuilt only when they changed.
+ */
+export function showInvalid(list, box, invalid) {
+  const key = JSON.stringify(invalid);
+  if (list.dataset.key !== key) {
+    clear(list);
+    for (const inv of invalid) {
+      list.appendChild(h('li', null, h('code', null, String(inv.file)), ': ', String(inv.reason || 'invalid')));
+    }
+    list.dataset.key = key;
+  }
+  box.hidden = invalid.length === 0;
+}
