@@ -1,4 +1,4 @@
-//! The human gate against the real binary: the helpers its tests share (running the CLI,
+//! The human gate against the real binary: the functions its tests share (running the CLI,
 //! submitting and waiting for jobs, reading the decision log and the audit chain, and checking
 //! the chain by hand, independently of the app's code). The tests by feature: `gate_verdicts`
 //! (the owner's verdicts from the CLI and the API with their effect on disk, and the refusals,

@@ -1,4 +1,4 @@
-// DOM helpers: building elements, and updating lists in place across refreshes.
+// Building DOM elements, and updating lists in place across refreshes.
 //
 // Every server-provided string (job names, emails, file contents, reasons...) is written with
 // textContent or as a text node: never innerHTML. Job contents are attacker-controlled.

@@ -1,5 +1,5 @@
 // Visible rendering of invisible characters: each one becomes a ⟨U+XXXX⟩ mark, so that text
-// which looks harmless cannot hide what it holds. Plain DOM calls only: the element helpers in
+// which looks harmless cannot hide what it holds. Plain DOM calls only: the element builder in
 // dom.js build on this module.
 
 // Characters that make text look like something else: controls, invisible format characters
