@@ -1,6 +1,6 @@
 // Visible rendering of invisible characters: each one becomes a ⟨U+XXXX⟩ mark, so that text
 // which looks harmless cannot hide what it holds. Plain DOM calls only: the element builder in
-// dom.js build on this module.
+// dom.js builds on this module.
 
 // Characters that make text look like something else: controls, invisible format characters
 // (bidirectional controls, zero-width characters, every Cf), line/paragraph separators, Hangul
