@@ -6,6 +6,7 @@ pub mod appdata;
 pub mod audit;
 pub mod decision_log;
 pub mod history;
+pub mod identity;
 pub mod lock;
 pub mod peers;
 pub mod permfile;
