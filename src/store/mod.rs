@@ -10,5 +10,6 @@ pub mod identity;
 pub mod lock;
 pub mod peers;
 pub mod permfile;
+pub mod pin;
 pub mod secret;
 pub mod trusted;
