@@ -70,6 +70,129 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// What a job's proof says, before any pin is compared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Proof {
+    /// No attestation.
+    None,
+    /// Made with the sender's published identity key, over this very job.
+    Proven { key: String, fingerprint: String },
+    /// An attestation that does not hold, and why.
+    Invalid { reason: String },
+}
+
+/// How a trusted sender must prove a job is theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProofMode {
+    /// Approved as this sender only with a valid attestation made with the pinned key.
+    Required,
+    /// Unsigned jobs approved as before, labelled "unverified sender".
+    #[default]
+    Optional,
+}
+
+impl ProofMode {
+    pub fn parse(s: &str) -> Option<ProofMode> {
+        match s {
+            "required" => Some(ProofMode::Required),
+            "optional" => Some(ProofMode::Optional),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProofMode::Required => "required",
+            ProofMode::Optional => "optional",
+        }
+    }
+}
+
+/// A trusted sender's proof settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Pin {
+    pub proof: ProofMode,
+    /// `sha256:<hex>` of the identity key trusted for this sender.
+    pub key: Option<String>,
+    pub pinned_at: Option<String>,
+}
+
+/// Where a job stands as from a trusted sender, once its proof meets the sender's pin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Standing {
+    /// Proven with the pinned key.
+    Proven { fingerprint: String },
+    /// Proven, and nothing was pinned yet: this key is pinned now (trust on first use).
+    ProvenFirst { fingerprint: String },
+    /// Unsigned, and the sender's proofs are optional.
+    Unverified,
+    /// Unsigned, and the sender must prove their jobs.
+    Unsigned,
+    /// Proven with another key than the one pinned.
+    KeyChanged {
+        pinned: String,
+        now: String,
+        pinned_at: Option<String>,
+    },
+    /// An attestation that does not hold.
+    Invalid { reason: String },
+}
+
+impl Standing {
+    /// Whether the job may be approved as from this sender.
+    pub fn approves(&self) -> bool {
+        matches!(
+            self,
+            Standing::Proven { .. } | Standing::ProvenFirst { .. } | Standing::Unverified
+        )
+    }
+
+    /// Why a job that does not stand waits, in the owner's words.
+    pub fn reason(&self, sender: &str) -> Option<String> {
+        match self {
+            Standing::Unsigned => Some(format!(
+                "{sender} must prove their jobs (proof: required) and this one is unsigned: \
+                 anyone can claim to be {sender}"
+            )),
+            Standing::KeyChanged { pinned_at, .. } => Some(format!(
+                "identity key changed since you trusted {sender}{}: re-pin with `syft-reviewer allow add {sender}` once you know why",
+                pinned_at
+                    .as_deref()
+                    .map(|t| format!(" on {t}"))
+                    .unwrap_or_default()
+            )),
+            Standing::Invalid { reason } => Some(format!("proof does not match: {reason}")),
+            _ => None,
+        }
+    }
+}
+
+/// Meets a job's proof with the sender's pin. Pure: the daemon pins a first key itself.
+pub fn standing(pin: &Pin, proof: &Proof) -> Standing {
+    match (proof, &pin.key) {
+        (Proof::Invalid { reason }, _) => Standing::Invalid {
+            reason: reason.clone(),
+        },
+        (Proof::Proven { fingerprint, .. }, Some(pinned)) if pinned == fingerprint => {
+            Standing::Proven {
+                fingerprint: fingerprint.clone(),
+            }
+        }
+        (Proof::Proven { fingerprint, .. }, Some(pinned)) => Standing::KeyChanged {
+            pinned: pinned.clone(),
+            now: fingerprint.clone(),
+            pinned_at: pin.pinned_at.clone(),
+        },
+        (Proof::Proven { fingerprint, .. }, None) => Standing::ProvenFirst {
+            fingerprint: fingerprint.clone(),
+        },
+        (Proof::None, _) if pin.proof == ProofMode::Required => Standing::Unsigned,
+        (Proof::None, _) => Standing::Unverified,
+    }
+}
+
 /// The canonical JSON that is signed: keys sorted, no white space, non-ASCII not escaped; the
 /// emails lower-cased.
 pub fn statement(c: &Claim<'_>) -> String {
@@ -216,6 +339,52 @@ mod tests {
                 sig: sig.into(),
             };
             assert!(verify(&bad, &c, id, &public).is_err());
+        }
+    }
+
+    #[test]
+    fn a_proof_meets_the_pin() {
+        let proven = |f: &str| Proof::Proven {
+            key: "k".into(),
+            fingerprint: f.into(),
+        };
+        let pin = |mode, key: Option<&str>| Pin {
+            proof: mode,
+            key: key.map(Into::into),
+            pinned_at: None,
+        };
+        use ProofMode::*;
+        assert!(matches!(
+            standing(&pin(Required, Some("a")), &proven("a")),
+            Standing::Proven { .. }
+        ));
+        assert!(matches!(
+            standing(&pin(Required, Some("a")), &proven("b")),
+            Standing::KeyChanged { .. }
+        ));
+        assert!(matches!(
+            standing(&pin(Optional, Some("a")), &proven("b")),
+            Standing::KeyChanged { .. }
+        ));
+        assert!(matches!(
+            standing(&pin(Required, None), &proven("b")),
+            Standing::ProvenFirst { .. }
+        ));
+        assert_eq!(
+            standing(&pin(Required, Some("a")), &Proof::None),
+            Standing::Unsigned
+        );
+        assert_eq!(
+            standing(&pin(Optional, None), &Proof::None),
+            Standing::Unverified
+        );
+        let bad = Proof::Invalid { reason: "x".into() };
+        assert!(matches!(
+            standing(&pin(Optional, None), &bad),
+            Standing::Invalid { .. }
+        ));
+        for s in [Standing::Unsigned, Standing::Invalid { reason: "x".into() }] {
+            assert!(!s.approves() && s.reason("a@b.co").is_some());
         }
     }
 

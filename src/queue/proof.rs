@@ -10,7 +10,7 @@ use ed25519_dalek::SigningKey;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::core::attestation::{self, Attestation, Claim};
+use crate::core::attestation::{self, Attestation, Claim, Proof};
 use crate::core::email;
 use crate::durable::Sync;
 use crate::error::{Error, Result};
@@ -20,27 +20,6 @@ use crate::store::identity::{self, PublicIdentity};
 
 /// The field of `metadata.json` that carries the proof.
 pub const FIELD: &str = "attestation";
-
-/// What a job's proof says, before any pin is compared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Proof {
-    /// No attestation.
-    None,
-    /// Made with the sender's published identity key, over this very job.
-    Proven { key: String, fingerprint: String },
-    /// An attestation that does not hold, and why.
-    Invalid { reason: String },
-}
-
-impl Proof {
-    pub fn fingerprint(&self) -> Option<&str> {
-        match self {
-            Proof::Proven { fingerprint, .. } => Some(fingerprint),
-            _ => None,
-        }
-    }
-}
 
 fn invalid(reason: impl Into<String>) -> Proof {
     Proof::Invalid {

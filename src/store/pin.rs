@@ -7,49 +7,14 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::core::attestation::{Pin, ProofMode};
 use crate::durable::{self, Sync};
 use crate::error::{Error, Result};
 
 /// An allowlist file is a few hundred bytes; anything larger is not one of ours.
 const ENTRY_LIMIT: u64 = 16 * 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProofMode {
-    /// Approved as this sender only with a valid attestation made with the pinned key.
-    Required,
-    /// Unsigned jobs approved as before, labelled "unverified sender".
-    #[default]
-    Optional,
-}
-
-impl ProofMode {
-    pub fn parse(s: &str) -> Option<ProofMode> {
-        match s {
-            "required" => Some(ProofMode::Required),
-            "optional" => Some(ProofMode::Optional),
-            _ => None,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProofMode::Required => "required",
-            ProofMode::Optional => "optional",
-        }
-    }
-}
-
-/// A sender's proof settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Pin {
-    pub proof: ProofMode,
-    /// `sha256:<hex>` of the identity key trusted for this sender.
-    pub key: Option<String>,
-    pub pinned_at: Option<String>,
-}
 
 /// Reads the pin from an allowlist file. Unreadable or foreign content gives the default (no
 /// pin, optional) together with why, so a damaged file is reported and never trusted more.
