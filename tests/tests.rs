@@ -15,5 +15,7 @@ mod gate;
 mod http;
 mod notify;
 mod peers;
+mod proof;
 mod python_interop;
 mod util;
+mod venv;

@@ -3,6 +3,7 @@
 //! change through its watcher.
 
 pub mod demo;
+mod keys;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -135,6 +136,18 @@ pub enum Command {
         open: bool,
     },
     /// Write a job into an owner's queue as a requester's client would (for demos and tests)
+    /// Prove a job folder is yours: sign it with your SyftBox identity key (syft-crypto's), for
+    /// owners who require proven senders
+    Attest {
+        #[arg(value_name = "JOB_DIR")]
+        job: PathBuf,
+        /// The key file (syft-crypto's pvt.jwks.json; default: the one your SyftBox config implies)
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+    /// Your SyftBox identity key: make one (as syft-crypto does) or show it
+    #[command(subcommand)]
+    Keys(KeysCommand),
     Submit {
         /// Folder with the job's code (must contain run.sh)
         #[arg(value_name = "CODE_DIR")]
@@ -151,6 +164,21 @@ pub enum Command {
         description: String,
         #[arg(long = "tag", value_name = "TAG")]
         tags: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create the identity key file and publish did.json, exactly as syft-crypto does
+    Init {
+        /// Replace existing keys (owners who pinned the old key must pin the new one)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the published key's DID and fingerprint
+    Show {
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
     },
 }
 
@@ -333,8 +361,12 @@ fn overrides(cli: &Cli) -> Overrides {
 }
 
 fn layout(cli: &Cli) -> Result<Layout> {
+    identity(cli).map(|id| Layout::new(&id))
+}
+
+fn identity(cli: &Cli) -> Result<syftbox::Identity> {
     match syftbox::discover(&overrides(cli))? {
-        Some(id) => Ok(Layout::new(&id)),
+        Some(id) => Ok(id),
         None => Err(Error::Config(format!(
             "no SyftBox client config found (looked at {}): pass --config FILE, or --data-dir DIR --email EMAIL, \
              or set SYFTBOX_CLIENT_CONFIG_PATH (for the demo: {})",
@@ -422,6 +454,11 @@ fn dispatch(cli: Cli) -> Result<()> {
                 .map_err(|e| Error::io("serve MCP on", "stdio", e))
         }
         Some(Command::Ui { open }) => web::ui(&layout(&cli)?.state, *open),
+        Some(Command::Attest { job, key }) => keys::attest(&identity(&cli)?, job, key.as_deref()),
+        Some(Command::Keys(KeysCommand::Init { force })) => keys::init(&identity(&cli)?, *force),
+        Some(Command::Keys(KeysCommand::Show { key })) => {
+            keys::show(&identity(&cli)?, key.as_deref())
+        }
         Some(Command::Submit {
             code,
             from,
