@@ -159,3 +159,264 @@ fn attest_refuses_what_is_not_the_requesters_to_prove() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a job folder"));
 }
+
+// ------------------------------------------------------------------------- the owner's side
+
+const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A job from `from`, written outside the queue, attested by `signer_config` if given, then
+/// renamed into pending/ whole.
+fn job(sb: &Sandbox, from: &str, signer_config: Option<&Path>, code: &[u8]) -> String {
+    let uid = new_uid();
+    let build = sb.dir.path().join("build").join(&uid);
+    write_job(
+        &build,
+        &uid,
+        from,
+        OWNER,
+        "Count rows",
+        "Counts rows",
+        &["stats"],
+        &[("run.sh", code)],
+    );
+    if let Some(cfg) = signer_config {
+        let out = as_requester(cfg, &["attest", build.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", describe(&out));
+    }
+    fs::rename(&build, sb.job_dir("pending", &uid)).unwrap();
+    uid
+}
+
+fn explain(sb: &Sandbox, uid: &str) -> String {
+    let out = sb.cli(&["explain", uid]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn waits(sb: &Sandbox, uid: &str, outcome: &str, why: &str) {
+    assert!(
+        wait_for(WAIT, || !sb.decisions_for(uid, outcome).is_empty()),
+        "job {uid} was not {outcome}: {:?}",
+        sb.decisions()
+    );
+    assert_eq!(sb.status_of(uid).as_deref(), Some("pending"));
+    let said = explain(sb, uid);
+    assert!(said.contains(why), "expected {why:?} in:\n{said}");
+}
+
+fn approved(sb: &Sandbox, uid: &str) {
+    assert!(
+        wait_for(WAIT, || sb.status_of(uid).as_deref() == Some("approved")),
+        "job {uid} was not approved: {:?}",
+        sb.decisions()
+    );
+}
+
+/// Alice with published keys, trusted by the owner with her key pinned.
+fn trusted_alice(sb: &Sandbox) -> PathBuf {
+    let config = requester_config(sb);
+    assert!(as_requester(&config, &["keys", "init"]).status.success());
+    let out = sb.cli(&["allow", "add", ALICE]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("pinned alice@example.org's identity key sha256:"),
+        "{said}"
+    );
+    assert!(said.contains("proof required"), "{said}");
+    config
+}
+
+#[test]
+fn the_template_entry_no_longer_approves_whoever_claims_it() {
+    let sb = Sandbox::new();
+    let _d = sb.start(&[]);
+    let forged = job(
+        &sb,
+        "andrew@openmined.org",
+        None,
+        b"cat /data/private.csv\n",
+    );
+    waits(
+        &sb,
+        &forged,
+        "waiting",
+        "andrew@openmined.org must prove their jobs",
+    );
+}
+
+#[test]
+fn proven_jobs_are_approved_and_forgeries_wait_or_are_flagged() {
+    let sb = Sandbox::new();
+    let alice = trusted_alice(&sb);
+    let _d = sb.start(&[]);
+
+    let proven = job(&sb, ALICE, Some(&alice), b"echo hi\n");
+    approved(&sb, &proven);
+    assert!(wait_for(WAIT, || !sb
+        .decisions_for(&proven, "approved")
+        .is_empty()));
+    let line = &sb.decisions_for(&proven, "approved")[0];
+    assert!(line.to_string().contains("proved the job"), "{line}");
+
+    // Unsigned, claiming Alice.
+    let unsigned = job(&sb, ALICE, None, b"cat /data/private.csv\n");
+    waits(&sb, &unsigned, "waiting", "must prove their jobs");
+
+    // Signed by the attacker's own key (published under the attacker's name), claiming Alice:
+    // the attacker cannot write Alice's did.json, so the proof is checked against Alice's key.
+    let mallory_cfg = sb.dir.path().join("mallory-config.json");
+    fs::write(
+        &mallory_cfg,
+        serde_json::json!({"data_dir": sb.data_dir, "email": "mallory@example.org", "server_url": "https://syftbox.net"}).to_string(),
+    )
+    .unwrap();
+    assert!(
+        as_requester(&mallory_cfg, &["keys", "init"])
+            .status
+            .success()
+    );
+    let uid = new_uid();
+    let build = sb.dir.path().join("build").join(&uid);
+    write_job(
+        &build,
+        &uid,
+        "mallory@example.org",
+        OWNER,
+        "Count rows",
+        "Counts rows",
+        &["stats"],
+        &[("run.sh", b"cat /data/private.csv\n")],
+    );
+    assert!(
+        as_requester(&mallory_cfg, &["attest", build.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let meta = build.join("metadata.json");
+    let text = fs::read_to_string(&meta)
+        .unwrap()
+        .replace("mallory@example.org", ALICE);
+    fs::write(&meta, text).unwrap();
+    fs::rename(&build, sb.job_dir("pending", &uid)).unwrap();
+    waits(&sb, &uid, "flagged", "proof does not match");
+
+    // A proof copied from the approved job onto another one (replay).
+    let replay = new_uid();
+    let build = sb.dir.path().join("build").join(&replay);
+    write_job(
+        &build,
+        &replay,
+        ALICE,
+        OWNER,
+        "Count rows",
+        "Counts rows",
+        &["stats"],
+        &[("run.sh", b"echo hi\n")],
+    );
+    let proof: serde_json::Value = serde_json::from_slice(
+        &fs::read(sb.job_dir("approved", &proven).join("metadata.json")).unwrap(),
+    )
+    .unwrap();
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&fs::read(build.join("metadata.json")).unwrap()).unwrap();
+    m["attestation"] = proof["attestation"].clone();
+    fs::write(build.join("metadata.json"), m.to_string()).unwrap();
+    fs::rename(&build, sb.job_dir("pending", &replay)).unwrap();
+    waits(&sb, &replay, "flagged", "proof does not match");
+
+    // Code changed after signing.
+    let uid = new_uid();
+    let build = sb.dir.path().join("build").join(&uid);
+    write_job(
+        &build,
+        &uid,
+        ALICE,
+        OWNER,
+        "Count rows",
+        "Counts rows",
+        &["stats"],
+        &[("run.sh", b"echo hi\n")],
+    );
+    assert!(
+        as_requester(&alice, &["attest", build.to_str().unwrap()])
+            .status
+            .success()
+    );
+    fs::write(build.join("code/run.sh"), "cat /data/private.csv\n").unwrap();
+    fs::rename(&build, sb.job_dir("pending", &uid)).unwrap();
+    waits(&sb, &uid, "flagged", "proof does not match");
+
+    // Malformed attestation.
+    let uid = new_uid();
+    let build = sb.dir.path().join("build").join(&uid);
+    write_job(
+        &build,
+        &uid,
+        ALICE,
+        OWNER,
+        "Count rows",
+        "Counts rows",
+        &["stats"],
+        &[("run.sh", b"echo hi\n")],
+    );
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&fs::read(build.join("metadata.json")).unwrap()).unwrap();
+    m["attestation"] = serde_json::json!({"v": 1, "alg": "Ed25519", "key": "x", "sig": "!!"});
+    fs::write(build.join("metadata.json"), m.to_string()).unwrap();
+    fs::rename(&build, sb.job_dir("pending", &uid)).unwrap();
+    waits(&sb, &uid, "flagged", "proof does not match");
+}
+
+#[test]
+fn a_key_replaced_after_pinning_is_never_followed_silently() {
+    let sb = Sandbox::new();
+    let alice = trusted_alice(&sb);
+    // Alice's did.json now publishes another key (a new device, or someone who took over her
+    // account on the server): her proofs verify against it, but it is not the pinned one.
+    assert!(
+        as_requester(&alice, &["keys", "init", "--force"])
+            .status
+            .success()
+    );
+    let _d = sb.start(&[]);
+    let uid = job(&sb, ALICE, Some(&alice), b"echo hi\n");
+    waits(
+        &sb,
+        &uid,
+        "waiting",
+        "identity key changed since you trusted alice@example.org",
+    );
+    // The owner re-pins, and the job is approved.
+    assert!(sb.cli(&["allow", "add", ALICE]).status.success());
+    approved(&sb, &uid);
+}
+
+#[test]
+fn a_proof_made_by_python_cryptography_is_accepted() {
+    let sb = Sandbox::new();
+    let config = requester_config(&sb);
+    ok_py(&["bootstrap", config.to_str().unwrap()]);
+    assert!(sb.cli(&["allow", "add", ALICE]).status.success());
+    let uid = new_uid();
+    let build = sb.dir.path().join("build").join(&uid);
+    write_job(
+        &build,
+        &uid,
+        ALICE,
+        OWNER,
+        "Count rows",
+        "Counts rows",
+        &["stats"],
+        &[("run.sh", b"echo hi\n")],
+    );
+    let sig = signature_of(&sb, &build);
+    ok_py(&[
+        "sign",
+        config.to_str().unwrap(),
+        build.to_str().unwrap(),
+        &sig,
+    ]);
+    let _d = sb.start(&[]);
+    fs::rename(&build, sb.job_dir("pending", &uid)).unwrap();
+    approved(&sb, &uid);
+}

@@ -210,10 +210,14 @@ pub struct RunArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AllowCommand {
-    /// Add senders to the allowlist
+    /// Add senders to the allowlist (or re-pin them), pinning each one's published identity key
     Add {
         #[arg(required = true)]
         emails: Vec<String>,
+        /// Whether jobs must carry a proof made with the pinned key (default: required when
+        /// the sender has published a key, optional when not)
+        #[arg(long, value_parser = ["required", "optional"])]
+        proof: Option<String>,
     },
     /// Remove senders from the allowlist
     Remove {
@@ -699,10 +703,14 @@ fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
     let list = Allowlist::new(&l);
     let _changing = crate::store::audit::change_lock(&l)?;
     match cmd {
-        AllowCommand::Add { emails } => {
+        AllowCommand::Add { emails, proof } => {
+            let mode = proof
+                .as_deref()
+                .and_then(crate::core::attestation::ProofMode::parse);
             for e in emails {
                 let mail = crate::core::email::normalize(e)?;
-                if list.add(&mail)? {
+                let added = list.add(&mail)?;
+                if added {
                     crate::store::audit::record_change(
                         &l,
                         "allowlist.add",
@@ -713,6 +721,34 @@ fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
                     println!("added {mail}");
                 } else {
                     println!("{mail} is already in the allowlist");
+                }
+                let p = crate::store::pin::pin_published(&l, &mail, mode)?;
+                crate::store::audit::record_change(
+                    &l,
+                    "allowlist.pin",
+                    "cli",
+                    crate::store::audit::Subject::Email(&mail),
+                    vec![format!(
+                        "proof {}, key {}",
+                        p.pin.proof.as_str(),
+                        p.pin.key.as_deref().unwrap_or("none")
+                    )],
+                );
+                match (&p.pin.key, &p.no_key) {
+                    (Some(k), _) => println!(
+                        "pinned {mail}'s identity key {k}; proof {}",
+                        p.pin.proof.as_str()
+                    ),
+                    (None, why) => println!(
+                        "{mail} has published no identity key ({}); proof {}: {}",
+                        why.as_deref().unwrap_or("none found"),
+                        p.pin.proof.as_str(),
+                        if p.pin.proof == crate::core::attestation::ProofMode::Required {
+                            "their jobs wait until they prove them, and the first key they prove with is pinned"
+                        } else {
+                            "their unsigned jobs are approved, labelled unverified; anyone can claim this address"
+                        }
+                    ),
                 }
             }
             eprintln!(

@@ -30,6 +30,9 @@ pub struct Listing {
     pub entries: BTreeMap<String, String>,
     /// File names that do not decode to a valid email, with the reason.
     pub invalid: Vec<(String, String)>,
+    /// Changes whenever an entry file changes (its pin is read when a job needs it, so the
+    /// daemon re-evaluates pending jobs when this moves).
+    pub stamp: u64,
 }
 
 impl Listing {
@@ -87,6 +90,14 @@ impl Allowlist {
             }
             match email::decode(name) {
                 Ok(mail) => {
+                    if let Ok(m) = entry.metadata() {
+                        use std::hash::{Hash, Hasher};
+                        use std::os::unix::fs::MetadataExt;
+                        let mut h = std::collections::hash_map::DefaultHasher::new();
+                        (name, m.len(), m.mtime(), m.mtime_nsec(), m.ino()).hash(&mut h);
+                        // Order-independent: read_dir order is arbitrary.
+                        listing.stamp = listing.stamp.wrapping_add(h.finish());
+                    }
                     listing.entries.insert(mail, name.to_string());
                 }
                 Err(e) => listing.invalid.push((name.to_string(), e.to_string())),

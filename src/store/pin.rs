@@ -9,9 +9,15 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use serde::Serialize;
+
 use crate::core::attestation::{Pin, ProofMode};
 use crate::durable::{self, Sync};
 use crate::error::{Error, Result};
+use crate::queue::metadata;
+use crate::store::identity;
+use crate::store::lock::StoreLock;
+use crate::syftbox::Layout;
 
 /// An allowlist file is a few hundred bytes; anything larger is not one of ours.
 const ENTRY_LIMIT: u64 = 16 * 1024;
@@ -76,6 +82,47 @@ pub fn write(path: &Path, pin: &Pin, mode: u32, sync: &mut Sync) -> Result<()> {
     let body = serde_json::to_vec(&doc)
         .map_err(|e| Error::invalid("the allowlist entry cannot be written", e.to_string()))?;
     durable::write_atomic_with(path, &body, mode, sync)
+}
+
+/// What pinning a sender did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pinned {
+    pub email: String,
+    pub pin: Pin,
+    /// Why no key was pinned (no published `did.json`, or an unreadable one).
+    pub no_key: Option<String>,
+}
+
+/// Pins the sender's currently published identity key in their allowlist file. The mode is
+/// `required` when a key is published, `optional` when none is, unless `mode` says otherwise.
+pub fn pin_published(layout: &Layout, email: &str, mode: Option<ProofMode>) -> Result<Pinned> {
+    let name = crate::core::email::encode(email)?;
+    let path = layout.allowlist_dir().join(name);
+    let _guard = StoreLock::acquire(&layout.state, "allowlist")?;
+    let (key, no_key) = match identity::read_published(&identity::did_path(&layout.data_dir, email))
+    {
+        Ok(p) => (Some(crate::core::attestation::fingerprint(&p.public)), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let pin = Pin {
+        proof: mode.unwrap_or(if key.is_some() {
+            ProofMode::Required
+        } else {
+            ProofMode::Optional
+        }),
+        pinned_at: key
+            .as_ref()
+            .map(|_| metadata::format_naive(&metadata::now_naive())),
+        key,
+    };
+    let mut sync = Sync::batch();
+    write(&path, &pin, crate::store::allowlist::FILE_MODE, &mut sync)?;
+    sync.commit()?;
+    Ok(Pinned {
+        email: email.to_string(),
+        pin,
+        no_key,
+    })
 }
 
 #[cfg(test)]
