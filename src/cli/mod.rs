@@ -709,31 +709,42 @@ fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
                 .and_then(crate::core::attestation::ProofMode::parse);
             for e in emails {
                 let mail = crate::core::email::normalize(e)?;
+                let before = list.pin_of(&mail);
                 let added = list.add(&mail)?;
+                let p = crate::store::pin::pin_published(&l, &mail, mode)?;
+                // The pin is part of the entry: said with the addition, or on its own when an
+                // existing entry's pin changes.
+                let pin_note = || {
+                    vec![format!(
+                        "proof {}, key {}",
+                        p.pin.proof.as_str(),
+                        p.pin.key.as_deref().unwrap_or("none")
+                    )]
+                };
+                let default_pin = p.pin.key.is_none() && p.pin.proof == Default::default();
                 if added {
                     crate::store::audit::record_change(
                         &l,
                         "allowlist.add",
                         "cli",
                         crate::store::audit::Subject::Email(&mail),
-                        vec![],
+                        if default_pin { vec![] } else { pin_note() },
                     );
                     println!("added {mail}");
                 } else {
+                    if before.as_ref().map(|b| (&b.proof, &b.key))
+                        != Some((&p.pin.proof, &p.pin.key))
+                    {
+                        crate::store::audit::record_change(
+                            &l,
+                            "allowlist.pin",
+                            "cli",
+                            crate::store::audit::Subject::Email(&mail),
+                            pin_note(),
+                        );
+                    }
                     println!("{mail} is already in the allowlist");
                 }
-                let p = crate::store::pin::pin_published(&l, &mail, mode)?;
-                crate::store::audit::record_change(
-                    &l,
-                    "allowlist.pin",
-                    "cli",
-                    crate::store::audit::Subject::Email(&mail),
-                    vec![format!(
-                        "proof {}, key {}",
-                        p.pin.proof.as_str(),
-                        p.pin.key.as_deref().unwrap_or("none")
-                    )],
-                );
                 match (&p.pin.key, &p.no_key) {
                     (Some(k), _) => println!(
                         "pinned {mail}'s identity key {k}; proof {}",
@@ -744,7 +755,7 @@ fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
                         why.as_deref().unwrap_or("none found"),
                         p.pin.proof.as_str(),
                         if p.pin.proof == crate::core::attestation::ProofMode::Required {
-                            "their jobs wait until they prove them, and the first key they prove with is pinned"
+                            "unsigned jobs claiming this address wait; their proofs are checked against the key they publish, and `allow add` again pins it"
                         } else {
                             "their unsigned jobs are approved, labelled unverified; anyone can claim this address"
                         }
