@@ -25,5 +25,7 @@ mod http_robustness;
 mod http_stores;
 mod notify;
 mod peers;
+mod proof;
 mod python_interop;
 mod util;
+mod venv;

@@ -3,6 +3,7 @@
 //! change through its watcher.
 
 pub mod demo;
+mod keys;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -135,6 +136,18 @@ pub enum Command {
         open: bool,
     },
     /// Write a job into an owner's queue as a requester's client would (for demos and tests)
+    /// Prove a job folder is yours: sign it with your SyftBox identity key (syft-crypto's), for
+    /// owners who require proven senders
+    Attest {
+        #[arg(value_name = "JOB_DIR")]
+        job: PathBuf,
+        /// The key file (syft-crypto's pvt.jwks.json; default: the one your SyftBox config implies)
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+    /// Your SyftBox identity key: make one (as syft-crypto does) or show it
+    #[command(subcommand)]
+    Keys(KeysCommand),
     Submit {
         /// Folder with the job's code (must contain run.sh)
         #[arg(value_name = "CODE_DIR")]
@@ -151,6 +164,21 @@ pub enum Command {
         description: String,
         #[arg(long = "tag", value_name = "TAG")]
         tags: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create the identity key file and publish did.json, exactly as syft-crypto does
+    Init {
+        /// Replace existing keys (owners who pinned the old key must pin the new one)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the published key's DID and fingerprint
+    Show {
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
     },
 }
 
@@ -182,10 +210,14 @@ pub struct RunArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AllowCommand {
-    /// Add senders to the allowlist
+    /// Add senders to the allowlist (or re-pin them), pinning each one's published identity key
     Add {
         #[arg(required = true)]
         emails: Vec<String>,
+        /// Whether jobs must carry a proof made with the pinned key (default: required when
+        /// the sender has published a key, optional when not)
+        #[arg(long, value_parser = ["required", "optional"])]
+        proof: Option<String>,
     },
     /// Remove senders from the allowlist
     Remove {
@@ -333,8 +365,12 @@ fn overrides(cli: &Cli) -> Overrides {
 }
 
 fn layout(cli: &Cli) -> Result<Layout> {
+    identity(cli).map(|id| Layout::new(&id))
+}
+
+fn identity(cli: &Cli) -> Result<syftbox::Identity> {
     match syftbox::discover(&overrides(cli))? {
-        Some(id) => Ok(Layout::new(&id)),
+        Some(id) => Ok(id),
         None => Err(Error::Config(format!(
             "no SyftBox client config found (looked at {}): pass --config FILE, or --data-dir DIR --email EMAIL, \
              or set SYFTBOX_CLIENT_CONFIG_PATH (for the demo: {})",
@@ -422,6 +458,11 @@ fn dispatch(cli: Cli) -> Result<()> {
                 .map_err(|e| Error::io("serve MCP on", "stdio", e))
         }
         Some(Command::Ui { open }) => web::ui(&layout(&cli)?.state, *open),
+        Some(Command::Attest { job, key }) => keys::attest(&identity(&cli)?, job, key.as_deref()),
+        Some(Command::Keys(KeysCommand::Init { force })) => keys::init(&identity(&cli)?, *force),
+        Some(Command::Keys(KeysCommand::Show { key })) => {
+            keys::show(&identity(&cli)?, key.as_deref())
+        }
         Some(Command::Submit {
             code,
             from,
@@ -662,20 +703,63 @@ fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
     let list = Allowlist::new(&l);
     let _changing = crate::store::audit::change_lock(&l)?;
     match cmd {
-        AllowCommand::Add { emails } => {
+        AllowCommand::Add { emails, proof } => {
+            let mode = proof
+                .as_deref()
+                .and_then(crate::core::attestation::ProofMode::parse);
             for e in emails {
                 let mail = crate::core::email::normalize(e)?;
-                if list.add(&mail)? {
+                let before = list.pin_of(&mail);
+                let added = list.add(&mail)?;
+                let p = crate::store::pin::pin_published(&l, &mail, mode)?;
+                // The pin is part of the entry: said with the addition, or on its own when an
+                // existing entry's pin changes.
+                let pin_note = || {
+                    vec![format!(
+                        "proof {}, key {}",
+                        p.pin.proof.as_str(),
+                        p.pin.key.as_deref().unwrap_or("none")
+                    )]
+                };
+                let default_pin = p.pin.key.is_none() && p.pin.proof == Default::default();
+                if added {
                     crate::store::audit::record_change(
                         &l,
                         "allowlist.add",
                         "cli",
                         crate::store::audit::Subject::Email(&mail),
-                        vec![],
+                        if default_pin { vec![] } else { pin_note() },
                     );
                     println!("added {mail}");
                 } else {
+                    if before.as_ref().map(|b| (&b.proof, &b.key))
+                        != Some((&p.pin.proof, &p.pin.key))
+                    {
+                        crate::store::audit::record_change(
+                            &l,
+                            "allowlist.pin",
+                            "cli",
+                            crate::store::audit::Subject::Email(&mail),
+                            pin_note(),
+                        );
+                    }
                     println!("{mail} is already in the allowlist");
+                }
+                match (&p.pin.key, &p.no_key) {
+                    (Some(k), _) => println!(
+                        "pinned {mail}'s identity key {k}; proof {}",
+                        p.pin.proof.as_str()
+                    ),
+                    (None, why) => println!(
+                        "{mail} has published no identity key ({}); proof {}: {}",
+                        why.as_deref().unwrap_or("none found"),
+                        p.pin.proof.as_str(),
+                        if p.pin.proof == crate::core::attestation::ProofMode::Required {
+                            "unsigned jobs claiming this address wait; their proofs are checked against the key they publish, and `allow add` again pins it"
+                        } else {
+                            "their unsigned jobs are approved, labelled unverified; anyone can claim this address"
+                        }
+                    ),
                 }
             }
             eprintln!(
