@@ -756,3 +756,33 @@ impl Drop for ReadOnly {
         }
     }
 }
+
+/// Writes a job into `status/` as the queue client does (built elsewhere, renamed in whole),
+/// after `edit` changed its metadata. Returns the uid.
+pub fn submit_edited(
+    sb: &Sandbox,
+    from: &str,
+    name: &str,
+    status: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> String {
+    let uid = new_uid();
+    let tmp = sb.dir.path().join(format!("build-{uid}"));
+    write_job(
+        &tmp,
+        &uid,
+        from,
+        OWNER,
+        name,
+        "Counts rows",
+        &["stats"],
+        &simple_code(),
+    );
+    let path = tmp.join("metadata.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut meta);
+    fs::write(&path, serde_json::to_string_pretty(&meta).unwrap()).unwrap();
+    fs::rename(&tmp, sb.job_dir(status, &uid)).unwrap();
+    uid
+}

@@ -104,6 +104,18 @@ pub(crate) enum Command {
         open: bool,
     },
     /// Write a job into an owner's queue as a requester's client would (for demos and tests)
+    /// Prove a job folder is yours: sign it with your SyftBox identity key (syft-crypto's), for
+    /// owners who require proven senders
+    Attest {
+        #[arg(value_name = "JOB_DIR")]
+        job: PathBuf,
+        /// The key file (syft-crypto's pvt.jwks.json; default: the one your SyftBox config implies)
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+    /// Your SyftBox identity key: make one (as syft-crypto does) or show it
+    #[command(subcommand)]
+    Keys(KeysCommand),
     Submit {
         /// Folder with the job's code (must contain run.sh)
         #[arg(value_name = "CODE_DIR")]
@@ -120,6 +132,21 @@ pub(crate) enum Command {
         description: String,
         #[arg(long = "tag", value_name = "TAG")]
         tags: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Create the identity key file and publish did.json, exactly as syft-crypto does
+    Init {
+        /// Replace existing keys (owners who pinned the old key must pin the new one)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the published key's DID and fingerprint
+    Show {
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
     },
 }
 
@@ -151,10 +178,14 @@ pub(crate) struct RunArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AllowCommand {
-    /// Add senders to the allowlist
+    /// Add senders to the allowlist (or re-pin them), pinning each one's published identity key
     Add {
         #[arg(required = true)]
         emails: Vec<String>,
+        /// Whether jobs must carry a proof made with the pinned key (default: required when
+        /// the sender has published a key, optional when not)
+        #[arg(long, value_parser = ["required", "optional"])]
+        proof: Option<String>,
     },
     /// Remove senders from the allowlist
     Remove {

@@ -17,8 +17,12 @@ pub(crate) fn overrides(cli: &Cli) -> Overrides {
 }
 
 pub(crate) fn layout(cli: &Cli) -> Result<Layout> {
+    identity(cli).map(|id| Layout::new(&id))
+}
+
+pub(crate) fn identity(cli: &Cli) -> Result<syftbox::Identity> {
     match syftbox::discover(&overrides(cli))? {
-        Some(id) => Ok(Layout::new(&id)),
+        Some(id) => Ok(id),
         None => Err(Error::Config(format!(
             "no SyftBox client config found (looked at {}): pass --config FILE, or --data-dir DIR --email EMAIL, \
              or set SYFTBOX_CLIENT_CONFIG_PATH (for the demo: {})",

@@ -8,6 +8,7 @@ mod audit;
 mod common;
 pub mod demo;
 mod jobs;
+mod keys;
 mod run;
 mod stores;
 
@@ -17,8 +18,8 @@ use clap::{Args, FromArgMatches, Parser};
 
 use crate::error::{Error, Result};
 use crate::queue::gate::Request;
-use args::{Cli, Command, RulesCommand, RunArgs};
-use common::{layout, store_layout, term};
+use args::{Cli, Command, KeysCommand, RulesCommand, RunArgs};
+use common::{identity, layout, store_layout, term};
 
 /// Parses the arguments, runs the command, and returns the process exit code.
 pub fn main() -> i32 {
@@ -94,6 +95,11 @@ fn dispatch(cli: Cli) -> Result<()> {
                 .map_err(|e| Error::io("serve MCP on", "stdio", e))
         }
         Some(Command::Ui { open }) => crate::web::ui(&layout(&cli)?.state, *open),
+        Some(Command::Attest { job, key }) => keys::attest(&identity(&cli)?, job, key.as_deref()),
+        Some(Command::Keys(KeysCommand::Init { force })) => keys::init(&identity(&cli)?, *force),
+        Some(Command::Keys(KeysCommand::Show { key })) => {
+            keys::show(&identity(&cli)?, key.as_deref())
+        }
         Some(Command::Submit {
             code,
             from,

@@ -2,6 +2,7 @@
 
 use super::args::{AllowCommand, Cli, PeersCommand, TrustCommand};
 use super::common::{resolve_job, store_layout, term};
+use crate::core::attestation::ProofMode;
 use crate::error::{Error, Result};
 use crate::service::{allowlist, peers, trust};
 use crate::store::audit::Actor;
@@ -9,13 +10,32 @@ use crate::store::audit::Actor;
 pub(crate) fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
     let l = store_layout(cli)?;
     match cmd {
-        AllowCommand::Add { emails } => {
+        AllowCommand::Add { emails, proof } => {
+            let mode = proof.as_deref().and_then(ProofMode::parse);
             for e in emails {
-                let a = allowlist::add(&l, &Actor::Cli, e)?;
+                let done = allowlist::add_pinned(&l, &Actor::Cli, e, mode)?;
+                let (a, p) = (done.added, done.pinned);
+                let mail = &a.email;
                 if a.added {
-                    println!("added {}", a.email);
+                    println!("added {mail}");
                 } else {
-                    println!("{} is already in the allowlist", a.email);
+                    println!("{mail} is already in the allowlist");
+                }
+                match (&p.pin.key, &p.no_key) {
+                    (Some(k), _) => println!(
+                        "pinned {mail}'s identity key {k}; proof {}",
+                        p.pin.proof.as_str()
+                    ),
+                    (None, why) => println!(
+                        "{mail} has published no identity key ({}); proof {}: {}",
+                        why.as_deref().unwrap_or("none found"),
+                        p.pin.proof.as_str(),
+                        if p.pin.proof == ProofMode::Required {
+                            "unsigned jobs claiming this address wait; their proofs are checked against the key they publish, and `allow add` again pins it"
+                        } else {
+                            "their unsigned jobs are approved, labelled unverified; anyone can claim this address"
+                        }
+                    ),
                 }
             }
             eprintln!(

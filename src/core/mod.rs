@@ -2,6 +2,7 @@
 //! the trusted-code signature, email addresses and the characters that make text look like
 //! something else.
 
+pub mod attestation;
 pub mod config;
 pub mod email;
 pub(crate) mod hash_cache;

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::attestation::Standing;
 use crate::core::config::RuleCheck;
 
 /// Everything the policy looks at, gathered by the caller.
@@ -17,6 +18,9 @@ pub struct Facts<'a> {
     /// allowlisted sender's job is approved whatever its code.
     pub code_doubts: &'a [String],
     pub sender_allowlisted: bool,
+    /// The job's proof met with the sender's pin (SPEC §9); `None` when no proof facts were
+    /// gathered, which counts as an unsigned job from an `optional` sender.
+    pub standing: Option<&'a Standing>,
     pub signature: Option<&'a str>,
     pub code_trusted: bool,
     /// Each configured rule set checked against the job (empty when rules are off).
@@ -67,18 +71,44 @@ pub fn decide(f: &Facts) -> Verdict {
             reasons,
         };
     }
-    let mut reasons = Vec::new();
-    if f.sender_allowlisted {
-        reasons.push(format!(
-            "sender {sender} is in the allowlist (the sender address is declared by whoever wrote the job)"
-        ));
+    // A proof that does not hold is a forgery or a damaged job: nothing approves it unseen.
+    if let Some(s @ Standing::Invalid { .. }) = f.standing {
         return Verdict {
-            outcome: Outcome::Approve,
-            method: Some(Method::Allowlist),
-            reasons,
+            outcome: Outcome::Invalid,
+            method: None,
+            reasons: vec![s.reason(sender).unwrap_or_default(), WAITING.into()],
         };
     }
-    reasons.push(format!("sender {sender} is not in the allowlist"));
+    let mut reasons = Vec::new();
+    match f.standing {
+        _ if !f.sender_allowlisted => {
+            reasons.push(format!("sender {sender} is not in the allowlist"));
+        }
+        Some(Standing::Proven { fingerprint } | Standing::ProvenFirst { fingerprint }) => {
+            reasons.push(format!(
+                "sender {sender} is in the allowlist and proved the job is theirs with their identity key {fingerprint}"
+            ));
+            return Verdict {
+                outcome: Outcome::Approve,
+                method: Some(Method::Allowlist),
+                reasons,
+            };
+        }
+        None | Some(Standing::Unverified) => {
+            reasons.push(format!(
+                "sender {sender} is in the allowlist (the sender address is declared by whoever wrote the job)"
+            ));
+            if f.standing.is_some() {
+                reasons.push("unverified sender: the job carries no proof, and this sender's proofs are optional".into());
+            }
+            return Verdict {
+                outcome: Outcome::Approve,
+                method: Some(Method::Allowlist),
+                reasons,
+            };
+        }
+        Some(other) => reasons.extend(other.reason(sender)),
+    }
     if !f.code_doubts.is_empty() {
         reasons.extend(
             f.code_doubts
@@ -155,10 +185,62 @@ mod tests {
             problems: &[],
             code_doubts: &[],
             sender_allowlisted: false,
+            standing: None,
             signature: Some(SIG),
             code_trusted: false,
             rules: &[],
         }
+    }
+
+    #[test]
+    fn a_trusted_sender_is_trusted_only_as_far_as_their_proof_goes() {
+        let fp = "sha256:ab".to_string();
+        let allowlisted = |s: &Standing| {
+            decide(&Facts {
+                sender_allowlisted: true,
+                standing: Some(s),
+                ..facts()
+            })
+        };
+        let proven = allowlisted(&Standing::Proven {
+            fingerprint: fp.clone(),
+        });
+        assert_eq!(proven.outcome, Outcome::Approve);
+        assert!(proven.reasons[0].contains("proved the job"));
+        let unverified = allowlisted(&Standing::Unverified);
+        assert_eq!(unverified.outcome, Outcome::Approve);
+        assert!(
+            unverified
+                .reasons
+                .iter()
+                .any(|r| r.starts_with("unverified sender"))
+        );
+        assert_eq!(allowlisted(&Standing::Unsigned).outcome, Outcome::Wait);
+        let changed = Standing::KeyChanged {
+            pinned: fp.clone(),
+            now: "sha256:cd".into(),
+            pinned_at: None,
+        };
+        assert_eq!(allowlisted(&changed).outcome, Outcome::Wait);
+        // An unproven sender's trusted code is still trusted code.
+        let v = decide(&Facts {
+            sender_allowlisted: true,
+            standing: Some(&Standing::Unsigned),
+            code_trusted: true,
+            ..facts()
+        });
+        assert_eq!(v.method, Some(Method::TrustedCode));
+        // A proof that does not hold stops everything.
+        let bad = Standing::Invalid {
+            reason: "signed for another job".into(),
+        };
+        let v = decide(&Facts {
+            standing: Some(&bad),
+            code_trusted: true,
+            ..facts()
+        });
+        assert_eq!(v.outcome, Outcome::Invalid);
+        assert!(v.reasons[0].contains("proof does not match: signed for another job"));
     }
 
     fn rule(name: &str, ok: bool) -> RuleCheck {

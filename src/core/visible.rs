@@ -6,7 +6,7 @@
 //! job; and terminal controls (C0 but tab and newline where they are harmless, DEL, C1, which
 //! starts escape sequences), which let job data erase lines, retitle or write the clipboard of
 //! the owner's terminal. Every CLI output of job data goes through [`for_terminal`] or
-//! [`json_line`]; the web UI marks the same characters (`src/web/app.js`, `visibleText`).
+//! [`json_line`]; the web UI marks the same characters (`src/web/visible.js`, `visibleText`).
 
 use std::borrow::Cow;
 

@@ -42,6 +42,7 @@ impl Daemon {
             }
         }
         let changed = trust.allowlist.entries != self.trust.allowlist.entries
+            || trust.allowlist.stamp != self.trust.allowlist.stamp
             || trust.trusted != self.trust.trusted
             || trust.config != self.trust.config
             || trust.peers != self.trust.peers;

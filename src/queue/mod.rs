@@ -7,6 +7,7 @@ pub mod gate;
 pub mod journal;
 pub mod metadata;
 pub mod par;
+pub mod proof;
 pub(crate) mod record;
 pub mod review;
 

@@ -3,10 +3,11 @@
 //! decision can never disagree.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::core::attestation::{self, Pin, Standing};
 use crate::core::config::{self, Config, RuleCheck};
 use crate::core::policy::{self, Facts, Verdict};
 use crate::error::Result;
@@ -28,6 +29,15 @@ pub struct Trust {
     pub config_error: Option<String>,
     /// Approved peers.
     pub peers: std::collections::BTreeSet<String>,
+    /// Where senders' proofs are checked: the allowlist folder (their pins) and the data folder
+    /// (their synced `did.json`). `None` (a bare snapshot): no proofs are looked at.
+    pub proofs: Option<ProofPlaces>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProofPlaces {
+    pub allowlist_dir: PathBuf,
+    pub data_dir: PathBuf,
 }
 
 impl Trust {
@@ -53,6 +63,10 @@ impl Trust {
             config,
             config_error,
             peers: crate::store::peers::approved(layout),
+            proofs: Some(ProofPlaces {
+                allowlist_dir: layout.allowlist_dir(),
+                data_dir: layout.data_dir.clone(),
+            }),
         })
     }
 
@@ -129,13 +143,16 @@ pub fn verdict_for(ins: &Inspection, trust: &Trust) -> Option<Verdict> {
         }
         _ => Vec::new(),
     };
+    let sender_allowlisted = requester
+        .as_deref()
+        .is_some_and(|r| trust.allowlist.contains(r));
+    let standing = standing(ins, trust, requester.as_deref(), sender_allowlisted);
     let facts = Facts {
         requester: requester.as_deref(),
+        standing: standing.as_ref(),
         problems: &ins.problems,
         code_doubts: &ins.findings.code_doubts,
-        sender_allowlisted: requester
-            .as_deref()
-            .is_some_and(|r| trust.allowlist.contains(r)),
+        sender_allowlisted,
         signature: ins.signature.as_deref(),
         code_trusted: ins
             .signature
@@ -144,6 +161,26 @@ pub fn verdict_for(ins: &Inspection, trust: &Trust) -> Option<Verdict> {
         rules: &rules,
     };
     Some(policy::decide(&facts))
+}
+
+/// The job's proof met with its sender's pin: for an allowlisted sender their pin, for anyone
+/// else none (only a proof that does not hold matters then).
+fn standing(
+    ins: &Inspection,
+    trust: &Trust,
+    sender: Option<&str>,
+    allowlisted: bool,
+) -> Option<Standing> {
+    let places = trust.proofs.as_ref()?;
+    let proof = crate::queue::proof::check(ins, &places.data_dir);
+    let pin = match (
+        allowlisted,
+        sender.and_then(|s| trust.allowlist.entries.get(s)),
+    ) {
+        (true, Some(file)) => crate::store::pin::read(&places.allowlist_dir.join(file)).0,
+        _ => Pin::default(),
+    };
+    Some(attestation::standing(&pin, &proof))
 }
 
 /// The explanation printed by `explain` and returned by the API.

@@ -2,10 +2,12 @@
 
 use serde::Serialize;
 
+use crate::core::attestation::ProofMode;
 use crate::core::email;
 use crate::error::Result;
 use crate::store::allowlist::Allowlist;
 use crate::store::audit::{self, Actor, AuditEvent, Subject};
+use crate::store::pin::{self, Pinned};
 use crate::syftbox::Layout;
 
 #[derive(Debug, Clone, Serialize)]
@@ -63,6 +65,49 @@ pub(crate) fn remove(layout: &Layout, actor: &Actor, input: &str) -> Result<Remo
     let remove = Allowlist::remove;
     let (email, removed) = change(layout, actor, input, AuditEvent::AllowlistRemove, remove)?;
     Ok(Removed { email, removed })
+}
+
+/// A sender added (or already listed) with their published identity key pinned.
+#[derive(Debug, Clone)]
+pub(crate) struct AddedPinned {
+    pub(crate) added: Added,
+    pub(crate) pinned: Pinned,
+}
+
+/// Adds a sender and pins the identity key they publish (`mode` as asked, else required when a
+/// key is published). The pin is part of the entry: recorded with the addition, or on its own
+/// when an existing entry's pin changes.
+pub(crate) fn add_pinned(
+    layout: &Layout,
+    actor: &Actor,
+    input: &str,
+    mode: Option<ProofMode>,
+) -> Result<AddedPinned> {
+    let _changing = audit::change_lock(layout)?;
+    let mail = email::normalize(input)?;
+    let list = Allowlist::new(layout);
+    let before = list.pin_of(&mail);
+    let added = list.add(&mail)?;
+    let p = pin::pin_published(layout, &mail, mode)?;
+    let pin_note = || {
+        vec![format!(
+            "proof {}, key {}",
+            p.pin.proof.as_str(),
+            p.pin.key.as_deref().unwrap_or("none")
+        )]
+    };
+    let default_pin = p.pin.key.is_none() && p.pin.proof == Default::default();
+    let subject = Subject::Email(&mail);
+    if added {
+        let why = if default_pin { vec![] } else { pin_note() };
+        audit::record_change(layout, AuditEvent::AllowlistAdd, actor, subject, why);
+    } else if before.as_ref().map(|b| (&b.proof, &b.key)) != Some((&p.pin.proof, &p.pin.key)) {
+        audit::record_change(layout, AuditEvent::AllowlistPin, actor, subject, pin_note());
+    }
+    Ok(AddedPinned {
+        added: Added { email: mail, added },
+        pinned: p,
+    })
 }
 
 /// Applies `apply` to one sender under the change lock and records `event` if it changed

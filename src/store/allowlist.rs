@@ -30,6 +30,9 @@ pub struct Listing {
     pub entries: BTreeMap<String, String>,
     /// File names that do not decode to a valid email, with the reason.
     pub invalid: Vec<(String, String)>,
+    /// Changes whenever an entry file changes (its pin is read when a job needs it, so the
+    /// daemon re-evaluates pending jobs when this moves).
+    pub stamp: u64,
 }
 
 impl Listing {
@@ -87,6 +90,14 @@ impl Allowlist {
             }
             match email::decode(name) {
                 Ok(mail) => {
+                    if let Ok(m) = entry.metadata() {
+                        use std::hash::{Hash, Hasher};
+                        use std::os::unix::fs::MetadataExt;
+                        let mut h = std::collections::hash_map::DefaultHasher::new();
+                        (name, m.len(), m.mtime(), m.mtime_nsec(), m.ino()).hash(&mut h);
+                        // Order-independent: read_dir order is arbitrary.
+                        listing.stamp = listing.stamp.wrapping_add(h.finish());
+                    }
                     listing.entries.insert(mail, name.to_string());
                 }
                 Err(e) => listing.invalid.push((name.to_string(), e.to_string())),
@@ -120,6 +131,17 @@ impl Allowlist {
         self.sync_permissions_with(&self.load()?, &mut sync)?;
         sync.commit()?;
         Ok(true)
+    }
+
+    /// The proof settings of a listed email (`None` when it is not listed).
+    pub fn pin_of(&self, email: &str) -> Option<crate::core::attestation::Pin> {
+        let name = self
+            .load()
+            .ok()?
+            .entries
+            .get(&email.to_lowercase())?
+            .clone();
+        Some(crate::store::pin::read(&self.dir.join(name)).0)
     }
 
     /// Removes an email (every file that decodes to it); returns false when it was not there.

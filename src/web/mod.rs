@@ -35,9 +35,45 @@ use server::Head;
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
 
 const INDEX_HTML: &str = include_str!("index.html");
-const APP_JS: &str = include_str!("app.js");
-const APP_CSS: &str = include_str!("app.css");
 const OPENAPI: &str = include_str!("openapi.json");
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// The page's static files, compiled in, by path. `/app.js` is the entry ES module; it imports
+/// the others by these paths (relative to it), so a module is served exactly where it is named.
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "/app.css",
+        "text/css; charset=utf-8",
+        include_str!("app.css"),
+    ),
+    ("/app.js", JS, include_str!("app.js")),
+    ("/ages.js", JS, include_str!("ages.js")),
+    ("/allowlist.js", JS, include_str!("allowlist.js")),
+    ("/client.js", JS, include_str!("client.js")),
+    ("/decide.js", JS, include_str!("decide.js")),
+    ("/decisions.js", JS, include_str!("decisions.js")),
+    ("/dom.js", JS, include_str!("dom.js")),
+    ("/format.js", JS, include_str!("format.js")),
+    ("/notices.js", JS, include_str!("notices.js")),
+    ("/peers.js", JS, include_str!("peers.js")),
+    ("/pending.js", JS, include_str!("pending.js")),
+    ("/polling.js", JS, include_str!("polling.js")),
+    ("/state.js", JS, include_str!("state.js")),
+    ("/status.js", JS, include_str!("status.js")),
+    ("/tabs.js", JS, include_str!("tabs.js")),
+    ("/trusted.js", JS, include_str!("trusted.js")),
+    ("/visible.js", JS, include_str!("visible.js")),
+    ("/widgets.js", JS, include_str!("widgets.js")),
+];
+
+/// The content type and body of the static file at `path`.
+fn asset(path: &str) -> Option<(&'static str, &'static str)> {
+    ASSETS
+        .iter()
+        .find(|(p, _, _)| *p == path)
+        .map(|&(_, ctype, body)| (ctype, body))
+}
 
 struct Ctx {
     api: Api,
@@ -228,10 +264,11 @@ fn route(ctx: &Ctx, head: &Head, body: &[u8]) -> std::result::Result<Response, A
         .collect();
     let is_get = matches!(method, "GET" | "HEAD");
     let text = |ct: &'static str, s: &str| Ok(Response::new(200, ct, s.as_bytes().to_vec()));
+    if is_get && let Some((ctype, body)) = asset(path) {
+        return text(ctype, body);
+    }
     match (is_get, path) {
         (true, "/" | "/index.html") => text("text/html; charset=utf-8", &ctx.index),
-        (true, "/app.js") => text("text/javascript; charset=utf-8", APP_JS),
-        (true, "/app.css") => text("text/css; charset=utf-8", APP_CSS),
         (true, "/health") => Ok(Response::new(
             200,
             "application/json",
@@ -252,15 +289,19 @@ fn route(ctx: &Ctx, head: &Head, body: &[u8]) -> std::result::Result<Response, A
                 json_bytes(&r.body),
             ))
         }
-        (
-            false,
-            "/" | "/index.html" | "/app.js" | "/app.css" | "/health" | "/metrics" | "/login"
-            | "/api/openapi.json",
-        ) => Err(ApiError::new(
-            405,
-            format!("{method} is not allowed on {path}"),
-            "this resource is read-only",
-        )),
+        (false, p)
+            if asset(p).is_some()
+                || matches!(
+                    p,
+                    "/" | "/index.html" | "/health" | "/metrics" | "/login" | "/api/openapi.json"
+                ) =>
+        {
+            Err(ApiError::new(
+                405,
+                format!("{method} is not allowed on {path}"),
+                "this resource is read-only",
+            ))
+        }
         _ => Err(ApiError::new(
             404,
             format!("no such page: {path}"),

@@ -108,6 +108,8 @@ named! {
         Decision => "decision",
         AllowlistAdd => "allowlist.add",
         AllowlistRemove => "allowlist.remove",
+        /// The identity key or proof setting pinned for a listed sender changed.
+        AllowlistPin => "allowlist.pin",
         TrustedCodeMark => "trusted_code.mark",
         TrustedCodeUnmark => "trusted_code.unmark",
         /// A tool call through the MCP server.
