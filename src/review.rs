@@ -90,10 +90,7 @@ pub fn review_all(
 ) -> Vec<Option<(u64, Review)>> {
     crate::par::map(dirs, |dir| {
         dir.is_dir().then(|| {
-            (
-                crate::inspect_copies::fingerprint(dir),
-                review(dir, owner, trust),
-            )
+            crate::inspect_copies::fingerprint_then(dir, |fp| (fp, review(dir, owner, trust)))
         })
     })
 }
