@@ -104,10 +104,7 @@ pub fn review_all(
 ) -> Vec<Option<(u64, Review)>> {
     crate::queue::par::map(dirs, |dir| {
         dir.is_dir().then(|| {
-            (
-                crate::queue::copies::fingerprint(dir),
-                review(dir, owner, trust),
-            )
+            crate::queue::copies::fingerprint_then(dir, |fp| (fp, review(dir, owner, trust)))
         })
     })
 }
