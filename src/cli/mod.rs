@@ -709,7 +709,7 @@ fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
                 .and_then(crate::core::attestation::ProofMode::parse);
             for e in emails {
                 let mail = crate::core::email::normalize(e)?;
-                let before = list.pin_of(&mail);
+                let before = crate::store::pin::of(&l, &mail);
                 let added = list.add(&mail)?;
                 let p = crate::store::pin::pin_published(&l, &mail, mode)?;
                 // The pin is part of the entry: said with the addition, or on its own when an

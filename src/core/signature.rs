@@ -56,7 +56,7 @@ pub struct CodeScan {
     /// the reading): only then is there a signature.
     pub complete: bool,
     /// Every entry the walk met, when it met them all: the content checks
-    /// ([`crate::queue::content`]) take them instead of walking the code again.
+    /// (the content checks of `queue::content`) take them instead of walking the code again.
     pub(crate) walked: Option<Vec<Walked>>,
 }
 

@@ -17,34 +17,12 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use serde::Serialize;
-
 use crate::core::hash_cache::{FileCache, FileKey};
 use crate::core::signature::{self, MAX_FILES};
-use crate::core::visible::{self, HITS_KEPT, TextScan};
-use crate::queue::Inspection;
+use crate::core::visible::{self, TextScan};
+use crate::queue::job::{Inspection, Invisible};
 
 pub use crate::core::visible::Hit;
-
-/// What the checks found beyond the inspection's problems.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Findings {
-    /// Why trusted code and rules may not approve the job (an allowlisted sender's still may).
-    pub code_doubts: Vec<String>,
-    /// Invisible characters, by place, for the owner's views.
-    pub invisible: Vec<Invisible>,
-}
-
-/// Invisible characters in one place (a code file, a file name or a metadata field).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Invisible {
-    /// `code/<path>`, `file name code/<path>`, or the metadata field (`name`, `description`,
-    /// `tags`, `requester_email`).
-    pub place: String,
-    /// How many there are in all; `hits` lists the first few.
-    pub total: u64,
-    pub hits: Vec<Hit>,
-}
 
 const PERM_FILE_LIMIT: u64 = 64 * 1024;
 
@@ -73,26 +51,6 @@ pub(crate) fn add_findings(ins: &mut Inspection) {
     walk_code(ins);
     let problems: Vec<String> = ins.findings.invisible.iter().map(describe).collect();
     ins.problems.extend(problems);
-}
-
-impl Findings {
-    fn push_invisible(&mut self, place: &str, total: u64, hits: Vec<Hit>) {
-        if total == 0 {
-            return;
-        }
-        match self.invisible.iter_mut().find(|i| i.place == place) {
-            Some(i) => {
-                i.total += total;
-                let room = HITS_KEPT.saturating_sub(i.hits.len());
-                i.hits.extend(hits.into_iter().take(room));
-            }
-            None => self.invisible.push(Invisible {
-                place: place.to_string(),
-                total,
-                hits,
-            }),
-        }
-    }
 }
 
 fn describe(i: &Invisible) -> String {

@@ -8,8 +8,9 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::queue::job::Inspection;
+use crate::queue::layout::{Queue, Status, is_valid_uid};
 use crate::queue::metadata::Metadata;
-use crate::queue::{Inspection, Queue, Status, is_valid_uid};
 
 /// The status and queue root of a job folder that sits in a status folder.
 fn location(dir: &Path) -> Option<(Status, &Path)> {
