@@ -1,4 +1,5 @@
-//! The SHA-256 of code files already read, so an unchanged file is never hashed twice (the
+//! The SHA-256 of code files already read, and the invisible characters in their text (both come
+//! from one read), so an unchanged file is never read twice (the
 //! daemon, the post-move check and every `GET /api/v1/jobs` look at the same files).
 //!
 //! A file is known by its device, inode, size, modification and change times (nanoseconds):
@@ -13,7 +14,8 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-/// Entries per generation (at most twice this many are held, about 100 bytes each).
+/// Entries per generation (at most twice this many are held, about 130 bytes each, plus the few
+/// invisible characters kept per file that has any).
 const GENERATION: usize = 16_384;
 
 /// A file changed this recently may change again within the timestamp granularity of its
@@ -113,21 +115,35 @@ impl<V> Generations<V> {
     }
 }
 
-static DIGESTS: FileCache<[u8; 32]> = FileCache::new();
+/// What one read of a code file found.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FileRead {
+    pub(crate) digest: [u8; 32],
+    pub(crate) text: crate::core::visible::Found,
+}
 
-/// The digest of the file with this key, if it was hashed before.
-pub(crate) fn get(key: &FileKey) -> Option<[u8; 32]> {
+static DIGESTS: FileCache<FileRead> = FileCache::new();
+
+/// What was found in the file with this key, if it was read before.
+pub(crate) fn get(key: &FileKey) -> Option<FileRead> {
     DIGESTS.get(key)
 }
 
-/// Remembers a digest (see [`FileCache::put`]).
-pub(crate) fn put(before: &FileKey, after: &FileKey, started: SystemTime, digest: [u8; 32]) {
-    DIGESTS.put(before, after, started, digest)
+/// Remembers what a read found (see [`FileCache::put`]).
+pub(crate) fn put(before: &FileKey, after: &FileKey, started: SystemTime, read: FileRead) {
+    DIGESTS.put(before, after, started, read)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read(byte: u8) -> FileRead {
+        FileRead {
+            digest: [byte; 32],
+            text: (0, Vec::new()),
+        }
+    }
 
     fn key(ino: u64) -> FileKey {
         FileKey {
@@ -143,7 +159,7 @@ mod tests {
     fn bounded_and_keeps_what_is_used() {
         let now = SystemTime::now();
         for i in 0..(3 * GENERATION as u64) {
-            put(&key(i), &key(i), now, [1; 32]);
+            put(&key(i), &key(i), now, read(1));
             // The first key is used all along and survives every turnover.
             assert!(get(&key(0)).is_some(), "lost at {i}");
         }
@@ -155,7 +171,7 @@ mod tests {
         let now = SystemTime::now();
         let mut after = key(u64::MAX);
         after.ctime.1 = 5;
-        put(&key(u64::MAX), &after, now, [2; 32]);
+        put(&key(u64::MAX), &after, now, read(2));
         assert!(get(&key(u64::MAX)).is_none());
         let secs = now
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -163,7 +179,7 @@ mod tests {
             .as_secs() as i64;
         let mut fresh = key(u64::MAX - 1);
         fresh.ctime = (secs, 0);
-        put(&fresh, &fresh, now, [3; 32]);
+        put(&fresh, &fresh, now, read(3));
         assert!(get(&fresh).is_none());
     }
 }

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::core::hash_cache::{self, FileKey};
+use crate::core::hash_cache::{self, FileKey, FileRead};
+use crate::core::visible;
 use crate::error::{Error, Result};
 
 /// A job with more files than this is not evaluated for code trust (it is flagged instead).
@@ -54,6 +55,31 @@ pub struct CodeScan {
     /// Whether every code file was hashed (not when a cap, a sparse file or the deadline stopped
     /// the reading): only then is there a signature.
     pub complete: bool,
+    /// Every entry the walk met, when it met them all: the content checks
+    /// (the content checks of `queue::content`) take them instead of walking the code again.
+    pub(crate) walked: Option<Vec<Walked>>,
+}
+
+/// One entry under `code/` as the signature walk met it.
+#[derive(Debug, Clone)]
+pub(crate) struct Walked {
+    /// Relative to `code/`.
+    pub(crate) rel: PathBuf,
+    pub(crate) kind: WalkedKind,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum WalkedKind {
+    /// A folder, a link, a special file, or a file that could not be looked at.
+    Other,
+    /// A regular file: its link count and length, whether the signature leaves it out, and the
+    /// invisible characters its hashing read found (once it was read).
+    File {
+        nlink: u64,
+        len: u64,
+        excluded: bool,
+        text: Option<visible::Found>,
+    },
 }
 
 impl CodeScan {
@@ -104,6 +130,8 @@ struct Listed {
     rel: String,
     path: PathBuf,
     meta: std::fs::Metadata,
+    /// Its place in [`CodeScan::walked`].
+    walked: usize,
 }
 
 /// Lists and hashes every code file under `code_dir`, stopping at `deadline`. Sizes and counts
@@ -121,7 +149,8 @@ pub fn scan_code_until(code_dir: &Path, deadline: Instant) -> Result<CodeScan> {
         complete: true,
         ..CodeScan::default()
     };
-    let Some(listed) = list_code(code_dir, deadline, &mut scan) else {
+    let mut walked = Vec::new();
+    let Some(listed) = list_code(code_dir, deadline, &mut scan, &mut walked) else {
         scan.complete = false;
         return Ok(scan);
     };
@@ -133,6 +162,7 @@ pub fn scan_code_until(code_dir: &Path, deadline: Instant) -> Result<CodeScan> {
             "code/ holds {total} bytes, more than the {MAX_TOTAL_BYTES}-byte cap; it was not read"
         ));
         scan.complete = false;
+        scan.walked = Some(walked);
         return Ok(scan);
     }
     for f in listed {
@@ -145,18 +175,26 @@ pub fn scan_code_until(code_dir: &Path, deadline: Instant) -> Result<CodeScan> {
             scan.complete = false;
             continue;
         }
-        let Some((digest, size)) = hash_until(&f.path, deadline)? else {
+        let Some((read, size)) = hash_until(&f.path, deadline)? else {
             scan.problems.push(too_slow(&f.rel));
             scan.complete = false;
             break;
         };
+        if let Some(Walked {
+            kind: WalkedKind::File { text, .. },
+            ..
+        }) = walked.get_mut(f.walked)
+        {
+            *text = Some(read.text);
+        }
         scan.files.push(CodeFile {
             path: f.rel,
-            sha256: hex(&digest),
+            sha256: hex(&read.digest),
             size,
         });
     }
     scan.files.sort_by(|a, b| a.path.cmp(&b.path));
+    scan.walked = Some(walked);
     Ok(scan)
 }
 
@@ -169,7 +207,13 @@ fn too_slow(at: &str) -> String {
 
 /// Walks `code_dir` without reading any file. `None` (with the problem recorded) when a cap or
 /// the deadline is reached first.
-fn list_code(code_dir: &Path, deadline: Instant, scan: &mut CodeScan) -> Option<Vec<Listed>> {
+/// Every entry met goes to `walked`, for the content checks.
+fn list_code(
+    code_dir: &Path,
+    deadline: Instant,
+    scan: &mut CodeScan,
+    walked: &mut Vec<Walked>,
+) -> Option<Vec<Listed>> {
     let mut listed = Vec::new();
     // Unsorted: sorting makes walkdir read a whole folder before the caps can stop it.
     for (n, entry) in walkdir::WalkDir::new(code_dir)
@@ -201,6 +245,11 @@ fn list_code(code_dir: &Path, deadline: Instant, scan: &mut CodeScan) -> Option<
             }
         };
         let rel = entry.path().strip_prefix(code_dir).unwrap_or(entry.path());
+        let at = walked.len();
+        walked.push(Walked {
+            rel: rel.to_path_buf(),
+            kind: WalkedKind::Other,
+        });
         let Some(rel_str) = rel.to_str() else {
             scan.problems.push(format!(
                 "code/{} has a file name that is not UTF-8",
@@ -230,6 +279,14 @@ fn list_code(code_dir: &Path, deadline: Instant, scan: &mut CodeScan) -> Option<
             continue;
         }
         if is_excluded(&name) {
+            if let Ok(m) = entry.metadata() {
+                walked[at].kind = WalkedKind::File {
+                    nlink: m.nlink(),
+                    len: m.len(),
+                    excluded: true,
+                    text: None,
+                };
+            }
             continue;
         }
         if listed.len() >= MAX_FILES {
@@ -247,25 +304,34 @@ fn list_code(code_dir: &Path, deadline: Instant, scan: &mut CodeScan) -> Option<
                 continue;
             }
         };
+        walked[at].kind = WalkedKind::File {
+            nlink: meta.nlink(),
+            len: meta.len(),
+            excluded: false,
+            text: None,
+        };
         listed.push(Listed {
             rel: rel_str.replace(std::path::MAIN_SEPARATOR, "/"),
             path: entry.path().to_path_buf(),
             meta,
+            walked: at,
         });
     }
     Some(listed)
 }
 
-/// The SHA-256 and length of a regular file, from the cache when the file is unchanged since it
-/// was last hashed; `None` when `deadline` passed before it was read in full.
-fn hash_until(path: &Path, deadline: Instant) -> Result<Option<([u8; 32], u64)>> {
+/// The SHA-256 of a regular file and the invisible characters in its text, from one read (or
+/// from the cache when the file is unchanged since it was last read), with its length; `None`
+/// when `deadline` passed before it was read in full.
+fn hash_until(path: &Path, deadline: Instant) -> Result<Option<(FileRead, u64)>> {
     let (mut file, meta) = crate::durable::open_regular(path)?;
     let before = FileKey::of(&meta);
-    if let Some(d) = hash_cache::get(&before) {
-        return Ok(Some((d, meta.len())));
+    if let Some(read) = hash_cache::get(&before) {
+        return Ok(Some((read, meta.len())));
     }
     let started = SystemTime::now();
     let mut hasher = Sha256::new();
+    let mut text = visible::FileText::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut size = 0u64;
     loop {
@@ -279,13 +345,17 @@ fn hash_until(path: &Path, deadline: Instant) -> Result<Option<([u8; 32], u64)>>
             Err(e) => return Err(Error::io("read", path, e)),
         };
         hasher.update(&buf[..n]);
+        text.feed(&buf[..n]);
         size = size.saturating_add(n as u64);
     }
-    let digest: [u8; 32] = hasher.finalize().into();
+    let read = FileRead {
+        digest: hasher.finalize().into(),
+        text: text.finish(),
+    };
     if let Ok(after) = file.metadata() {
-        hash_cache::put(&before, &FileKey::of(&after), started, digest);
+        hash_cache::put(&before, &FileKey::of(&after), started, read.clone());
     }
-    Ok(Some((digest, size)))
+    Ok(Some((read, size)))
 }
 
 fn hex(digest: &[u8; 32]) -> String {

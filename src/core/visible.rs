@@ -124,9 +124,188 @@ fn escape_json(json: String) -> String {
     out
 }
 
+/// Hits listed per place; the total counts them all.
+pub(crate) const HITS_KEPT: usize = 5;
+
+/// One invisible character found in text.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Hit {
+    /// 1-based line and column (in characters).
+    pub line: u64,
+    pub column: u64,
+    /// `U+202E`.
+    pub code_point: String,
+    pub name: &'static str,
+}
+
+/// How many invisible characters a text holds, and the first few.
+pub(crate) type Found = (u64, Vec<Hit>);
+
+/// Finds invisible characters in text fed piece by piece, counting lines and columns.
+pub(crate) struct TextScan {
+    line: u64,
+    column: u64,
+    pub(crate) total: u64,
+    pub(crate) hits: Vec<Hit>,
+    /// A byte order mark here (the very start of a file) is allowed.
+    at_start: bool,
+    /// Also find control characters other than tab and newline (in names and metadata, where
+    /// they have no business; code may hold colour escapes or form feeds).
+    pub(crate) controls: bool,
+}
+
+impl TextScan {
+    pub(crate) fn new(allow_bom: bool) -> TextScan {
+        TextScan {
+            line: 1,
+            column: 0,
+            total: 0,
+            hits: Vec::new(),
+            at_start: allow_bom,
+            controls: false,
+        }
+    }
+
+    pub(crate) fn feed_str(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        if s.is_ascii() && !(self.controls && s.bytes().any(|b| b.is_ascii_control())) {
+            // The common case: no character to find, only lines to count.
+            match s.rfind('\n') {
+                Some(last) => {
+                    self.line += s.bytes().filter(|b| *b == b'\n').count() as u64;
+                    self.column = (s.len() - last - 1) as u64;
+                }
+                None => self.column += s.len() as u64,
+            }
+            self.at_start = false;
+            return;
+        }
+        for c in s.chars() {
+            if c == '\n' {
+                self.line += 1;
+                self.column = 0;
+                self.at_start = false;
+                continue;
+            }
+            self.column += 1;
+            let bom = self.at_start && c == '\u{FEFF}';
+            self.at_start = false;
+            if bom {
+                continue;
+            }
+            let control = self.controls && c.is_control() && c != '\t';
+            let name = if control {
+                Some("CONTROL CHARACTER")
+            } else {
+                invisible_name(c)
+            };
+            if let Some(name) = name {
+                self.total += 1;
+                if self.hits.len() < HITS_KEPT {
+                    self.hits.push(Hit {
+                        line: self.line,
+                        column: self.column,
+                        code_point: code_point(c),
+                        name,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Invisible characters in a file's bytes, fed the buffers its hashing read gets, so the file is
+/// read once for both. The text ends at the first byte that is not UTF-8: what follows is not
+/// text anyone is shown.
+pub(crate) struct FileText {
+    scan: TextScan,
+    /// The start of a character cut by the end of the last buffer.
+    carry: Vec<u8>,
+    ended: bool,
+}
+
+impl FileText {
+    pub(crate) fn new() -> FileText {
+        FileText {
+            scan: TextScan::new(true),
+            carry: Vec::new(),
+            ended: false,
+        }
+    }
+
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
+        if self.ended || bytes.is_empty() {
+            return;
+        }
+        let joined;
+        let text: &[u8] = if self.carry.is_empty() {
+            bytes
+        } else {
+            self.carry.extend_from_slice(bytes);
+            joined = std::mem::take(&mut self.carry);
+            &joined
+        };
+        match std::str::from_utf8(text) {
+            Ok(s) => self.scan.feed_str(s),
+            Err(e) => {
+                let good = e.valid_up_to();
+                // The prefix was just checked.
+                self.scan
+                    .feed_str(std::str::from_utf8(&text[..good]).unwrap_or(""));
+                if e.error_len().is_some() {
+                    self.ended = true;
+                } else {
+                    self.carry = text[good..].to_vec();
+                }
+            }
+        }
+    }
+
+    pub(crate) fn finish(self) -> Found {
+        (self.scan.total, self.scan.hits)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_and_columns_across_pieces() {
+        let mut s = TextScan::new(true);
+        s.feed_str("\u{feff}ab\n");
+        s.feed_str("if x != 'none\u{202e} \u{2066}// c\u{2069}':\n");
+        assert_eq!(s.total, 3);
+        assert_eq!((s.hits[0].line, s.hits[0].column), (2, 14));
+        assert_eq!(s.hits[0].code_point, "U+202E");
+        let mut mid = TextScan::new(false);
+        mid.feed_str("\u{feff}");
+        assert_eq!(mid.total, 1);
+    }
+
+    #[test]
+    fn file_text_across_buffers_stops_at_the_first_byte_that_is_not_utf8() {
+        let text = "a\n\u{202e}b\u{200b}\n".as_bytes();
+        let whole = {
+            let mut f = FileText::new();
+            f.feed(text);
+            f.finish()
+        };
+        assert_eq!(whole.0, 2);
+        // Every cut, including inside a character, finds the same.
+        for cut in 0..text.len() {
+            let mut f = FileText::new();
+            f.feed(&text[..cut]);
+            f.feed(&text[cut..]);
+            assert_eq!(f.finish(), whole, "cut at {cut}");
+        }
+        let mut f = FileText::new();
+        f.feed(b"x\xff\xe2\x80\xae");
+        f.feed("\u{202e}".as_bytes());
+        assert_eq!(f.finish().0, 0);
+    }
 
     #[test]
     fn terminal_text_has_no_controls_left() {

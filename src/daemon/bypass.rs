@@ -81,6 +81,9 @@ impl Explained {
 pub struct Bypass {
     layout: Layout,
     queue: Queue,
+    /// Each decided status folder and its permission file, for [`Bypass::note`] (called for every
+    /// event, so not joined each time).
+    decided_dirs: Vec<(PathBuf, PathBuf)>,
     mover: Mover,
     /// Jobs now in approved/ or running/ that an approval explains.
     explained: HashMap<String, Explained>,
@@ -101,9 +104,18 @@ pub struct Bypass {
 
 impl Bypass {
     pub fn new(layout: &Layout, rescan: Duration) -> Bypass {
+        let queue = Queue::new(layout.queue.clone());
+        let decided_dirs = DECIDED
+            .iter()
+            .map(|s| {
+                let dir = queue.status_dir(*s);
+                (dir.join(permfile::FILE_NAME), dir)
+            })
+            .collect();
         Bypass {
             layout: layout.clone(),
-            queue: Queue::new(layout.queue.clone()),
+            queue,
+            decided_dirs,
             mover: Mover::new(layout),
             explained: HashMap::new(),
             reported: HashMap::new(),
@@ -135,12 +147,11 @@ impl Bypass {
     /// Notes a filesystem event; events are hints, the periodic look catches what they miss.
     pub fn note(&mut self, path: &Path) {
         let soon = Some(Instant::now() + SETTLE);
-        for s in DECIDED {
-            let dir = self.queue.status_dir(s);
-            if path == dir.join(permfile::FILE_NAME) || path == dir {
+        for (perm, dir) in &self.decided_dirs {
+            if path == perm || path == dir {
                 self.perms_due = soon;
             }
-            if path.starts_with(&dir) {
+            if path.starts_with(dir) {
                 self.due = self.due.or(soon);
             }
         }

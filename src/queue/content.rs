@@ -14,48 +14,16 @@
 //!   says where and which character. A byte order mark at the very start of a file is an
 //!   encoding signature, not hidden text, and is allowed.
 
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use serde::Serialize;
-
 use crate::core::hash_cache::{FileCache, FileKey};
-use crate::core::signature::{self, MAX_FILES, MAX_TOTAL_BYTES};
-use crate::core::visible;
-use crate::queue::Inspection;
+use crate::core::signature::{self, MAX_FILES};
+use crate::core::visible::{self, TextScan};
+use crate::queue::job::{Inspection, Invisible};
 
-/// What the checks found beyond the inspection's problems.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Findings {
-    /// Why trusted code and rules may not approve the job (an allowlisted sender's still may).
-    pub code_doubts: Vec<String>,
-    /// Invisible characters, by place, for the owner's views.
-    pub invisible: Vec<Invisible>,
-}
+pub use crate::core::visible::Hit;
 
-/// Invisible characters in one place (a code file, a file name or a metadata field).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Invisible {
-    /// `code/<path>`, `file name code/<path>`, or the metadata field (`name`, `description`,
-    /// `tags`, `requester_email`).
-    pub place: String,
-    /// How many there are in all; `hits` lists the first few.
-    pub total: u64,
-    pub hits: Vec<Hit>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Hit {
-    /// 1-based line and column (in characters).
-    pub line: u64,
-    pub column: u64,
-    /// `U+202E`.
-    pub code_point: String,
-    pub name: &'static str,
-}
-
-const HITS_KEPT: usize = 5;
 const PERM_FILE_LIMIT: u64 = 64 * 1024;
 
 /// Adds what the checks find to `ins` (nothing for folders that are not jobs for this owner).
@@ -85,26 +53,6 @@ pub(crate) fn add_findings(ins: &mut Inspection) {
     ins.problems.extend(problems);
 }
 
-impl Findings {
-    fn push_invisible(&mut self, place: &str, total: u64, hits: Vec<Hit>) {
-        if total == 0 {
-            return;
-        }
-        match self.invisible.iter_mut().find(|i| i.place == place) {
-            Some(i) => {
-                i.total += total;
-                let room = HITS_KEPT.saturating_sub(i.hits.len());
-                i.hits.extend(hits.into_iter().take(room));
-            }
-            None => self.invisible.push(Invisible {
-                place: place.to_string(),
-                total,
-                hits,
-            }),
-        }
-    }
-}
-
 fn describe(i: &Invisible) -> String {
     let listed: Vec<String> = i
         .hits
@@ -131,66 +79,106 @@ fn describe(i: &Invisible) -> String {
     )
 }
 
+/// The names, link counts and excluded files of the code, from the entries the signature walk
+/// met, and the invisible characters its hashing read found, in file-name order.
 fn walk_code(ins: &mut Inspection) {
+    let Some(scan) = ins.scan.as_mut() else {
+        return;
+    };
+    let complete = scan.complete;
+    let Some(mut walked) = scan.walked.take() else {
+        // The walk stopped at a cap or the deadline: walk again as far as the checks go.
+        return walk_code_again(ins);
+    };
+    walked.sort_by(|a, b| a.rel.cmp(&b.rel));
+    // The checks look at this many entries at most: nothing is worth reading a huge job for.
+    let cut = walked.len() > MAX_FILES + 1;
+    walked.truncate(MAX_FILES + 1);
+    let code = ins.dir.join("code");
+    let mut texts = Vec::new();
+    for w in walked {
+        let Some(rel) = w.rel.to_str() else { continue };
+        check_name(ins, rel);
+        let signature::WalkedKind::File {
+            nlink,
+            len,
+            excluded,
+            text,
+        } = w.kind
+        else {
+            continue;
+        };
+        check_links(ins, rel, nlink);
+        if excluded {
+            let name = w
+                .rel
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            check_excluded(ins, rel, &name, &code.join(&w.rel), len);
+        } else if let Some(found) = text {
+            texts.push((rel.to_string(), found));
+        }
+    }
+    // Code the signature walk did not read in full (over a cap, sparse, too slow) has no text
+    // findings: the job is flagged already, and reading it is what an attacker wants.
+    if cut || !complete {
+        return;
+    }
+    for (rel, (count, hits)) in texts {
+        ins.findings
+            .push_invisible(&format!("code/{rel}"), count, hits);
+    }
+}
+
+fn check_name(ins: &mut Inspection, rel: &str) {
+    let mut name_scan = TextScan::new(false);
+    name_scan.controls = true;
+    name_scan.feed_str(rel);
+    ins.findings.push_invisible(
+        &format!("file name code/{rel}"),
+        name_scan.total,
+        name_scan.hits,
+    );
+}
+
+fn check_links(ins: &mut Inspection, rel: &str, nlink: u64) {
+    if nlink > 1 {
+        ins.problems.push(format!(
+            "code/{rel} has {nlink} hard links: it shares its content with a file outside what was \
+             reviewed, which can change it after approval"
+        ));
+    }
+}
+
+/// [`walk_code`] for code the signature walk gave up on: names, links and excluded files of the
+/// first entries in file-name order, and no file content (the code was not read in full).
+fn walk_code_again(ins: &mut Inspection) {
     let code = ins.dir.join("code");
     if !std::fs::symlink_metadata(&code).is_ok_and(|m| m.is_dir()) {
         return;
     }
-    let mut to_read = Vec::new();
-    let mut total = 0u64;
-    for (n, entry) in walkdir::WalkDir::new(&code)
+    for entry in walkdir::WalkDir::new(&code)
         .follow_links(false)
         .min_depth(1)
         .sort_by_file_name()
         .into_iter()
         .flatten()
-        .enumerate()
+        .take(MAX_FILES + 1)
     {
-        if n > MAX_FILES {
-            // The code walk reports the size; nothing here is worth reading a huge job for.
-            return;
-        }
         let rel = entry.path().strip_prefix(&code).unwrap_or(entry.path());
         let Some(rel) = rel.to_str() else { continue };
-        let mut name_scan = TextScan::new(false);
-        name_scan.controls = true;
-        name_scan.feed_str(rel);
-        ins.findings.push_invisible(
-            &format!("file name code/{rel}"),
-            name_scan.total,
-            name_scan.hits,
-        );
+        check_name(ins, rel);
         if !entry.file_type().is_file() {
             continue;
         }
         let Ok(meta) = entry.path().symlink_metadata() else {
             continue;
         };
-        if meta.nlink() > 1 {
-            ins.problems.push(format!(
-                "code/{rel} has {} hard links: it shares its content with a file outside what was \
-                 reviewed, which can change it after approval",
-                meta.nlink()
-            ));
-        }
+        check_links(ins, rel, meta.nlink());
         let name = entry.file_name().to_string_lossy();
         if signature::is_excluded(&name) {
             check_excluded(ins, rel, &name, entry.path(), meta.len());
-        } else {
-            total = total.saturating_add(meta.len());
-            to_read.push((rel.to_string(), entry.path().to_path_buf()));
-        }
-    }
-    // Code the signature walk did not read in full (over a cap, sparse, too slow) is not read
-    // here either: the job is flagged already, and reading it is what an attacker wants.
-    let read_in_full = ins.scan.as_ref().is_some_and(|s| s.complete);
-    if total > MAX_TOTAL_BYTES || !read_in_full {
-        return;
-    }
-    for (rel, path) in to_read {
-        if let Some((count, hits)) = scan_file(&path) {
-            ins.findings
-                .push_invisible(&format!("code/{rel}"), count, hits);
         }
     }
 }
@@ -378,130 +366,6 @@ fn check_permission_text(bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// How many invisible characters a file holds, and the first few.
-type Found = (u64, Vec<Hit>);
-
-/// Unchanged files are not read again (the same bounded cache as the code digests).
-static CACHE: FileCache<Found> = FileCache::new();
-
-/// Invisible characters in a code file's text, read once per version of the file. Reading stops
-/// at the first byte that is not UTF-8: what follows is not text anyone is shown.
-fn scan_file(path: &Path) -> Option<Found> {
-    let (mut file, meta) = crate::durable::open_regular(path).ok()?;
-    let before = FileKey::of(&meta);
-    if let Some(found) = CACHE.get(&before) {
-        return Some(found);
-    }
-    let started = std::time::SystemTime::now();
-    let mut scan = TextScan::new(true);
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut carry: Vec<u8> = Vec::new();
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(_) => return None,
-        };
-        carry.extend_from_slice(&buf[..n]);
-        match std::str::from_utf8(&carry) {
-            Ok(s) => {
-                scan.feed_str(s);
-                carry.clear();
-            }
-            Err(e) => {
-                let good = e.valid_up_to();
-                // Safe: the prefix was just checked.
-                scan.feed_str(std::str::from_utf8(&carry[..good]).unwrap_or(""));
-                if e.error_len().is_some() {
-                    carry.clear();
-                    break;
-                }
-                carry.drain(..good);
-            }
-        }
-    }
-    let found = (scan.total, scan.hits);
-    if let Ok(after) = file.metadata() {
-        CACHE.put(&before, &FileKey::of(&after), started, found.clone());
-    }
-    Some(found)
-}
-
-/// Finds invisible characters in text fed piece by piece, counting lines and columns.
-struct TextScan {
-    line: u64,
-    column: u64,
-    total: u64,
-    hits: Vec<Hit>,
-    /// A byte order mark here (the very start of a file) is allowed.
-    at_start: bool,
-    /// Also find control characters other than tab and newline (in names and metadata, where
-    /// they have no business; code may hold colour escapes or form feeds).
-    controls: bool,
-}
-
-impl TextScan {
-    fn new(allow_bom: bool) -> TextScan {
-        TextScan {
-            line: 1,
-            column: 0,
-            total: 0,
-            hits: Vec::new(),
-            at_start: allow_bom,
-            controls: false,
-        }
-    }
-
-    fn feed_str(&mut self, s: &str) {
-        if s.is_empty() {
-            return;
-        }
-        if s.is_ascii() && !(self.controls && s.bytes().any(|b| b.is_ascii_control())) {
-            // The common case: no character to find, only lines to count.
-            match s.rfind('\n') {
-                Some(last) => {
-                    self.line += s.bytes().filter(|b| *b == b'\n').count() as u64;
-                    self.column = (s.len() - last - 1) as u64;
-                }
-                None => self.column += s.len() as u64,
-            }
-            self.at_start = false;
-            return;
-        }
-        for c in s.chars() {
-            if c == '\n' {
-                self.line += 1;
-                self.column = 0;
-                self.at_start = false;
-                continue;
-            }
-            self.column += 1;
-            let bom = self.at_start && c == '\u{FEFF}';
-            self.at_start = false;
-            if bom {
-                continue;
-            }
-            let control = self.controls && c.is_control() && c != '\t';
-            let name = if control {
-                Some("CONTROL CHARACTER")
-            } else {
-                visible::invisible_name(c)
-            };
-            if let Some(name) = name {
-                self.total += 1;
-                if self.hits.len() < HITS_KEPT {
-                    self.hits.push(Hit {
-                        line: self.line,
-                        column: self.column,
-                        code_point: visible::code_point(c),
-                        name,
-                    });
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,18 +394,5 @@ mod tests {
         ] {
             assert!(perm(bad).is_err(), "{bad:?} passed");
         }
-    }
-
-    #[test]
-    fn lines_and_columns_across_pieces() {
-        let mut s = TextScan::new(true);
-        s.feed_str("\u{feff}ab\n");
-        s.feed_str("if x != 'none\u{202e} \u{2066}// c\u{2069}':\n");
-        assert_eq!(s.total, 3);
-        assert_eq!((s.hits[0].line, s.hits[0].column), (2, 14));
-        assert_eq!(s.hits[0].code_point, "U+202E");
-        let mut mid = TextScan::new(false);
-        mid.feed_str("\u{feff}");
-        assert_eq!(mid.total, 1);
     }
 }

@@ -3,12 +3,14 @@
 //! code. Such a uid is ambiguous: commands that take a uid refuse it unless told which status
 //! folder they mean, and the pending copy is flagged so that nothing approves it automatically.
 
+use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::queue::job::Inspection;
+use crate::queue::layout::{Queue, Status, is_valid_uid};
 use crate::queue::metadata::Metadata;
-use crate::queue::{Inspection, Queue, Status, is_valid_uid};
 
 /// The status and queue root of a job folder that sits in a status folder.
 fn location(dir: &Path) -> Option<(Status, &Path)> {
@@ -44,13 +46,25 @@ fn describe(status: Status, dir: &Path) -> String {
     }
 }
 
+/// Where copies of a uid are: a job folder and the copies found beside it.
+type Copies = (PathBuf, Vec<(Status, PathBuf)>);
+
+thread_local! {
+    /// The copies [`fingerprint_then`] found, for the review it runs on this thread.
+    static FOUND: RefCell<Option<Copies>> = const { RefCell::new(None) };
+}
+
 /// Flags a pending job whose uid is also in another status folder.
 pub(crate) fn flag(ins: &mut Inspection) {
     let Some((Status::Pending, root)) = location(&ins.dir) else {
         return;
     };
-    let queue = Queue::new(root.to_path_buf());
-    for (status, dir) in copies(&queue, &ins.uid) {
+    let found = FOUND
+        .with(|f| f.borrow_mut().take())
+        .filter(|(dir, _)| *dir == ins.dir)
+        .map(|(_, found)| found);
+    let found = found.unwrap_or_else(|| copies(&Queue::new(root.to_path_buf()), &ins.uid));
+    for (status, dir) in found {
         if status == Status::Pending {
             continue;
         }
@@ -101,13 +115,34 @@ pub fn locate(queue: &Queue, uid: &str, status: Option<Status>) -> Result<(Statu
 /// [`crate::core::signature::fingerprint`] of a job folder plus which other status folders hold its
 /// uid, so a flagged copy is evaluated again when the other copy goes (and only then).
 pub fn fingerprint(dir: &Path) -> u64 {
+    fingerprint_and_copies(dir).0
+}
+
+fn fingerprint_and_copies(dir: &Path) -> (u64, Vec<(Status, PathBuf)>) {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     crate::core::signature::fingerprint(dir).hash(&mut h);
+    let mut found = Vec::new();
     if let (Some((_, root)), Some(uid)) = (location(dir), dir.file_name().and_then(|n| n.to_str()))
     {
-        for (status, _) in copies(&Queue::new(root.to_path_buf()), uid) {
+        found = copies(&Queue::new(root.to_path_buf()), uid);
+        for (status, _) in &found {
             status.hash(&mut h);
         }
     }
-    h.finish()
+    (h.finish(), found)
+}
+
+/// The [`fingerprint`] of `dir`, then `review(fingerprint)`, whose copy check ([`flag`]) uses the
+/// copies the fingerprint just found instead of looking in every status folder a second time.
+pub fn fingerprint_then<R>(dir: &Path, review: impl FnOnce(u64) -> R) -> R {
+    struct Forget;
+    impl Drop for Forget {
+        fn drop(&mut self) {
+            FOUND.with(|f| f.borrow_mut().take());
+        }
+    }
+    let (fp, found) = fingerprint_and_copies(dir);
+    FOUND.with(|f| *f.borrow_mut() = Some((dir.to_path_buf(), found)));
+    let _forget = Forget;
+    review(fp)
 }

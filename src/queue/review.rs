@@ -86,6 +86,9 @@ impl Trust {
 pub struct Review {
     pub inspection: Inspection,
     pub verdict: Option<Verdict>,
+    /// The job's proof met with its sender's pin (`None` for folders that are not jobs, and
+    /// when no proofs are looked at).
+    pub proof: Option<Standing>,
 }
 
 impl Review {
@@ -104,26 +107,28 @@ pub fn review_all(
 ) -> Vec<Option<(u64, Review)>> {
     crate::queue::par::map(dirs, |dir| {
         dir.is_dir().then(|| {
-            (
-                crate::queue::copies::fingerprint(dir),
-                review(dir, owner, trust),
-            )
+            crate::queue::copies::fingerprint_then(dir, |fp| (fp, review(dir, owner, trust)))
         })
     })
 }
 
 pub fn review(dir: &Path, owner: &str, trust: &Trust) -> Review {
     let inspection = queue::inspect(dir, owner);
-    let verdict = verdict_for(&inspection, trust);
+    let (verdict, proof) = judge(&inspection, trust);
     Review {
         inspection,
         verdict,
+        proof,
     }
 }
 
 pub fn verdict_for(ins: &Inspection, trust: &Trust) -> Option<Verdict> {
+    judge(ins, trust).0
+}
+
+fn judge(ins: &Inspection, trust: &Trust) -> (Option<Verdict>, Option<Standing>) {
     if ins.ignored.is_some() {
-        return None;
+        return (None, None);
     }
     let requester = ins.requester().map(str::to_lowercase);
     let rules: Vec<RuleCheck> = match (&requester, &ins.scan) {
@@ -160,7 +165,8 @@ pub fn verdict_for(ins: &Inspection, trust: &Trust) -> Option<Verdict> {
             .is_some_and(|s| trust.trusted.contains(s)),
         rules: &rules,
     };
-    Some(policy::decide(&facts))
+    let verdict = policy::decide(&facts);
+    (Some(verdict), standing)
 }
 
 /// The job's proof met with its sender's pin: for an allowlisted sender their pin, for anyone
@@ -193,6 +199,8 @@ pub struct Explanation<'a> {
     pub signature: Option<&'a str>,
     pub would: &'static str,
     pub ignored: Option<&'a str>,
+    /// How far the sender is proven (SPEC §9).
+    pub proof: Option<&'a Standing>,
     pub reasons: Vec<String>,
 }
 
@@ -224,6 +232,7 @@ impl Review {
             signature: ins.signature.as_deref(),
             would,
             ignored: ins.ignored.as_deref(),
+            proof: self.proof.as_ref(),
             reasons,
         }
     }

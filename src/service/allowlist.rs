@@ -86,7 +86,7 @@ pub(crate) fn add_pinned(
     let _changing = audit::change_lock(layout)?;
     let mail = email::normalize(input)?;
     let list = Allowlist::new(layout);
-    let before = list.pin_of(&mail);
+    let before = pin::of(layout, &mail);
     let added = list.add(&mail)?;
     let p = pin::pin_published(layout, &mail, mode)?;
     let pin_note = || {

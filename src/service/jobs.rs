@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::core::signature;
 use crate::error::{Error, Result};
-use crate::queue::content::Invisible;
+use crate::queue::job::Invisible;
 use crate::queue::metadata::{self, Metadata};
 use crate::queue::review::{self, Review, Trust};
 use crate::queue::{Inspection, Queue, Status};

@@ -133,17 +133,6 @@ impl Allowlist {
         Ok(true)
     }
 
-    /// The proof settings of a listed email (`None` when it is not listed).
-    pub fn pin_of(&self, email: &str) -> Option<crate::core::attestation::Pin> {
-        let name = self
-            .load()
-            .ok()?
-            .entries
-            .get(&email.to_lowercase())?
-            .clone();
-        Some(crate::store::pin::read(&self.dir.join(name)).0)
-    }
-
     /// Removes an email (every file that decodes to it); returns false when it was not there.
     pub fn remove(&self, input: &str) -> Result<bool> {
         let mail = email::normalize(input)?;

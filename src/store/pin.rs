@@ -84,6 +84,15 @@ pub fn write(path: &Path, pin: &Pin, mode: u32, sync: &mut Sync) -> Result<()> {
     durable::write_atomic_with(path, &body, mode, sync)
 }
 
+/// The proof settings of a listed email (`None` when it is not listed).
+pub fn of(layout: &Layout, email: &str) -> Option<Pin> {
+    let listing = crate::store::allowlist::Allowlist::new(layout)
+        .load()
+        .ok()?;
+    let name = listing.entries.get(&email.to_lowercase())?;
+    Some(read(&layout.allowlist_dir().join(name)).0)
+}
+
 /// What pinning a sender did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Pinned {

@@ -97,7 +97,7 @@ function renderPending(jobs, total) {
 }
 
 function jobFp(j) {
-  return JSON.stringify([j.name, j.requester, j.description, j.tags, j.created_at, j.timeout_seconds, j.expires_at, j.signature, j.verdict, j.reasons, j.status, j.warnings]);
+  return JSON.stringify([j.name, j.requester, j.description, j.tags, j.created_at, j.timeout_seconds, j.expires_at, j.signature, j.verdict, j.reasons, j.status, j.warnings, j.proof]);
 }
 
 function buildJob(job) {
@@ -145,6 +145,22 @@ function applyJobState(el, job) {
   el._decide.label(job);
 }
 
+// How far the sender is proven (SPEC section 9): a badge beside the sender.
+const PROOF = {
+  proven: ['proven sender', 'approve'],
+  proven_first: ['proven sender', 'approve'],
+  unverified: ['unverified sender', 'ignore'],
+  unsigned: ['unsigned: proof required', 'wait'],
+  key_changed: ['identity key changed', 'flag'],
+  invalid: ['proof does not match', 'flag'],
+};
+
+function proofBadge(proof) {
+  if (!proof || !PROOF[proof.status]) return null;
+  const [text, kind] = PROOF[proof.status];
+  return badge(text, kind, proof.fingerprint || proof.now || proof.reason || undefined);
+}
+
 function jobMain(job) {
   const [label, kind] = VERDICT[job.verdict] || [String(job.verdict || 'unknown'), 'ignore'];
   const reasonsTitle = job.verdict === 'flag' ? 'Why it is flagged:' : job.verdict === 'wait' ? 'Why it waits:' : 'Reasons:';
@@ -153,7 +169,7 @@ function jobMain(job) {
       h('h3', { class: 'job-name' }, job.name ? String(job.name) : h('span', { class: 'muted' }, '(no name)')),
       h('span', { class: 'badges' }, badge(label, kind), ageBadge(job))),
     h('dl', { class: 'meta' },
-      field('Sender', job.requester ? h('span', { class: 'email' }, String(job.requester)) : h('span', { class: 'muted' }, 'unknown')),
+      field('Sender', job.requester ? h('span', { class: 'email' }, String(job.requester)) : h('span', { class: 'muted' }, 'unknown'), proofBadge(job.proof)),
       field('UID', h('code', { class: 'uid' }, String(job.uid))),
       Array.isArray(job.tags) && job.tags.length ? field('Tags', tagsEl(job.tags)) : null,
       field('Signature', signatureEl(job.signature))),
