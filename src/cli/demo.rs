@@ -2,7 +2,6 @@
 //! which writes a job into an owner's queue the way syft-code-queue does (for demos and tests).
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
@@ -104,10 +103,7 @@ pub fn create_queue(queue_root: &Path) -> Result<()> {
 /// A random version-4 UUID.
 pub fn new_uid() -> String {
     let mut b = [0u8; 16];
-    if fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_err()
-    {
+    if getrandom::fill(&mut b).is_err() {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
