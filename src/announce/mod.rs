@@ -27,7 +27,8 @@ use lettre::{Message, SmtpTransport, Transport};
 use serde::{Deserialize, Serialize};
 
 use crate::core::config::{Config, HooksConfig, SmtpConfig};
-use crate::store::decision_log::Entry;
+use crate::core::policy::{Disposition, Method, Recorded};
+use crate::store::decision_log::Record;
 use crate::syftbox::Layout;
 
 /// Notifications that may wait for each worker before new ones are dropped.
@@ -48,9 +49,9 @@ pub struct Decision {
     pub requester: Option<String>,
     /// approved, rejected, changes_requested, expired, sent_back, or for jobs that start waiting
     /// for the owner: waiting, flagged.
-    pub outcome: String,
+    pub outcome: Recorded<Disposition>,
     /// allowlist, trusted_code, rules, human; null for expiry and waiting jobs.
-    pub method: Option<String>,
+    pub method: Option<Recorded<Method>>,
     pub signature: Option<String>,
     pub reasons: Vec<String>,
     /// daemon, cli, web, mcp.
@@ -59,7 +60,7 @@ pub struct Decision {
 }
 
 impl Decision {
-    pub fn from_entry(e: &Entry, actor: &str) -> Decision {
+    pub fn from_record(e: &Record, actor: &str) -> Decision {
         Decision {
             uid: e.uid.clone(),
             name: e.name.clone(),
@@ -75,7 +76,10 @@ impl Decision {
 
     /// Whether this is a job starting to wait for the owner rather than a decision.
     pub fn is_pending(&self) -> bool {
-        matches!(self.outcome.as_str(), "waiting" | "flagged")
+        matches!(
+            self.outcome.known(),
+            Some(Disposition::Waiting | Disposition::Flagged)
+        )
     }
 }
 
@@ -512,7 +516,7 @@ fn outcome_words(outcome: &str) -> String {
 pub fn compose(d: &Decision, pending: bool, ui_url: Option<&str>) -> (String, String) {
     let name = clean(d.name.as_deref().unwrap_or("(no name)"), 80);
     let from = clean(d.requester.as_deref().unwrap_or("(unknown sender)"), 120);
-    let words = outcome_words(&d.outcome);
+    let words = outcome_words(d.outcome.as_str());
     let subject = format!("[syft-reviewer] job \"{name}\" from {from}: {words}");
     let mut body = format!("Job \"{name}\" from {from}: {words}.\n\n");
     body.push_str(&format!("uid:       {}\n", d.uid));
@@ -520,7 +524,11 @@ pub fn compose(d: &Decision, pending: bool, ui_url: Option<&str>) -> (String, St
         body.push_str(&format!("signature: {sig}\n"));
     }
     if !pending {
-        let how = d.method.as_deref().unwrap_or("-").replace('_', " ");
+        let how = d
+            .method
+            .as_ref()
+            .map_or("-", Recorded::as_str)
+            .replace('_', " ");
         body.push_str(&format!("by:        {} ({how})\n", d.actor));
     }
     body.push_str(&format!("time:      {}\n", d.time));
@@ -616,8 +624,8 @@ mod tests {
             uid: "u-1".into(),
             name: Some("Count\nrows".into()),
             requester: Some("r@example.org".into()),
-            outcome: outcome.into(),
-            method: Some("trusted_code".into()),
+            outcome: Disposition::parse(outcome).unwrap().into(),
+            method: Some(Method::TrustedCode.into()),
             signature: Some("ab".repeat(32)),
             reasons: vec!["the code is trusted".into()],
             actor: "daemon".into(),

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::email;
+use crate::core::{email, rel_path};
 use crate::durable;
 use crate::error::{Error, Result};
 
@@ -270,7 +270,7 @@ impl Config {
                 ));
             }
             for f in &r.required_filenames {
-                check_rel_path(f).map_err(|why| {
+                rel_path::check(f).map_err(|why| {
                     Error::invalid(
                         format!("{at}: required file {f:?} {why}"),
                         "use paths relative to code/, like run.sh or lib/util.py",
@@ -315,7 +315,7 @@ impl Config {
             }
         }
         for ds in &self.peers.auto_share_datasets {
-            check_rel_path(ds).map_err(|why| {
+            rel_path::check(ds).map_err(|why| {
                 Error::invalid(
                     format!("config.yaml is invalid: dataset {ds:?} {why}"),
                     "give a folder relative to your datasite, like public/datasets/census",
@@ -372,16 +372,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-fn check_rel_path(p: &str) -> std::result::Result<(), &'static str> {
-    if p.is_empty() || p.starts_with('/') || p.contains('\\') || p.contains('\0') {
-        return Err("is not a relative path");
-    }
-    if p.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
-        return Err("must not contain empty, . or .. parts");
-    }
-    Ok(())
 }
 
 /// The outcome of one condition of a rule set, for explanations.

@@ -2,9 +2,11 @@
 //! the trusted-code signature, email addresses and the characters that make text look like
 //! something else.
 
+pub(crate) mod canonical;
 pub mod config;
 pub mod email;
 pub(crate) mod hash_cache;
 pub mod policy;
+pub(crate) mod rel_path;
 pub mod signature;
 pub mod visible;

@@ -18,7 +18,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::announce::{self as notifications, Notifier};
-use crate::core::policy::{Method, Outcome, Verdict};
+use crate::core::policy::{Disposition, Method, Outcome, Recorded, Verdict};
 use crate::daemon::live::{Live, Snapshot};
 use crate::daemon::retry::Retries;
 use crate::daemon::watcher::{Msg, Watcher};
@@ -32,7 +32,7 @@ use crate::queue::{Queue, Status};
 use crate::store::allowlist::Allowlist;
 use crate::store::appdata;
 use crate::store::audit::{self, AuditLog};
-use crate::store::decision_log::{DecisionLog, Entry};
+use crate::store::decision_log::{DecisionLog, Record};
 use crate::store::history::{History, HistoryRecord};
 use crate::syftbox::Layout;
 use notify::EventKind;
@@ -282,14 +282,14 @@ impl Daemon {
         for (uid, applied) in self.mover.recover(&self.trust) {
             let (outcome, why) = match applied {
                 Applied::Done => (
-                    "completed",
+                    Disposition::RecoveryCompleted,
                     "an interrupted move was completed after a restart".to_string(),
                 ),
                 Applied::SentBack(why) => {
                     log::warn!("job {uid} was sent back to pending: {why}");
-                    ("sent_back", why)
+                    (Disposition::RecoverySentBack, why)
                 }
-                Applied::Failed(e) => ("failed", e.to_string()),
+                Applied::Failed(e) => (Disposition::RecoveryFailed, e.to_string()),
             };
             let dir = self
                 .queue
@@ -302,8 +302,8 @@ impl Daemon {
                 method: None,
                 reasons: vec![why.clone()],
             };
-            entries.push(entry(&r, &format!("recovery_{outcome}"), &v));
-            audited.push(audit_event(&r, &format!("recovery_{outcome}"), vec![why]));
+            entries.push(entry(&r, outcome, &v));
+            audited.push(audit_event(&r, outcome.as_str(), vec![why]));
         }
         if let Err(e) = self.log.append(&entries) {
             log::error!("could not write the decision log: {e}");
@@ -752,9 +752,9 @@ impl Daemon {
                 Some(v) => {
                     if !repeated {
                         let word = if v.outcome == Outcome::Invalid {
-                            "flagged"
+                            Disposition::Flagged
                         } else {
-                            "waiting"
+                            Disposition::Waiting
                         };
                         if v.outcome == Outcome::Invalid {
                             log::warn!("job {uid} is flagged: {}", v.reasons.join("; "));
@@ -814,9 +814,9 @@ impl Daemon {
                     Applied::Done => {
                         self.stats.approved += 1;
                         if let Some(live) = &self.live {
-                            let method = v.method.map(|m| method_key(Some(m))).unwrap_or("none");
+                            let method = v.method.map_or("none", Method::as_str);
                             live.count_decision(
-                                "approved",
+                                Disposition::Approved.as_str(),
                                 method,
                                 first_seen.get(&uid).map(|t| t.elapsed()),
                             );
@@ -830,8 +830,12 @@ impl Daemon {
                             method_name(v.method),
                             v.reasons.join("; ")
                         );
-                        entries.push(entry(r, "approved", v));
-                        audited.push(audit_event(r, "approved", v.reasons.clone()));
+                        entries.push(entry(r, Disposition::Approved, v));
+                        audited.push(audit_event(
+                            r,
+                            Disposition::Approved.as_str(),
+                            v.reasons.clone(),
+                        ));
                     }
                     Applied::SentBack(why) => {
                         self.stats.sent_back += 1;
@@ -846,9 +850,13 @@ impl Daemon {
                         // Each distinct reason once: a job sent back again and again for the
                         // same reason must not fill the audit chain.
                         if f.new {
-                            let mut e = entry(r, "sent_back", v);
+                            let mut e = entry(r, Disposition::SentBack, v);
                             e.reasons.push(why);
-                            audited.push(audit_event(r, "sent_back", e.reasons.clone()));
+                            audited.push(audit_event(
+                                r,
+                                Disposition::SentBack.as_str(),
+                                e.reasons.clone(),
+                            ));
                             entries.push(e);
                         }
                         self.touch_pending(uid);
@@ -887,7 +895,7 @@ impl Daemon {
         self.mover.settled(&moved);
         // Queued for the notifier's workers: this returns at once whatever the hooks do.
         for e in &entries {
-            let d = notifications::Decision::from_entry(e, "daemon");
+            let d = notifications::Decision::from_record(e, "daemon");
             if d.is_pending() {
                 self.notifier.pending(d);
             } else {
@@ -994,20 +1002,12 @@ fn describe_job(r: &Review) -> String {
     )
 }
 
-fn method_key(m: Option<Method>) -> &'static str {
-    match m {
-        Some(Method::Allowlist) => "allowlist",
-        Some(Method::TrustedCode) => "trusted_code",
-        Some(Method::Rules) => "rules",
-        None => "none",
-    }
-}
-
 fn method_name(m: Option<Method>) -> &'static str {
     match m {
         Some(Method::Allowlist) => "trusted sender",
         Some(Method::TrustedCode) => "trusted code",
         Some(Method::Rules) => "rules",
+        Some(Method::Human) => "the owner",
         None => "no method",
     }
 }
@@ -1024,19 +1024,14 @@ fn audit_event(r: &Review, outcome: &str, reasons: Vec<String>) -> audit::Event 
     }
 }
 
-fn entry(r: &Review, outcome: &str, v: &Verdict) -> Entry {
-    Entry {
+fn entry(r: &Review, outcome: Disposition, v: &Verdict) -> Record {
+    Record {
         time: metadata::format_naive(&metadata::now_naive()),
         uid: r.inspection.uid.clone(),
         name: r.inspection.name().map(str::to_owned),
         requester: r.inspection.requester().map(str::to_owned),
-        outcome: outcome.to_string(),
-        method: v.method.map(|m| {
-            serde_json::to_value(m)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        }),
+        outcome: outcome.into(),
+        method: v.method.map(Recorded::from),
         signature: r.inspection.signature.clone(),
         reasons: v.reasons.clone(),
     }

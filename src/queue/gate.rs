@@ -10,6 +10,7 @@ use chrono::{Duration as ChronoDuration, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
 use crate::announce;
+use crate::core::policy::{Disposition, Method, Recorded};
 use crate::error::{Error, Result};
 use crate::queue::journal::{Applied, Check, Mover};
 use crate::queue::metadata::{self, JobMeta};
@@ -25,45 +26,46 @@ pub const DEFAULT_TIMEOUT_SECONDS: u64 = 86_400;
 pub const MAX_RATIONALE: usize = 4_000;
 pub const CHANGES_PREFIX: &str = "changes requested: ";
 
+/// The owner's verdict on a pending job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
+pub enum Ruling {
     Approve,
     Reject,
     RequestChanges,
 }
 
-impl Verdict {
-    pub fn parse(s: &str) -> Option<Verdict> {
+impl Ruling {
+    pub fn parse(s: &str) -> Option<Ruling> {
         match s.trim().to_lowercase().replace('-', "_").as_str() {
-            "approve" => Some(Verdict::Approve),
-            "reject" => Some(Verdict::Reject),
-            "request_changes" => Some(Verdict::RequestChanges),
+            "approve" => Some(Ruling::Approve),
+            "reject" => Some(Ruling::Reject),
+            "request_changes" => Some(Ruling::RequestChanges),
             _ => None,
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Verdict::Approve => "approve",
-            Verdict::Reject => "reject",
-            Verdict::RequestChanges => "request_changes",
+            Ruling::Approve => "approve",
+            Ruling::Reject => "reject",
+            Ruling::RequestChanges => "request_changes",
         }
     }
 
     fn target(self) -> Status {
         match self {
-            Verdict::Approve => Status::Approved,
-            Verdict::Reject | Verdict::RequestChanges => Status::Rejected,
+            Ruling::Approve => Status::Approved,
+            Ruling::Reject | Ruling::RequestChanges => Status::Rejected,
         }
     }
 
     /// The outcome recorded for this verdict (decision log, audit chain, metrics).
-    pub fn outcome(self) -> &'static str {
+    pub fn outcome(self) -> Disposition {
         match self {
-            Verdict::Approve => "approved",
-            Verdict::Reject => "rejected",
-            Verdict::RequestChanges => "changes_requested",
+            Ruling::Approve => Disposition::Approved,
+            Ruling::Reject => Disposition::Rejected,
+            Ruling::RequestChanges => Disposition::ChangesRequested,
         }
     }
 }
@@ -71,7 +73,7 @@ impl Verdict {
 /// A verdict as the API, CLI and MCP send it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Request {
+pub struct RulingRequest {
     pub verdict: String,
     #[serde(default)]
     pub rationale: Option<String>,
@@ -91,7 +93,7 @@ pub struct Request {
 #[derive(Debug, Clone, Serialize)]
 pub struct Decided {
     pub uid: String,
-    pub verdict: Verdict,
+    pub verdict: Ruling,
     pub status: Status,
     pub actor: String,
     pub rationale: Option<String>,
@@ -99,8 +101,8 @@ pub struct Decided {
 }
 
 /// Applies an owner's verdict to a pending job.
-pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<Decided> {
-    let verdict = Verdict::parse(&req.verdict).ok_or_else(|| {
+pub fn decide(layout: &Layout, uid: &str, req: &RulingRequest, actor: &str) -> Result<Decided> {
+    let verdict = Ruling::parse(&req.verdict).ok_or_else(|| {
         Error::invalid(
             format!("unknown verdict {:?}", req.verdict),
             "use approve, reject or request_changes",
@@ -121,7 +123,7 @@ pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<
             format!("keep it under {MAX_RATIONALE} characters"),
         ));
     }
-    if verdict != Verdict::Approve && rationale.is_none() {
+    if verdict != Ruling::Approve && rationale.is_none() {
         return Err(Error::invalid(
             format!(
                 "a rationale is required to {}",
@@ -165,7 +167,7 @@ pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<
     }
     // A job that has no signature (code not read in full) can still be turned away unseen;
     // approving needs the signature of what was reviewed.
-    let unsigned_refusal = r.inspection.signature.is_none() && verdict != Verdict::Approve;
+    let unsigned_refusal = r.inspection.signature.is_none() && verdict != Ruling::Approve;
     if req.signature_required
         && !unsigned_refusal
         && req.signature.as_deref().is_none_or(|s| s.trim().is_empty())
@@ -187,9 +189,9 @@ pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<
         });
     }
     let message = match verdict {
-        Verdict::Approve => None,
-        Verdict::Reject => rationale.clone(),
-        Verdict::RequestChanges => rationale.as_ref().map(|r| format!("{CHANGES_PREFIX}{r}")),
+        Ruling::Approve => None,
+        Ruling::Reject => rationale.clone(),
+        Ruling::RequestChanges => rationale.as_ref().map(|r| format!("{CHANGES_PREFIX}{r}")),
     };
     let mover = Mover::new(layout);
     let results = mover.apply(&[(&r, verdict.target(), Check::Signature, message)], &trust);
@@ -212,7 +214,7 @@ pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<
     }
     let mut reasons = vec![format!(
         "{} by {actor}",
-        verdict.outcome().replace('_', " ")
+        verdict.outcome().as_str().replace('_', " ")
     )];
     if let Some(r) = &rationale {
         reasons.push(format!("rationale: {r}"));
@@ -221,7 +223,7 @@ pub fn decide(layout: &Layout, uid: &str, req: &Request, actor: &str) -> Result<
         layout,
         &r,
         verdict.outcome(),
-        Some("human"),
+        Some(Method::Human),
         actor,
         &reasons,
     );
@@ -294,7 +296,14 @@ pub fn expire(layout: &Layout, reviews: &[Review], trust: &Trust) -> Vec<String>
         match applied {
             Applied::Done => {
                 log::info!("job {uid} expired and was moved to timedout/");
-                announced.push(record(layout, r, "expired", None, "daemon", &[msg(r)]));
+                announced.push(record(
+                    layout,
+                    r,
+                    Disposition::Expired,
+                    None,
+                    "daemon",
+                    &[msg(r)],
+                ));
                 done.push(uid);
             }
             Applied::SentBack(why) => log::warn!("job {uid} did not expire: {why}"),
@@ -315,19 +324,19 @@ pub fn expire(layout: &Layout, reviews: &[Review], trust: &Trust) -> Vec<String>
 pub fn record(
     layout: &Layout,
     r: &Review,
-    outcome: &str,
-    method: Option<&str>,
+    outcome: Disposition,
+    method: Option<Method>,
     actor: &str,
     reasons: &[String],
 ) -> announce::Decision {
     let ins = &r.inspection;
-    let entry = decision_log::Entry {
+    let entry = decision_log::Record {
         time: metadata::format_naive(&metadata::now_naive()),
         uid: ins.uid.clone(),
         name: ins.name().map(str::to_owned),
         requester: ins.requester().map(str::to_owned),
-        outcome: outcome.to_string(),
-        method: method.map(str::to_owned),
+        outcome: outcome.into(),
+        method: method.map(Recorded::from),
         signature: ins.signature.clone(),
         reasons: reasons.to_vec(),
     };
@@ -340,13 +349,13 @@ pub fn record(
         uid: Some(ins.uid.clone()),
         signature: ins.signature.clone(),
         email: ins.requester().map(str::to_owned),
-        outcome: outcome.to_string(),
+        outcome: outcome.as_str().into(),
         reasons: reasons.to_vec(),
     };
     if let Err(e) = AuditLog::new(layout).append(&[ev]) {
         log::error!("could not append to the audit chain: {e}");
     }
-    announce::Decision::from_entry(&entry, actor)
+    announce::Decision::from_record(&entry, actor)
 }
 /// Takes the queue lock for a decision, refusing while the audit chain would refuse to record it
 /// (rolled back or deleted): a decision must never happen unrecorded.

@@ -34,8 +34,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::core::config::Config;
-use crate::core::email;
 use crate::core::signature::is_excluded;
+use crate::core::{email, rel_path};
 use crate::durable::{self, Sync};
 use crate::error::{Error, Result};
 use crate::queue::metadata;
@@ -494,12 +494,7 @@ pub fn ensure_requests_folder(layout: &Layout) -> Result<bool> {
 /// app's own data (whose permission files the app regenerates).
 fn dataset_dir(layout: &Layout, rel: &str) -> Result<PathBuf> {
     let hint = "fix peers.auto_share_datasets in config.yaml (folders relative to your datasite)";
-    if rel.is_empty()
-        || rel.starts_with('/')
-        || rel
-            .split('/')
-            .any(|c| c.is_empty() || c == "." || c == "..")
-    {
+    if rel_path::check(rel).is_err() {
         return Err(Error::invalid(
             format!("dataset {rel:?} is not a relative path"),
             hint,

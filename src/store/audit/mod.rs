@@ -8,7 +8,6 @@
 //! too. The signing key lives in the private state folder; the public key is published beside the
 //! chain so anyone can verify it.
 
-use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -19,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::core::canonical;
 use crate::durable;
 use crate::error::{Error, Result};
 use crate::queue::metadata;
@@ -62,14 +62,12 @@ pub struct Entry {
 impl Entry {
     /// SHA-256 hex of the canonical form: keys sorted, no whitespace, without `hash` and `sig`.
     pub fn compute_hash(&self) -> String {
-        let Value::Object(map) = serde_json::to_value(self).expect("entries serialize") else {
-            unreachable!("an entry is an object")
-        };
-        let canonical: BTreeMap<String, Value> = map
-            .into_iter()
-            .filter(|(k, _)| k != "hash" && k != "sig")
-            .collect();
-        let bytes = serde_json::to_vec(&canonical).expect("canonical JSON");
+        let mut value = serde_json::to_value(self).expect("entries serialize");
+        if let Value::Object(map) = &mut value {
+            map.remove("hash");
+            map.remove("sig");
+        }
+        let bytes = canonical::value_to_vec(value).expect("canonical JSON");
         format!("{:x}", Sha256::digest(&bytes))
     }
 }
