@@ -167,17 +167,20 @@ pub fn submit(
         tmp.join("metadata.json"),
         serde_json::to_string_pretty(&meta).unwrap_or_default(),
     )?;
-    let rule = |pattern: &str, write: &Vec<String>| Rule {
-        pattern: pattern.into(),
-        access: Access {
-            read: both.clone(),
-            write: write.clone(),
-            admin: requester_only.clone(),
-        },
+    let rule = |pattern: &str, write: &Vec<String>| {
+        Rule::new(
+            pattern,
+            Access {
+                read: both.clone(),
+                write: write.clone(),
+                admin: requester_only.clone(),
+                ..Access::default()
+            },
+        )
     };
     let job_perm = PermFile {
-        terminal: None,
         rules: vec![rule("metadata.json", &both)],
+        ..PermFile::default()
     };
     write(tmp.join("syft.pub.yaml"), job_perm.to_yaml())?;
     for entry in walkdir::WalkDir::new(&code_dest)
@@ -195,8 +198,8 @@ pub fn submit(
             write(
                 entry.path().join("syft.pub.yaml"),
                 PermFile {
-                    terminal: None,
                     rules,
+                    ..PermFile::default()
                 }
                 .to_yaml(),
             )?;
@@ -211,8 +214,8 @@ pub fn submit(
     write(
         code_dest.join("syft.pub.yaml"),
         PermFile {
-            terminal: None,
             rules: top_rules,
+            ..PermFile::default()
         }
         .to_yaml(),
     )?;

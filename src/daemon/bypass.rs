@@ -474,14 +474,14 @@ impl History {
 /// What syft-code-queue gives the status folders other than `pending/`.
 fn readable_by_all() -> PermFile {
     PermFile {
-        terminal: None,
-        rules: vec![Rule {
-            pattern: "**".into(),
-            access: Access {
+        rules: vec![Rule::new(
+            "**",
+            Access {
                 read: vec!["*".into()],
                 ..Access::default()
             },
-        }],
+        )],
+        ..PermFile::default()
     }
 }
 
@@ -528,6 +528,7 @@ fn prune_pending_rules(queue: &Queue) {
     let pruned = PermFile {
         terminal: perm.terminal,
         rules: keep,
+        ..PermFile::default()
     };
     match durable::write_atomic(&path, pruned.to_yaml().as_bytes(), 0o644) {
         Ok(()) => log::info!(

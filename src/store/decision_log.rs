@@ -167,18 +167,11 @@ impl DecisionLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syftbox::Identity;
 
     #[test]
     fn lines_with_words_this_version_does_not_know_still_verify() {
         let tmp = tempfile::tempdir().unwrap();
-        let layout = Layout::new(&Identity {
-            data_dir: tmp.path().to_path_buf(),
-            email: "o@x.org".into(),
-            source: None,
-        });
-        std::fs::create_dir_all(&layout.app_data).unwrap();
-        std::fs::create_dir_all(&layout.state).unwrap();
+        let layout = Layout::in_test_dir(tmp.path());
         let log = DecisionLog::new(&layout);
         let record = |outcome: Recorded<Disposition>, method: Option<Recorded<Method>>| Record {
             time: "2026-01-01T00:00:00".into(),

@@ -44,31 +44,21 @@ pub fn approved_listing(layout: &Layout) -> (BTreeMap<String, String>, Vec<BadFi
     let Ok(entries) = fs::read_dir(approved_dir(layout)) else {
         return (found, bad);
     };
-    for entry in entries.flatten() {
-        let raw = entry.file_name();
-        let Some(name) = raw.to_str() else {
-            bad.push(BadFile {
-                file: raw.to_string_lossy().into_owned(),
-                reason: "the file name is not UTF-8".into(),
-            });
-            continue;
+    let not_file = "not a regular file (links and folders are not entries)";
+    for name in file_names(entries.flatten(), not_file) {
+        let name = match name {
+            Ok(n) => n,
+            Err(b) => {
+                bad.push(b);
+                continue;
+            }
         };
-        if is_excluded(name) || name.starts_with('.') {
-            continue;
-        }
-        if !entry.file_type().is_ok_and(|t| t.is_file()) {
-            bad.push(BadFile {
-                file: name.to_string(),
-                reason: "not a regular file (links and folders are not entries)".into(),
-            });
-            continue;
-        }
-        match email::decode(name) {
+        match email::decode(&name) {
             Ok(mail) => {
-                found.insert(mail, name.to_string());
+                found.insert(mail, name);
             }
             Err(e) => bad.push(BadFile {
-                file: name.to_string(),
+                file: name,
                 reason: e.to_string(),
             }),
         }
@@ -76,20 +66,36 @@ pub fn approved_listing(layout: &Layout) -> (BTreeMap<String, String>, Vec<BadFi
     (found, bad)
 }
 
+/// The names of the regular files among `entries`, in their order, skipping names sync ignores
+/// and hidden ones; what is not usable (a name that is not UTF-8, or not a regular file, which
+/// `not_file` explains) comes as a [`BadFile`] in its place.
+pub(super) fn file_names(
+    entries: impl IntoIterator<Item = fs::DirEntry>,
+    not_file: &str,
+) -> impl Iterator<Item = std::result::Result<String, BadFile>> {
+    let not_file = not_file.to_string();
+    entries.into_iter().filter_map(move |entry| {
+        let raw = entry.file_name();
+        let Some(name) = raw.to_str() else {
+            return Some(Err(BadFile {
+                file: raw.to_string_lossy().into_owned(),
+                reason: "the file name is not UTF-8".into(),
+            }));
+        };
+        if is_excluded(name) || name.starts_with('.') {
+            return None;
+        }
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            return Some(Err(BadFile {
+                file: name.to_string(),
+                reason: not_file.clone(),
+            }));
+        }
+        Some(Ok(name.to_string()))
+    })
+}
+
 /// The approved peers (file names that do not decode to an email are ignored).
 pub fn approved(layout: &Layout) -> BTreeSet<String> {
     approved_listing(layout).0.into_keys().collect()
-}
-
-/// A layout in `dir` with its state and app data folders, for the tests of these modules.
-#[cfg(test)]
-pub(super) fn test_layout(dir: &std::path::Path) -> Layout {
-    let l = Layout::new(&crate::syftbox::Identity {
-        data_dir: dir.to_path_buf(),
-        email: "owner@x.org".into(),
-        source: None,
-    });
-    fs::create_dir_all(&l.state).unwrap();
-    fs::create_dir_all(&l.app_data).unwrap();
-    l
 }

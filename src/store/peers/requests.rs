@@ -10,10 +10,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::core::email;
-use crate::core::signature::is_excluded;
 use crate::durable::{self, Sync};
 use crate::error::{Error, Result};
-use crate::store::peers::folders::{BadFile, DIR_MODE, peers_dir, requests_dir};
+use crate::store::peers::folders::{BadFile, DIR_MODE, file_names, peers_dir, requests_dir};
 use crate::store::permfile::{self, Access, PermFile, Rule};
 use crate::syftbox::Layout;
 
@@ -70,30 +69,19 @@ pub fn read_requests(layout: &Layout) -> (BTreeMap<String, PeerRequest>, Vec<Bad
     };
     let mut entries: Vec<fs::DirEntry> = entries.flatten().collect();
     entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let raw = entry.file_name();
-        let Some(name) = raw.to_str() else {
-            bad.push(BadFile {
-                file: raw.to_string_lossy().into_owned(),
-                reason: "the file name is not UTF-8".into(),
-            });
-            continue;
+    for name in file_names(entries, "not a regular file") {
+        let name = match name {
+            Ok(n) => n,
+            Err(b) => {
+                bad.push(b);
+                continue;
+            }
         };
-        if is_excluded(name) || name.starts_with('.') {
-            continue;
-        }
-        if !entry.file_type().is_ok_and(|t| t.is_file()) {
-            bad.push(BadFile {
-                file: name.to_string(),
-                reason: "not a regular file".into(),
-            });
-            continue;
-        }
-        let mail = match request_email(name) {
+        let mail = match request_email(&name) {
             Ok(m) => m,
             Err(e) => {
                 bad.push(BadFile {
-                    file: name.to_string(),
+                    file: name,
                     reason: e.to_string(),
                 });
                 continue;
@@ -102,12 +90,12 @@ pub fn read_requests(layout: &Layout) -> (BTreeMap<String, PeerRequest>, Vec<Bad
         if found.contains_key(&mail) {
             continue;
         }
-        let (message, sha256, note) = read_request_content(&dir.join(name));
+        let (message, sha256, note) = read_request_content(&dir.join(&name));
         found.insert(
             mail.clone(),
             PeerRequest {
                 email: mail,
-                file: name.to_string(),
+                file: name,
                 message,
                 sha256,
                 note,
@@ -187,15 +175,15 @@ fn clean_message(s: &str) -> String {
 /// `peers/requests/syft.pub.yaml`: each user may write (and read) only `<their email>.json`.
 pub fn requests_permfile() -> PermFile {
     PermFile {
-        terminal: None,
-        rules: vec![Rule {
-            pattern: USER_TEMPLATE.into(),
-            access: Access {
-                admin: Vec::new(),
+        rules: vec![Rule::new(
+            USER_TEMPLATE,
+            Access {
                 write: vec!["USER".into()],
                 read: vec!["USER".into()],
+                ..Access::default()
             },
-        }],
+        )],
+        ..PermFile::default()
     }
 }
 

@@ -23,6 +23,14 @@ use crate::store::peers::state::{PeerRecord, PeerStatus, Share, State, now};
 use crate::store::permfile::{self, PermFile};
 use crate::syftbox::Layout;
 
+/// Who changes a peer's status, and why.
+struct Change<'a> {
+    mail: &'a str,
+    actor: &'a str,
+    reason: &'a str,
+    request_sha256: Option<String>,
+}
+
 /// A change in progress: the `peers` store lock and the state, saved after each step.
 pub(super) struct Session<'a> {
     pub(super) layout: &'a Layout,
@@ -76,32 +84,13 @@ impl<'a> Session<'a> {
                 FILE_MODE,
             )?;
         }
-        // Grants a failed revocation could not remove yet stay recorded as ours.
-        let shared = self
-            .state
-            .peers
-            .remove(mail)
-            .map(|r| r.shared)
-            .unwrap_or_default();
-        self.state.peers.insert(
-            mail.to_string(),
-            PeerRecord {
-                status: PeerStatus::Approved,
-                at: now(),
-                by: actor.to_string(),
-                reason: reason.to_string(),
-                request_sha256: request_sha.map(str::to_owned),
-                shared,
-            },
-        );
-        self.save()?;
-        audit::record_change(
-            self.layout,
-            "peer.approve",
+        let change = Change {
+            mail,
             actor,
-            Subject::Email(mail),
-            vec![reason.to_string()],
-        );
+            reason,
+            request_sha256: request_sha.map(str::to_owned),
+        };
+        self.set_status(PeerStatus::Approved, "peer.approve", change)?;
         log::info!("approved peer {mail} ({actor}: {reason})");
         Ok(true)
     }
@@ -134,29 +123,51 @@ impl<'a> Session<'a> {
         if !removed && !self.state.is_approved(mail) {
             return Ok(None);
         }
-        let old = self.state.peers.remove(mail);
+        let change = Change {
+            mail,
+            actor,
+            reason,
+            request_sha256: self
+                .state
+                .peers
+                .get(mail)
+                .and_then(|r| r.request_sha256.clone()),
+        };
+        self.set_status(PeerStatus::Revoked, "peer.revoke", change)?;
+        log::info!("revoked peer {mail} ({actor}: {reason})");
+        let unshared = self.unshare_all(mail, actor)?;
+        Ok(Some(unshared))
+    }
+
+    /// Records a peer's new status, saves the state and audits `event`. The grants recorded for
+    /// the peer stay: those a failed revocation could not remove yet are still ours.
+    fn set_status(&mut self, status: PeerStatus, event: &str, c: Change) -> Result<()> {
+        let shared = self
+            .state
+            .peers
+            .remove(c.mail)
+            .map(|r| r.shared)
+            .unwrap_or_default();
         self.state.peers.insert(
-            mail.to_string(),
+            c.mail.to_string(),
             PeerRecord {
-                status: PeerStatus::Revoked,
+                status,
                 at: now(),
-                by: actor.to_string(),
-                reason: reason.to_string(),
-                request_sha256: old.as_ref().and_then(|r| r.request_sha256.clone()),
-                shared: old.map(|r| r.shared).unwrap_or_default(),
+                by: c.actor.to_string(),
+                reason: c.reason.to_string(),
+                request_sha256: c.request_sha256,
+                shared,
             },
         );
         self.save()?;
         audit::record_change(
             self.layout,
-            "peer.revoke",
-            actor,
-            Subject::Email(mail),
-            vec![reason.to_string()],
+            event,
+            c.actor,
+            Subject::Email(c.mail),
+            vec![c.reason.to_string()],
         );
-        log::info!("revoked peer {mail} ({actor}: {reason})");
-        let unshared = self.unshare_all(mail, actor)?;
-        Ok(Some(unshared))
+        Ok(())
     }
 
     /// Removes the grants this app added for a revoked peer; what fails stays recorded (and is

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use crate::core::rel_path;
 use crate::error::{Error, Result};
 use crate::store::peers::permissions::{
-    add_reader, catch_all, lists_reader, new_dataset_doc, read_perm_doc, remove_reader,
-    terminal_ancestor, write_perm_doc,
+    add_reader, lets_read, new_dataset_perm, read_perm, remove_reader, terminal_ancestor,
+    write_perm,
 };
 use crate::store::permfile;
 use crate::syftbox::Layout;
@@ -71,28 +71,23 @@ fn dataset_dir(layout: &Layout, rel: &str) -> Result<PathBuf> {
 /// True when the dataset's permission file lets `mail` read through its catch-all rule.
 pub fn has_grant(layout: &Layout, dataset: &str, mail: &str) -> Result<bool> {
     let dir = dataset_dir(layout, dataset)?;
-    let Some(mut doc) = read_perm_doc(&dir.join(permfile::FILE_NAME))? else {
+    let Some(perm) = read_perm(&dir.join(permfile::FILE_NAME))? else {
         return Ok(false);
     };
-    Ok(catch_all(&mut doc).is_some_and(|r| lists_reader(r, mail)))
+    Ok(lets_read(&perm, mail))
 }
 
 /// Gives `mail` read access to a dataset folder; returns false when it was already there.
 pub fn ensure_grant(layout: &Layout, dataset: &str, mail: &str) -> Result<bool> {
     let dir = dataset_dir(layout, dataset)?;
     let path = dir.join(permfile::FILE_NAME);
-    let mut doc = match read_perm_doc(&path)? {
-        Some(d) => d,
-        None => new_dataset_doc(layout, &dir),
+    let mut perm = match read_perm(&path)? {
+        Some(p) => p,
+        None => new_dataset_perm(layout, &dir),
     };
-    let added = add_reader(&mut doc, mail).map_err(|why| {
-        Error::invalid(
-            format!("{}: {why}", path.display()),
-            "fix it by hand; syft-reviewer leaves it unchanged until then",
-        )
-    })?;
+    let added = add_reader(&mut perm, mail);
     if added {
-        write_perm_doc(&path, &doc)?;
+        write_perm(&path, &perm)?;
     }
     if let Some(t) = terminal_ancestor(layout, &dir) {
         log::warn!(
@@ -120,26 +115,25 @@ pub fn remove_grant(layout: &Layout, dataset: &str, mail: &str) -> Result<bool> 
         return Ok(false);
     }
     let path = dir.join(permfile::FILE_NAME);
-    let Some(mut doc) = read_perm_doc(&path)? else {
+    let Some(mut perm) = read_perm(&path)? else {
         return Ok(false);
     };
-    if !remove_reader(&mut doc, mail) {
+    if !remove_reader(&mut perm, mail) {
         return Ok(false);
     }
-    write_perm_doc(&path, &doc)?;
+    write_perm(&path, &perm)?;
     Ok(true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::peers::folders::test_layout as layout;
     use crate::store::permfile::PermFile;
 
     #[test]
     fn new_dataset_file_keeps_the_catch_all_access_from_above() {
         let tmp = tempfile::tempdir().unwrap();
-        let l = layout(tmp.path());
+        let l = Layout::in_test_dir(tmp.path());
         let public = l.datasite.join("public");
         fs::create_dir_all(public.join("census")).unwrap();
         fs::write(

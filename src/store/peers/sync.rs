@@ -155,9 +155,7 @@ fn answer_request(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::peers::folders::{
-        answers_dir, approved, requests_dir, test_layout as layout,
-    };
+    use crate::store::peers::folders::{answers_dir, approved, requests_dir};
     use crate::store::peers::listing::list;
     use crate::store::peers::session::revoke;
     use crate::store::peers::sharing::has_grant;
@@ -167,7 +165,7 @@ mod tests {
     #[test]
     fn approve_revoke_and_hand_edits() {
         let tmp = tempfile::tempdir().unwrap();
-        let l = layout(tmp.path());
+        let l = Layout::in_test_dir(tmp.path());
         let data = l.datasite.join("data");
         fs::create_dir_all(&data).unwrap();
         let cfg = Config::parse(
