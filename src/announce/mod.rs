@@ -502,13 +502,12 @@ fn clean(s: &str, max: usize) -> String {
     }
 }
 
-fn outcome_words(outcome: &str) -> String {
-    match outcome {
-        "waiting" => "waiting for you".into(),
-        "flagged" => "flagged, waiting for you".into(),
-        "changes_requested" => "changes requested".into(),
-        "sent_back" => "sent back for a new review".into(),
-        other => other.replace('_', " "),
+fn outcome_words(outcome: &Recorded<Disposition>) -> String {
+    match outcome.known() {
+        Some(Disposition::Waiting) => "waiting for you".into(),
+        Some(Disposition::Flagged) => "flagged, waiting for you".into(),
+        Some(Disposition::SentBack) => "sent back for a new review".into(),
+        _ => outcome.as_str().replace('_', " "),
     }
 }
 
@@ -516,7 +515,7 @@ fn outcome_words(outcome: &str) -> String {
 pub fn compose(d: &Decision, pending: bool, ui_url: Option<&str>) -> (String, String) {
     let name = clean(d.name.as_deref().unwrap_or("(no name)"), 80);
     let from = clean(d.requester.as_deref().unwrap_or("(unknown sender)"), 120);
-    let words = outcome_words(d.outcome.as_str());
+    let words = outcome_words(&d.outcome);
     let subject = format!("[syft-reviewer] job \"{name}\" from {from}: {words}");
     let mut body = format!("Job \"{name}\" from {from}: {words}.\n\n");
     body.push_str(&format!("uid:       {}\n", d.uid));

@@ -1,4 +1,5 @@
-//! The decision rules (SPEC §6) as a pure function from facts to a verdict with reasons.
+//! The decision rules (SPEC §6) as a pure function from facts to a verdict with reasons, and the
+//! words decisions are recorded with (how a job was approved, what happened to it).
 //!
 //! Order: a job that is invalid or blocked waits, flagged; a sender in the allowlist is approved;
 //! code whose signature is trusted is approved; otherwise the job waits for the owner.

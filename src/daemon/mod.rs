@@ -712,7 +712,7 @@ impl Daemon {
         for uid in gate::expire(&self.layout, &reviews, &self.trust) {
             self.stats.expired += 1;
             if let Some(live) = &self.live {
-                live.count_decision("expired", "timeout", None);
+                live.count_decision(Disposition::Expired.as_str(), "timeout", None);
             }
             self.known.remove(&uid);
         }
