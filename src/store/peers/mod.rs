@@ -23,16 +23,17 @@
 //! Every function that changes something must be called with [`crate::store::audit::change_lock`] held; each
 //! takes the `peers` store lock itself.
 
+mod changes;
 mod domain;
 mod folders;
 mod listing;
 mod permissions;
 mod requests;
-mod session;
 mod sharing;
 mod state;
 mod sync;
 
+pub use changes::{Approval, Revocation, approve, revoke};
 pub use domain::matching_domain;
 pub use folders::{
     BadFile, DIR_MODE, FILE_MODE, answers_dir, approved, approved_dir, approved_listing, peers_dir,
@@ -43,7 +44,6 @@ pub use requests::{
     PeerRequest, USER_TEMPLATE, ensure_requests_folder, read_requests, request_email,
     requests_permfile,
 };
-pub use session::{Approval, Revocation, approve, revoke};
 pub use sharing::{ensure_grant, has_grant, remove_grant};
 pub use state::{PeerRecord, PeerStatus, Share, State};
 pub use sync::{Report, sync};

@@ -6,10 +6,10 @@ use std::os::unix::fs::PermissionsExt;
 
 use crate::core::config::Config;
 use crate::error::Result;
+use crate::store::peers::changes::Changes;
 use crate::store::peers::domain::matching_domain;
 use crate::store::peers::folders::{FILE_MODE, approved_dir, approved_listing};
 use crate::store::peers::requests::{PeerRequest, ensure_requests_folder, read_requests};
-use crate::store::peers::session::Session;
 use crate::store::peers::state::PeerStatus;
 use crate::syftbox::Layout;
 
@@ -30,7 +30,7 @@ pub fn sync(layout: &Layout, config: &Config, actor: &str) -> Result<Report> {
     if let Err(e) = ensure_requests_folder(layout) {
         report.problems.push(e.to_string());
     }
-    let mut s = Session::open(layout)?;
+    let mut s = Changes::open(layout)?;
     let (listed, bad) = approved_listing(layout);
     for b in bad {
         report
@@ -83,7 +83,7 @@ fn restore_modes(layout: &Layout, listed: &BTreeMap<String, String>) {
 }
 
 /// Approval files deleted by hand revoke; files made by hand approve.
-fn follow_approved_files(s: &mut Session, listed: &BTreeMap<String, String>) -> Result<()> {
+fn follow_approved_files(s: &mut Changes, listed: &BTreeMap<String, String>) -> Result<()> {
     let gone = s
         .state
         .emails_where(|m, r| r.status == PeerStatus::Approved && !listed.contains_key(m));
@@ -109,7 +109,7 @@ fn follow_approved_files(s: &mut Session, listed: &BTreeMap<String, String>) -> 
 
 /// Approves a new request from an approved domain; any other new request waits for the owner.
 fn answer_request(
-    s: &mut Session,
+    s: &mut Changes,
     config: &Config,
     req: &PeerRequest,
     actor: &str,
@@ -155,9 +155,9 @@ fn answer_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::peers::changes::revoke;
     use crate::store::peers::folders::{answers_dir, approved, requests_dir};
     use crate::store::peers::listing::list;
-    use crate::store::peers::session::revoke;
     use crate::store::peers::sharing::has_grant;
     use crate::store::peers::state::State;
     use serde_json::Value;

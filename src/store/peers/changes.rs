@@ -24,7 +24,7 @@ use crate::store::permfile::{self, PermFile};
 use crate::syftbox::Layout;
 
 /// Who changes a peer's status, and why.
-struct Change<'a> {
+struct StatusChange<'a> {
     mail: &'a str,
     actor: &'a str,
     reason: &'a str,
@@ -32,7 +32,7 @@ struct Change<'a> {
 }
 
 /// A change in progress: the `peers` store lock and the state, saved after each step.
-pub(super) struct Session<'a> {
+pub(super) struct Changes<'a> {
     pub(super) layout: &'a Layout,
     pub(super) state: State,
     saved: State,
@@ -40,11 +40,11 @@ pub(super) struct Session<'a> {
     _lock: StoreLock,
 }
 
-impl<'a> Session<'a> {
-    pub(super) fn open(layout: &'a Layout) -> Result<Session<'a>> {
+impl<'a> Changes<'a> {
+    pub(super) fn open(layout: &'a Layout) -> Result<Changes<'a>> {
         let lock = StoreLock::acquire(&layout.state, "peers")?;
         let state = State::load(layout)?;
-        Ok(Session {
+        Ok(Changes {
             layout,
             saved: state.clone(),
             state,
@@ -84,7 +84,7 @@ impl<'a> Session<'a> {
                 FILE_MODE,
             )?;
         }
-        let change = Change {
+        let change = StatusChange {
             mail,
             actor,
             reason,
@@ -123,7 +123,7 @@ impl<'a> Session<'a> {
         if !removed && !self.state.is_approved(mail) {
             return Ok(None);
         }
-        let change = Change {
+        let change = StatusChange {
             mail,
             actor,
             reason,
@@ -141,7 +141,7 @@ impl<'a> Session<'a> {
 
     /// Records a peer's new status, saves the state and audits `event`. The grants recorded for
     /// the peer stay: those a failed revocation could not remove yet are still ours.
-    fn set_status(&mut self, status: PeerStatus, event: &str, c: Change) -> Result<()> {
+    fn set_status(&mut self, status: PeerStatus, event: &str, c: StatusChange) -> Result<()> {
         let shared = self
             .state
             .peers
@@ -394,7 +394,7 @@ pub fn approve(
             "give someone else's email",
         ));
     }
-    let mut s = Session::open(layout)?;
+    let mut s = Changes::open(layout)?;
     let (requests, _) = read_requests(layout);
     let sha = requests.get(&mail).map(|r| r.sha256.as_str());
     let approved = s.approve(&mail, actor, "approved by hand", sha)?;
@@ -424,7 +424,7 @@ pub struct Revocation {
 /// app added are removed (other rules stay). `None` when it was not an approved peer.
 pub fn revoke(layout: &Layout, input: &str, actor: &str) -> Result<Option<Revocation>> {
     let mail = email::normalize(input)?;
-    let mut s = Session::open(layout)?;
+    let mut s = Changes::open(layout)?;
     let Some(unshared) = s.revoke(&mail, actor, "revoked by hand")? else {
         return Ok(None);
     };
