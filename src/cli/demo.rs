@@ -2,7 +2,6 @@
 //! which writes a job into an owner's queue the way syft-code-queue does (for demos and tests).
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
@@ -124,10 +123,7 @@ pub fn create_queue(queue_root: &Path) -> Result<()> {
 /// A random version-4 UUID.
 pub fn new_uid() -> String {
     let mut b = [0u8; 16];
-    if fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_err()
-    {
+    if getrandom::fill(&mut b).is_err() {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -191,17 +187,20 @@ pub fn submit(
         tmp.join("metadata.json"),
         serde_json::to_string_pretty(&meta).unwrap_or_default(),
     )?;
-    let rule = |pattern: &str, write: &Vec<String>| Rule {
-        pattern: pattern.into(),
-        access: Access {
-            read: both.clone(),
-            write: write.clone(),
-            admin: requester_only.clone(),
-        },
+    let rule = |pattern: &str, write: &Vec<String>| {
+        Rule::new(
+            pattern,
+            Access {
+                read: both.clone(),
+                write: write.clone(),
+                admin: requester_only.clone(),
+                ..Access::default()
+            },
+        )
     };
     let job_perm = PermFile {
-        terminal: None,
         rules: vec![rule("metadata.json", &both)],
+        ..PermFile::default()
     };
     write(tmp.join("syft.pub.yaml"), job_perm.to_yaml())?;
     for entry in walkdir::WalkDir::new(&code_dest)
@@ -219,8 +218,8 @@ pub fn submit(
             write(
                 entry.path().join("syft.pub.yaml"),
                 PermFile {
-                    terminal: None,
                     rules,
+                    ..PermFile::default()
                 }
                 .to_yaml(),
             )?;
@@ -235,8 +234,8 @@ pub fn submit(
     write(
         code_dest.join("syft.pub.yaml"),
         PermFile {
-            terminal: None,
             rules: top_rules,
+            ..PermFile::default()
         }
         .to_yaml(),
     )?;

@@ -430,7 +430,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             at,
         }) => {
             let l = layout(&cli)?;
-            let req = crate::queue::gate::Request {
+            let req = crate::queue::gate::RulingRequest {
                 verdict: verdict.clone(),
                 rationale: rationale.clone(),
                 signature: signature.clone(),
@@ -1137,7 +1137,7 @@ fn status(cli: &Cli, json: bool) -> Result<()> {
         println!(
             "recent:    {} {} {} ({})",
             term(&d.time),
-            term(&d.outcome),
+            term(d.outcome.as_str()),
             term(&d.uid),
             term(&d.reasons.first().cloned().unwrap_or_default())
         );

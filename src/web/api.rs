@@ -625,7 +625,7 @@ impl Api {
     }
 
     fn decide(&self, uid: &str, body: &[u8]) -> Answer {
-        let req: crate::queue::gate::Request = parse_body(
+        let req: crate::queue::gate::RulingRequest = parse_body(
             body,
             r#"{"verdict": "approve"|"reject"|"request_changes", "rationale": "...", "signature": "<what you reviewed>"}"#,
         )?;
@@ -634,14 +634,18 @@ impl Api {
             self.find_job(uid, None)?;
         }
         // A verdict must name what was reviewed, or the job could have changed unseen.
-        let req = crate::queue::gate::Request {
+        let req = crate::queue::gate::RulingRequest {
             signature_required: true,
             ..req
         };
         let notifier = self.live.notifier();
         let d =
             crate::queue::gate::decide(&self.layout, uid, &req, &self.actor, notifier.as_deref())?;
-        self.live.count_decision(d.verdict.outcome(), "human", None);
+        self.live.count_decision(
+            d.verdict.outcome().as_str(),
+            crate::core::policy::Method::Human.as_str(),
+            None,
+        );
         ok(serde_json::to_value(d).unwrap_or_default())
     }
 
@@ -728,14 +732,7 @@ fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8], hint: &str) -> Result<T
 }
 
 fn check_rel_path(path: &str) -> Result<(), ApiError> {
-    let bad = path.is_empty()
-        || path.starts_with('/')
-        || path.contains('\\')
-        || path.contains('\0')
-        || path
-            .split('/')
-            .any(|c| c.is_empty() || c == "." || c == "..");
-    if bad {
+    if crate::core::rel_path::check(path).is_err() {
         return Err(ApiError::new(
             400,
             format!("file path {path:?} is not a relative path inside code/"),
