@@ -188,6 +188,21 @@ impl Layout {
     }
 }
 
+#[cfg(test)]
+impl Layout {
+    /// The layout of `owner@x.org` with `dir` as data folder, its app data and state folders made.
+    pub(crate) fn in_test_dir(dir: &Path) -> Layout {
+        let l = Layout::new(&Identity {
+            data_dir: dir.to_path_buf(),
+            email: "owner@x.org".into(),
+            source: None,
+        });
+        std::fs::create_dir_all(&l.state).unwrap();
+        std::fs::create_dir_all(&l.app_data).unwrap();
+        l
+    }
+}
+
 /// The port SyftBox assigned, or 8002.
 pub fn default_port() -> u16 {
     ["SYFTBOX_ASSIGNED_PORT", "SYFTBOX_APP_PORT"]

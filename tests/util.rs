@@ -244,11 +244,7 @@ pub fn new_uid() -> String {
 
 fn rand_u64() -> u64 {
     let mut b = [0u8; 8];
-    use std::io::Read;
-    fs::File::open("/dev/urandom")
-        .unwrap()
-        .read_exact(&mut b)
-        .unwrap();
+    getrandom::fill(&mut b).unwrap();
     u64::from_le_bytes(b)
 }
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::decision_log::Entry;
+use crate::store::decision_log::Record;
 
 /// A decision as hooks receive it on stdin (one JSON object).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,13 +23,13 @@ pub struct Decision {
 }
 
 impl Decision {
-    pub fn from_entry(e: &Entry, actor: &str) -> Decision {
+    pub fn from_record(e: &Record, actor: &str) -> Decision {
         Decision {
             uid: e.uid.clone(),
             name: e.name.clone(),
             requester: e.requester.clone(),
-            outcome: e.outcome.clone(),
-            method: e.method.clone(),
+            outcome: e.outcome.as_str().to_string(),
+            method: e.method.as_ref().map(|m| m.as_str().to_string()),
             signature: e.signature.clone(),
             reasons: e.reasons.clone(),
             actor: actor.to_string(),

@@ -1,6 +1,6 @@
 //! The `hooks.on_decision` command: run with `sh -c` in its own process group, the decision as
 //! one JSON object on stdin, killed (the whole group) when its timeout passes. Nothing here
-//! decides anything: the caller logs the [`Outcome`] and carries on.
+//! decides anything: the caller logs the [`HookRun`] and carries on.
 
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
@@ -17,7 +17,7 @@ const STDERR_TAIL: usize = 2048;
 
 /// How a hook run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum HookRun {
     /// Exited 0.
     Ok,
     /// Exited with another status (or was killed by a signal it did not get from us).
@@ -28,7 +28,7 @@ pub enum Outcome {
     SpawnError(String),
 }
 
-impl Outcome {
+impl HookRun {
     /// One line for the log; `None` when the hook succeeded.
     pub fn describe(&self, timeout: Duration) -> Option<String> {
         let tail = |s: &str| {
@@ -39,16 +39,16 @@ impl Outcome {
             }
         };
         match self {
-            Outcome::Ok => None,
-            Outcome::Failed { status, stderr } => {
+            HookRun::Ok => None,
+            HookRun::Failed { status, stderr } => {
                 Some(format!("exited with {status} ({})", tail(stderr)))
             }
-            Outcome::TimedOut { stderr } => Some(format!(
+            HookRun::TimedOut { stderr } => Some(format!(
                 "timed out after {} s and was killed ({})",
                 timeout.as_secs_f64(),
                 tail(stderr)
             )),
-            Outcome::SpawnError(e) => Some(format!("could not be started: {e}")),
+            HookRun::SpawnError(e) => Some(format!("could not be started: {e}")),
         }
     }
 }
@@ -64,7 +64,7 @@ pub fn run(
     env: &[(&str, &str)],
     timeout: Duration,
     running: Option<&Running>,
-) -> Outcome {
+) -> HookRun {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(command)
@@ -78,7 +78,7 @@ pub fn run(
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return Outcome::SpawnError(e.to_string()),
+        Err(e) => return HookRun::SpawnError(e.to_string()),
     };
     let pgid = child.id() as i32;
     if let Some(r) = running {
@@ -123,7 +123,7 @@ pub fn run(
                 kill_group(pgid);
                 let _ = child.wait();
                 clear(running);
-                return Outcome::SpawnError(format!("could not wait for it: {e}"));
+                return HookRun::SpawnError(format!("could not wait for it: {e}"));
             }
         }
     };
@@ -144,9 +144,9 @@ pub fn run(
         })
         .unwrap_or_default();
     match status {
-        None => Outcome::TimedOut { stderr },
-        Some(s) if s.success() => Outcome::Ok,
-        Some(s) => Outcome::Failed {
+        None => HookRun::TimedOut { stderr },
+        Some(s) if s.success() => HookRun::Ok,
+        Some(s) => HookRun::Failed {
             status: s.to_string(),
             stderr,
         },
@@ -180,7 +180,7 @@ mod tests {
             Duration::from_secs(5),
             None,
         );
-        assert_eq!(o, Outcome::Ok);
+        assert_eq!(o, HookRun::Ok);
         assert_eq!(std::fs::read_to_string(out).unwrap(), "{\"a\":1}");
     }
 
@@ -194,7 +194,7 @@ mod tests {
             None,
         );
         match &o {
-            Outcome::Failed { status, stderr } => {
+            HookRun::Failed { status, stderr } => {
                 assert!(status.contains('3'), "{status}");
                 assert!(stderr.contains("boom"), "{stderr}");
             }
@@ -221,7 +221,7 @@ mod tests {
             start.elapsed()
         );
         match &o {
-            Outcome::TimedOut { stderr } => assert!(stderr.contains("started"), "{stderr}"),
+            HookRun::TimedOut { stderr } => assert!(stderr.contains("started"), "{stderr}"),
             other => panic!("{other:?}"),
         }
         std::thread::sleep(Duration::from_millis(2500));
@@ -232,6 +232,6 @@ mod tests {
     fn a_hook_that_ignores_stdin_still_finishes() {
         let big = vec![b'x'; 1 << 20];
         let o = run("exit 0", &big, &[], Duration::from_secs(5), None);
-        assert_eq!(o, Outcome::Ok);
+        assert_eq!(o, HookRun::Ok);
     }
 }

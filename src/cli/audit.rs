@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::queue::Status;
 use crate::service::status::{self, JobCounts};
 use crate::store::audit::AuditLog;
-use crate::store::decision_log::{DecisionLog, Entry};
+use crate::store::decision_log::{DecisionLog, Record};
 use crate::store::lock::InstanceLock;
 
 pub(crate) fn audit(cli: &Cli, cmd: &AuditCommand) -> Result<()> {
@@ -50,7 +50,7 @@ struct Report<'a> {
     ignored_store_files: &'a [String],
     config_error: &'a Option<String>,
     rule_sets: &'a [String],
-    recent_decisions: &'a [Entry],
+    recent_decisions: &'a [Record],
     unexplained_jobs: &'a [Unexplained],
 }
 
@@ -129,7 +129,7 @@ pub(crate) fn status(cli: &Cli, json: bool) -> Result<()> {
         println!(
             "recent:    {} {} {} ({})",
             term(&d.time),
-            term(&d.outcome),
+            term(d.outcome.as_str()),
             term(&d.uid),
             term(&d.reasons.first().cloned().unwrap_or_default())
         );

@@ -2,7 +2,6 @@
 //! which writes a job into an owner's queue the way syft-code-queue does (for demos and tests).
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
@@ -16,6 +15,7 @@ use crate::store::permfile::{Access, PermFile, Rule};
 use crate::syftbox::{Identity, Layout};
 
 pub const DEMO_OWNER: &str = "owner@demo.example.org";
+const SERVER_URL: &str = "https://syftbox.example";
 
 /// syft-code-queue's permission file for `pending/`: anyone may write a job there.
 const PENDING_PERMS: &str =
@@ -36,42 +36,61 @@ pub fn prepare(root: &Path) -> Result<Identity> {
     let fresh = !config.exists();
     create_queue(&layout.queue)?;
     if fresh {
-        let body = json!({"data_dir": data_dir, "email": DEMO_OWNER, "server_url": "https://syftbox.example", "client_url": "http://localhost:7938"});
+        let body = json!({"data_dir": data_dir, "email": DEMO_OWNER, "server_url": SERVER_URL, "client_url": "http://localhost:7938"});
         durable::write_atomic(&config, body.to_string().as_bytes(), 0o644)?;
         let samples = root.join("samples");
         write_sample(&samples.join("count-rows"), "print('rows:', 42)\n")?;
         write_sample(&samples.join("data-analysis"), "print('mean:', 3.5)\n")?;
         let q = Queue::new(layout.queue.clone());
-        submit(
-            &q,
-            &samples.join("count-rows"),
-            "andrew@openmined.org",
-            DEMO_OWNER,
-            "Count rows",
-            "Counts the rows of the demo table",
-            &["demo".into()],
-            Status::Pending,
-        )?;
-        submit(
-            &q,
-            &samples.join("data-analysis"),
-            "researcher@university.edu",
-            DEMO_OWNER,
-            "Data Analysis Script",
-            "Mean of the demo column",
-            &["stats".into()],
-            Status::Pending,
-        )?;
-        submit(
-            &q,
-            &samples.join("data-analysis"),
-            "researcher@university.edu",
-            DEMO_OWNER,
-            "Data Analysis Script",
-            "Mean of the demo column",
-            &["stats".into()],
-            Status::Completed,
-        )?;
+        // A job from the trusted sender, one waiting for the owner, and the same code seen
+        // completing before (so it can be trusted from the UI's Trusted code tab).
+        let jobs = [
+            (
+                "count-rows",
+                "andrew@openmined.org",
+                "Count rows",
+                "Counts the rows of the demo table",
+                "demo",
+                Status::Pending,
+            ),
+            (
+                "data-analysis",
+                "researcher@university.edu",
+                "Data Analysis Script",
+                "Mean of the demo column",
+                "stats",
+                Status::Pending,
+            ),
+            (
+                "data-analysis",
+                "researcher@university.edu",
+                "Data Analysis Script",
+                "Mean of the demo column",
+                "stats",
+                Status::Completed,
+            ),
+        ];
+        // The trusted sender proves their jobs (their allowlist entry requires it): the demo
+        // makes them an identity key as syft-crypto would, and signs their sample job.
+        let andrew =
+            crate::store::identity::init(&data_dir, SERVER_URL, "andrew@openmined.org", true)?;
+        let andrew_key = crate::store::identity::read_private(&andrew.key_file)?;
+        for (sample, from, name, description, tag, status) in jobs {
+            let uid = submit(
+                &q,
+                &samples.join(sample),
+                from,
+                DEMO_OWNER,
+                name,
+                description,
+                &[tag.into()],
+                status,
+            )?;
+            if from == "andrew@openmined.org" {
+                let ins = crate::queue::inspect(&q.job_dir(status, &uid), DEMO_OWNER);
+                crate::queue::proof::attest(&ins, &andrew_key, from, &andrew.identity)?;
+            }
+        }
     }
     Ok(id)
 }
@@ -104,10 +123,7 @@ pub fn create_queue(queue_root: &Path) -> Result<()> {
 /// A random version-4 UUID.
 pub fn new_uid() -> String {
     let mut b = [0u8; 16];
-    if fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_err()
-    {
+    if getrandom::fill(&mut b).is_err() {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -171,17 +187,20 @@ pub fn submit(
         tmp.join("metadata.json"),
         serde_json::to_string_pretty(&meta).unwrap_or_default(),
     )?;
-    let rule = |pattern: &str, write: &Vec<String>| Rule {
-        pattern: pattern.into(),
-        access: Access {
-            read: both.clone(),
-            write: write.clone(),
-            admin: requester_only.clone(),
-        },
+    let rule = |pattern: &str, write: &Vec<String>| {
+        Rule::new(
+            pattern,
+            Access {
+                read: both.clone(),
+                write: write.clone(),
+                admin: requester_only.clone(),
+                ..Access::default()
+            },
+        )
     };
     let job_perm = PermFile {
-        terminal: None,
         rules: vec![rule("metadata.json", &both)],
+        ..PermFile::default()
     };
     write(tmp.join("syft.pub.yaml"), job_perm.to_yaml())?;
     for entry in walkdir::WalkDir::new(&code_dest)
@@ -199,8 +218,8 @@ pub fn submit(
             write(
                 entry.path().join("syft.pub.yaml"),
                 PermFile {
-                    terminal: None,
                     rules,
+                    ..PermFile::default()
                 }
                 .to_yaml(),
             )?;
@@ -215,8 +234,8 @@ pub fn submit(
     write(
         code_dest.join("syft.pub.yaml"),
         PermFile {
-            terminal: None,
             rules: top_rules,
+            ..PermFile::default()
         }
         .to_yaml(),
     )?;

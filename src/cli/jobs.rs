@@ -8,7 +8,7 @@ use super::common::{layout, resolve_job, term};
 use super::demo;
 use crate::core::signature;
 use crate::error::{Error, Result};
-use crate::queue::gate::Request;
+use crate::queue::gate::RulingRequest;
 use crate::queue::metadata::Metadata;
 use crate::queue::review::Trust;
 use crate::queue::{Queue, Status};
@@ -166,7 +166,7 @@ pub(crate) fn jobs(cli: &Cli, status: Option<Status>, json: bool) -> Result<()> 
     Ok(())
 }
 
-pub(crate) fn decide(cli: &Cli, uid: &str, req: Request) -> Result<()> {
+pub(crate) fn decide(cli: &Cli, uid: &str, req: RulingRequest) -> Result<()> {
     let l = layout(cli)?;
     let d = decide::decide(&l, &Actor::Cli, uid, &req)?;
     println!(

@@ -23,16 +23,23 @@ fn server_url(id: &Identity) -> String {
     config_field(id, "server_url").unwrap_or_else(|| identity::DEFAULT_SERVER_URL.to_string())
 }
 
-/// syft-crypto derives the key folder from the email as the config spells it.
+/// The email as the config spells it (syft-crypto derives the key folder from that spelling),
+/// unless `--email` chose another identity.
+fn config_email(id: &Identity) -> String {
+    config_field(id, "email")
+        .filter(|e| e.trim().to_lowercase() == id.email)
+        .unwrap_or_else(|| id.email.clone())
+}
+
 fn key_path(id: &Identity, key: Option<&Path>) -> PathBuf {
-    let email = config_field(id, "email").unwrap_or_else(|| id.email.clone());
+    let email = config_email(id);
     key.map(Path::to_path_buf)
         .unwrap_or_else(|| identity::key_file(&id.data_dir, &server_url(id), &email))
 }
 
 /// `keys init`: makes the identity key and `did.json` as syft-crypto's `bootstrap_user` does.
 pub(crate) fn init(id: &Identity, force: bool) -> Result<()> {
-    let email = config_field(id, "email").unwrap_or_else(|| id.email.clone());
+    let email = config_email(id);
     let made = identity::init(&id.data_dir, &server_url(id), &email, force)?;
     println!("created {}", made.key_file.display());
     println!("published {}", made.did_file.display());

@@ -17,7 +17,7 @@ use std::io::Write;
 use clap::{Args, FromArgMatches, Parser};
 
 use crate::error::{Error, Result};
-use crate::queue::gate::Request;
+use crate::queue::gate::RulingRequest;
 use args::{Cli, Command, KeysCommand, RulesCommand, RunArgs};
 use common::{identity, layout, store_layout, term};
 
@@ -75,7 +75,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             signature,
             at,
         }) => {
-            let req = Request {
+            let req = RulingRequest {
                 verdict: verdict.clone(),
                 rationale: rationale.clone(),
                 signature: signature.clone(),

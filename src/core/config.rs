@@ -292,7 +292,7 @@ impl RuleSet {
             ));
         }
         for f in &self.required_filenames {
-            check_rel_path(f).map_err(|why| {
+            crate::core::rel_path::check(f).map_err(|why| {
                 Error::invalid(
                     format!("{at}: required file {f:?} {why}"),
                     "use paths relative to code/, like run.sh or lib/util.py",
@@ -343,7 +343,7 @@ impl PeersConfig {
             }
         }
         for ds in &self.auto_share_datasets {
-            check_rel_path(ds).map_err(|why| {
+            crate::core::rel_path::check(ds).map_err(|why| {
                 Error::invalid(
                     format!("config.yaml is invalid: dataset {ds:?} {why}"),
                     "give a folder relative to your datasite, like public/datasets/census",
@@ -412,16 +412,6 @@ impl HooksConfig {
         }
         Ok(())
     }
-}
-
-fn check_rel_path(p: &str) -> std::result::Result<(), &'static str> {
-    if p.is_empty() || p.starts_with('/') || p.contains('\\') || p.contains('\0') {
-        return Err("is not a relative path");
-    }
-    if p.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
-        return Err("must not contain empty, . or .. parts");
-    }
-    Ok(())
 }
 
 /// The outcome of one condition of a rule set, for explanations.

@@ -3,9 +3,11 @@
 //! something else.
 
 pub mod attestation;
+pub(crate) mod canonical;
 pub mod config;
 pub mod email;
 pub(crate) mod hash_cache;
 pub mod policy;
+pub(crate) mod rel_path;
 pub mod signature;
 pub mod visible;

@@ -1,4 +1,5 @@
-//! The decision rules (SPEC §6) as a pure function from facts to a verdict with reasons.
+//! The decision rules (SPEC §6) as a pure function from facts to a verdict with reasons, and the
+//! words decisions are recorded with (how a job was approved, what happened to it).
 //!
 //! Order: a job that is invalid or blocked waits, flagged; a sender in the allowlist is approved;
 //! code whose signature is trusted is approved; otherwise the job waits for the owner.
@@ -38,12 +39,135 @@ pub enum Outcome {
     Invalid,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    Allowlist,
-    TrustedCode,
-    Rules,
+/// An enum written as one word in files and JSON: `as_str` is its only spelling, used by serde,
+/// `Display`, logs and metrics alike.
+macro_rules! word_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $word:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl $name {
+            pub const ALL: &[$name] = &[$($name::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word,)*
+                }
+            }
+
+            pub fn parse(word: &str) -> Option<$name> {
+                match word {
+                    $($word => Some($name::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+
+        impl Word for $name {
+            fn as_str(self) -> &'static str {
+                $name::as_str(self)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$name, D::Error> {
+                let word = String::deserialize(d)?;
+                $name::parse(&word)
+                    .ok_or_else(|| serde::de::Error::unknown_variant(&word, &[$($word),*]))
+            }
+        }
+    };
+}
+
+word_enum! {
+    /// How a job was approved: by [`decide`] (allowlist, trusted code, rules) or by the owner.
+    pub enum Method {
+        Allowlist = "allowlist",
+        TrustedCode = "trusted_code",
+        Rules = "rules",
+        /// The owner's verdict through the gate; [`decide`] never answers it.
+        Human = "human",
+    }
+}
+
+word_enum! {
+    /// What happened to a job, as the decision log, the audit chain and announcements record it.
+    pub enum Disposition {
+        Approved = "approved",
+        /// Left pending for the owner ([`Outcome::Wait`]).
+        Waiting = "waiting",
+        /// Left pending for the owner, flagged ([`Outcome::Invalid`]).
+        Flagged = "flagged",
+        /// An approval the mover refused (the job changed): it is evaluated again.
+        SentBack = "sent_back",
+        /// An approval the filesystem refused (audited once per distinct failure).
+        ApprovalFailed = "approval_failed",
+        Rejected = "rejected",
+        ChangesRequested = "changes_requested",
+        Expired = "expired",
+        /// Found in approved/ or running/ with no decision that explains it.
+        Unexplained = "unexplained",
+        RecoveryCompleted = "recovery_completed",
+        RecoverySentBack = "recovery_sent_back",
+        RecoveryFailed = "recovery_failed",
+    }
+}
+
+/// An enum spelled as one word (see [`word_enum`]).
+pub trait Word: Copy {
+    fn as_str(self) -> &'static str;
+}
+
+/// A word read back from a file another version may have written: one this version knows, or
+/// the word as written, so the line still reads (and anything computed over it still matches).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Recorded<T> {
+    Known(T),
+    Unknown(String),
+}
+
+impl<T: Word> Recorded<T> {
+    pub fn known(&self) -> Option<T> {
+        match self {
+            Recorded::Known(t) => Some(*t),
+            Recorded::Unknown(_) => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Recorded::Known(t) => t.as_str(),
+            Recorded::Unknown(word) => word,
+        }
+    }
+}
+
+impl<T> From<T> for Recorded<T> {
+    fn from(t: T) -> Recorded<T> {
+        Recorded::Known(t)
+    }
+}
+
+impl<T: Word> std::fmt::Display for Recorded<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -359,6 +483,24 @@ mod tests {
             ..facts()
         });
         assert_eq!(v.method, Some(Method::Allowlist));
+    }
+
+    #[test]
+    fn words_read_back_as_written() {
+        for m in Method::ALL {
+            let json = serde_json::to_string(m).unwrap();
+            assert_eq!(json, format!("\"{}\"", m.as_str()));
+            assert_eq!(serde_json::from_str::<Method>(&json).unwrap(), *m);
+        }
+        for d in Disposition::ALL {
+            let r: Recorded<Disposition> = serde_json::from_str(&format!("\"{d}\"")).unwrap();
+            assert_eq!(r, Recorded::Known(*d));
+        }
+        // A word this version does not know is kept, byte for byte.
+        let r: Recorded<Disposition> = serde_json::from_str("\"quarantined\"").unwrap();
+        assert_eq!(r, Recorded::Unknown("quarantined".into()));
+        assert_eq!(serde_json::to_string(&r).unwrap(), "\"quarantined\"");
+        assert!(serde_json::from_str::<Method>("\"quarantined\"").is_err());
     }
 
     #[test]

@@ -403,7 +403,8 @@ pub fn signature_v1(name: &str, description: &str, tags: &[String], files: &[Cod
         name,
         tags,
     };
-    let json = serde_json::to_vec(&canonical).expect("canonical JSON always serializes");
+    let json =
+        crate::core::canonical::to_vec(&canonical).expect("canonical JSON always serializes");
     format!("{:x}", Sha256::digest(&json))
 }
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::announce::{Decision, Notifier};
+use crate::core::policy::Disposition;
 use crate::core::signature;
 use crate::daemon::live::{Live, Unexplained};
 use crate::durable::{self, Sync};
@@ -23,7 +24,7 @@ use crate::queue::journal::Mover;
 use crate::queue::metadata::{self, Metadata};
 use crate::queue::{self, Queue, Status};
 use crate::store::audit::{self, AuditLog};
-use crate::store::decision_log::{DecisionLog, Entry};
+use crate::store::decision_log::{DecisionLog, Record};
 use crate::store::permfile::{self, Access, PermFile, Rule};
 use crate::syftbox::Layout;
 
@@ -397,14 +398,14 @@ impl Bypass {
             log::error!("could not record the unexplained job(s) in the audit chain: {e}");
         }
         let time = metadata::format_naive(&metadata::now_naive());
-        let entries: Vec<Entry> = found
+        let entries: Vec<Record> = found
             .iter()
-            .map(|u| Entry {
+            .map(|u| Record {
                 time: time.clone(),
                 uid: u.uid.clone(),
                 name: u.name.clone(),
                 requester: u.requester.clone(),
-                outcome: "unexplained".into(),
+                outcome: Disposition::Unexplained.into(),
                 method: None,
                 signature: None,
                 reasons: vec![format!(
@@ -417,7 +418,7 @@ impl Bypass {
             log::error!("could not write the decision log: {e}");
         }
         for e in &entries {
-            notifier.decision(Decision::from_entry(e, "daemon"));
+            notifier.decision(Decision::from_record(e, "daemon"));
         }
     }
 
@@ -527,14 +528,14 @@ impl History {
 /// What syft-code-queue gives the status folders other than `pending/`.
 fn readable_by_all() -> PermFile {
     PermFile {
-        terminal: None,
-        rules: vec![Rule {
-            pattern: "**".into(),
-            access: Access {
+        rules: vec![Rule::new(
+            "**",
+            Access {
                 read: vec!["*".into()],
                 ..Access::default()
             },
-        }],
+        )],
+        ..PermFile::default()
     }
 }
 
@@ -581,6 +582,7 @@ fn prune_pending_rules(queue: &Queue) {
     let pruned = PermFile {
         terminal: perm.terminal,
         rules: keep,
+        ..PermFile::default()
     };
     match durable::write_atomic(&path, pruned.to_yaml().as_bytes(), 0o644) {
         Ok(()) => log::info!(

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{Daemon, Known, RETRY_AFTER, Settle};
-use crate::core::policy::{Method, Outcome, Verdict};
+use crate::core::policy::{Disposition, Method, Outcome, Verdict};
 use crate::queue::Status;
 use crate::queue::gate;
 use crate::queue::journal::{Applied, Check};
@@ -155,7 +155,7 @@ impl Daemon {
         if let Some(live) = &self.live {
             live.count_decision(
                 "approved",
-                method_key(v.method),
+                v.method.map_or("none", Method::as_str),
                 first_seen.get(&uid).map(|t| t.elapsed()),
             );
         }
@@ -168,7 +168,7 @@ impl Daemon {
             method_name(v.method),
             v.reasons.join("; ")
         );
-        record.decision(r, "approved", method_text(v), v.reasons.clone());
+        record.decision(r, Disposition::Approved, v.method, v.reasons.clone());
     }
 
     /// The mover found the job changed since it was reviewed: it is evaluated again.
@@ -194,7 +194,7 @@ impl Daemon {
         if f.new {
             let mut reasons = v.reasons.clone();
             reasons.push(why);
-            record.decision(r, "sent_back", method_text(v), reasons);
+            record.decision(r, Disposition::SentBack, v.method, reasons);
         }
         self.touch_pending(uid);
     }
@@ -210,7 +210,7 @@ impl Daemon {
             );
         }
         if f.new {
-            record.event(r, "approval_failed", vec![why]);
+            record.event(r, Disposition::ApprovalFailed, vec![why]);
         }
         let now = Instant::now();
         self.pending.insert(
@@ -227,17 +227,12 @@ impl Daemon {
 fn note_waiting(uid: &str, r: &Review, v: &Verdict, record: &mut Record) {
     let word = if v.outcome == Outcome::Invalid {
         log::warn!("job {uid} is flagged: {}", v.reasons.join("; "));
-        "flagged"
+        Disposition::Flagged
     } else {
         log::info!("job {uid} {}: {}", describe_job(r), v.reasons.join("; "));
-        "waiting"
+        Disposition::Waiting
     };
-    record.entry(r, word, method_text(v), v.reasons.clone());
-}
-
-/// The method as the decision log names it.
-fn method_text(v: &Verdict) -> Option<&'static str> {
-    v.method.map(|m| method_key(Some(m)))
+    record.entry(r, word, v.method, v.reasons.clone());
 }
 
 fn describe_job(r: &Review) -> String {
@@ -248,20 +243,12 @@ fn describe_job(r: &Review) -> String {
     )
 }
 
-fn method_key(m: Option<Method>) -> &'static str {
-    match m {
-        Some(Method::Allowlist) => "allowlist",
-        Some(Method::TrustedCode) => "trusted_code",
-        Some(Method::Rules) => "rules",
-        None => "none",
-    }
-}
-
 fn method_name(m: Option<Method>) -> &'static str {
     match m {
         Some(Method::Allowlist) => "trusted sender",
         Some(Method::TrustedCode) => "trusted code",
         Some(Method::Rules) => "rules",
+        Some(Method::Human) => "the owner",
         None => "no method",
     }
 }

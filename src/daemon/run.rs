@@ -6,6 +6,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use super::{Daemon, SHUTDOWN_NOTIFY, STATUS_EVERY, Settle};
+use crate::core::policy::Disposition;
 use crate::core::policy::Outcome;
 use crate::daemon::live::Snapshot;
 use crate::daemon::watcher::{Msg, Watcher};
@@ -114,14 +115,14 @@ impl Daemon {
         for (uid, applied) in self.mover.recover(&self.trust) {
             let (outcome, why) = match applied {
                 Applied::Done => (
-                    "completed",
+                    Disposition::RecoveryCompleted,
                     "an interrupted move was completed after a restart".to_string(),
                 ),
                 Applied::SentBack(why) => {
                     log::warn!("job {uid} was sent back to pending: {why}");
-                    ("sent_back", why)
+                    (Disposition::RecoverySentBack, why)
                 }
-                Applied::Failed(e) => ("failed", e.to_string()),
+                Applied::Failed(e) => (Disposition::RecoveryFailed, e.to_string()),
             };
             let dir = self
                 .queue
@@ -129,7 +130,7 @@ impl Daemon {
                 .map(|(_, d)| d)
                 .unwrap_or_else(|| self.queue.job_dir(Status::Pending, &uid));
             let r = review::review(&dir, &self.layout.email, &self.trust);
-            record.decision(&r, &format!("recovery_{outcome}"), None, vec![why]);
+            record.decision(&r, outcome, None, vec![why]);
         }
         // Recoveries are recorded, not announced: they finish decisions announced before.
         record.write(&self.layout);

@@ -10,6 +10,7 @@ use chrono::{Duration as ChronoDuration, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
 use crate::announce::{self, Notifier};
+use crate::core::policy::{Disposition, Method};
 use crate::error::{Error, Result};
 use crate::queue::journal::{Applied, Check, Mover};
 use crate::queue::metadata::{self, JobMeta};
@@ -25,45 +26,46 @@ pub const DEFAULT_TIMEOUT_SECONDS: u64 = 86_400;
 pub const MAX_RATIONALE: usize = 4_000;
 pub const CHANGES_PREFIX: &str = "changes requested: ";
 
+/// The owner's verdict on a pending job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
+pub enum Ruling {
     Approve,
     Reject,
     RequestChanges,
 }
 
-impl Verdict {
-    pub fn parse(s: &str) -> Option<Verdict> {
+impl Ruling {
+    pub fn parse(s: &str) -> Option<Ruling> {
         match s.trim().to_lowercase().replace('-', "_").as_str() {
-            "approve" => Some(Verdict::Approve),
-            "reject" => Some(Verdict::Reject),
-            "request_changes" => Some(Verdict::RequestChanges),
+            "approve" => Some(Ruling::Approve),
+            "reject" => Some(Ruling::Reject),
+            "request_changes" => Some(Ruling::RequestChanges),
             _ => None,
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Verdict::Approve => "approve",
-            Verdict::Reject => "reject",
-            Verdict::RequestChanges => "request_changes",
+            Ruling::Approve => "approve",
+            Ruling::Reject => "reject",
+            Ruling::RequestChanges => "request_changes",
         }
     }
 
     fn target(self) -> Status {
         match self {
-            Verdict::Approve => Status::Approved,
-            Verdict::Reject | Verdict::RequestChanges => Status::Rejected,
+            Ruling::Approve => Status::Approved,
+            Ruling::Reject | Ruling::RequestChanges => Status::Rejected,
         }
     }
 
     /// The outcome recorded for this verdict (decision log, audit chain, metrics).
-    pub fn outcome(self) -> &'static str {
+    pub fn outcome(self) -> Disposition {
         match self {
-            Verdict::Approve => "approved",
-            Verdict::Reject => "rejected",
-            Verdict::RequestChanges => "changes_requested",
+            Ruling::Approve => Disposition::Approved,
+            Ruling::Reject => Disposition::Rejected,
+            Ruling::RequestChanges => Disposition::ChangesRequested,
         }
     }
 }
@@ -71,7 +73,7 @@ impl Verdict {
 /// A verdict as the API, CLI and MCP send it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Request {
+pub struct RulingRequest {
     pub verdict: String,
     #[serde(default)]
     pub rationale: Option<String>,
@@ -91,7 +93,7 @@ pub struct Request {
 #[derive(Debug, Clone, Serialize)]
 pub struct Decided {
     pub uid: String,
-    pub verdict: Verdict,
+    pub verdict: Ruling,
     pub status: Status,
     pub actor: String,
     pub rationale: Option<String>,
@@ -103,11 +105,11 @@ pub struct Decided {
 pub fn decide(
     layout: &Layout,
     uid: &str,
-    req: &Request,
+    req: &RulingRequest,
     actor: &Actor,
     notifier: Option<&Notifier>,
 ) -> Result<Decided> {
-    let verdict = Verdict::parse(&req.verdict).ok_or_else(|| {
+    let verdict = Ruling::parse(&req.verdict).ok_or_else(|| {
         Error::invalid(
             format!("unknown verdict {:?}", req.verdict),
             "use approve, reject or request_changes",
@@ -121,21 +123,21 @@ pub fn decide(
     let r = review::review(&dir, &layout.email, &trust);
     check_seen(&r, uid, verdict, req)?;
     let message = match verdict {
-        Verdict::Approve => None,
-        Verdict::Reject => rationale.clone(),
-        Verdict::RequestChanges => rationale.as_ref().map(|r| format!("{CHANGES_PREFIX}{r}")),
+        Ruling::Approve => None,
+        Ruling::Reject => rationale.clone(),
+        Ruling::RequestChanges => rationale.as_ref().map(|r| format!("{CHANGES_PREFIX}{r}")),
     };
     let mover = Mover::new(layout);
     apply(&mover, &r, uid, verdict, message, &trust)?;
     let mut reasons = vec![format!(
         "{} by {actor}",
-        verdict.outcome().replace('_', " ")
+        verdict.outcome().as_str().replace('_', " ")
     )];
     if let Some(r) = &rationale {
         reasons.push(format!("rationale: {r}"));
     }
     let mut record = Record::new(actor);
-    record.decision(&r, verdict.outcome(), Some("human"), reasons);
+    record.decision(&r, verdict.outcome(), Some(Method::Human), reasons);
     let announced = record.write(layout);
     mover.settled([&r.inspection.uid]);
     // Hooks and mail never run under the queue lock.
@@ -154,7 +156,7 @@ pub fn decide(
 }
 
 /// The rationale, trimmed (none if empty); required for every verdict but approval.
-fn rationale(verdict: Verdict, given: Option<&str>) -> Result<Option<String>> {
+fn rationale(verdict: Ruling, given: Option<&str>) -> Result<Option<String>> {
     let rationale = given
         .map(str::trim)
         .filter(|r| !r.is_empty())
@@ -168,7 +170,7 @@ fn rationale(verdict: Verdict, given: Option<&str>) -> Result<Option<String>> {
             format!("keep it under {MAX_RATIONALE} characters"),
         ));
     }
-    if verdict != Verdict::Approve && rationale.is_none() {
+    if verdict != Ruling::Approve && rationale.is_none() {
         return Err(Error::invalid(
             format!(
                 "a rationale is required to {}",
@@ -204,7 +206,7 @@ fn locate_pending(queue: &Queue, uid: &str, status: Option<Status>) -> Result<Pa
 }
 
 /// Refuses a verdict on a job that is not the owner's, or not the code the owner saw.
-fn check_seen(r: &Review, uid: &str, verdict: Verdict, req: &Request) -> Result<()> {
+fn check_seen(r: &Review, uid: &str, verdict: Ruling, req: &RulingRequest) -> Result<()> {
     if let Some(why) = &r.inspection.ignored {
         return Err(Error::invalid(
             format!("job {uid} is not yours to decide"),
@@ -213,7 +215,7 @@ fn check_seen(r: &Review, uid: &str, verdict: Verdict, req: &Request) -> Result<
     }
     // A job that has no signature (code not read in full) can still be turned away unseen;
     // approving needs the signature of what was reviewed.
-    let unsigned_refusal = r.inspection.signature.is_none() && verdict != Verdict::Approve;
+    let unsigned_refusal = r.inspection.signature.is_none() && verdict != Ruling::Approve;
     if req.signature_required
         && !unsigned_refusal
         && req.signature.as_deref().is_none_or(|s| s.trim().is_empty())
@@ -242,7 +244,7 @@ fn apply(
     mover: &Mover,
     r: &Review,
     uid: &str,
-    verdict: Verdict,
+    verdict: Ruling,
     message: Option<String>,
     trust: &Trust,
 ) -> Result<()> {
@@ -326,7 +328,7 @@ pub fn expire(
             Applied::Done => {
                 log::info!("job {uid} expired and was moved to timedout/");
                 let mut record = Record::new("daemon");
-                record.decision(r, "expired", None, vec![msg(r)]);
+                record.decision(r, Disposition::Expired, None, vec![msg(r)]);
                 announced.extend(record.write(layout));
                 done.push(uid);
             }

@@ -5,16 +5,17 @@
 //! undone because a log could not be written.
 
 use crate::announce::Decision;
+use crate::core::policy::{Disposition, Method, Recorded};
 use crate::queue::metadata;
 use crate::queue::review::Review;
 use crate::store::audit::{self, Actor, AuditEvent, AuditLog};
-use crate::store::decision_log::{DecisionLog, Entry};
+use crate::store::decision_log::{DecisionLog, Record as LogRecord};
 use crate::syftbox::Layout;
 
 /// Decision log lines and audit events collected for one write, all by one actor.
 pub(crate) struct Record {
     actor: Actor,
-    entries: Vec<Entry>,
+    entries: Vec<LogRecord>,
     events: Vec<audit::Event>,
 }
 
@@ -31,8 +32,8 @@ impl Record {
     pub(crate) fn decision(
         &mut self,
         r: &Review,
-        outcome: &str,
-        method: Option<&str>,
+        outcome: Disposition,
+        method: Option<Method>,
         reasons: Vec<String>,
     ) {
         self.event(r, outcome, reasons.clone());
@@ -43,25 +44,25 @@ impl Record {
     pub(crate) fn entry(
         &mut self,
         r: &Review,
-        outcome: &str,
-        method: Option<&str>,
+        outcome: Disposition,
+        method: Option<Method>,
         reasons: Vec<String>,
     ) {
         let ins = &r.inspection;
-        self.entries.push(Entry {
+        self.entries.push(LogRecord {
             time: metadata::format_naive(&metadata::now_naive()),
             uid: ins.uid.clone(),
             name: ins.name().map(str::to_owned),
             requester: ins.requester().map(str::to_owned),
-            outcome: outcome.to_string(),
-            method: method.map(str::to_owned),
+            outcome: Recorded::Known(outcome),
+            method: method.map(Recorded::Known),
             signature: ins.signature.clone(),
             reasons,
         });
     }
 
     /// An audit event only (an approval that failed to happen).
-    pub(crate) fn event(&mut self, r: &Review, outcome: &str, reasons: Vec<String>) {
+    pub(crate) fn event(&mut self, r: &Review, outcome: Disposition, reasons: Vec<String>) {
         let ins = &r.inspection;
         self.events.push(audit::Event {
             event: AuditEvent::Decision,
@@ -69,7 +70,7 @@ impl Record {
             uid: Some(ins.uid.clone()),
             signature: ins.signature.clone(),
             email: ins.requester().map(str::to_owned),
-            outcome: outcome.to_string(),
+            outcome: outcome.as_str().to_string(),
             reasons,
         });
     }
@@ -85,7 +86,7 @@ impl Record {
         }
         self.entries
             .iter()
-            .map(|e| Decision::from_entry(e, self.actor.as_str()))
+            .map(|e| Decision::from_record(e, self.actor.as_str()))
             .collect()
     }
 }

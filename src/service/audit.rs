@@ -15,7 +15,7 @@ use crate::syftbox::Layout;
 /// The newest verified decisions, newest first.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Decisions {
-    pub(crate) decisions: Vec<decision_log::Entry>,
+    pub(crate) decisions: Vec<decision_log::Record>,
     pub(crate) unverified_lines: u64,
 }
 

@@ -3,12 +3,17 @@
 
 use crate::daemon::live::Live;
 use crate::error::Result;
-use crate::queue::gate::{self, Decided, Request};
+use crate::queue::gate::{self, Decided, RulingRequest};
 use crate::store::audit::Actor;
 use crate::syftbox::Layout;
 
 /// A verdict given at this machine's command line (it may name no signature).
-pub(crate) fn decide(layout: &Layout, actor: &Actor, uid: &str, req: &Request) -> Result<Decided> {
+pub(crate) fn decide(
+    layout: &Layout,
+    actor: &Actor,
+    uid: &str,
+    req: &RulingRequest,
+) -> Result<Decided> {
     gate::decide(layout, uid, req, actor, None)
 }
 
@@ -20,17 +25,21 @@ pub(crate) fn decide_reviewed(
     live: &Live,
     actor: &Actor,
     uid: &str,
-    req: Request,
+    req: RulingRequest,
 ) -> Result<Decided> {
     if req.status.is_none() {
         super::jobs::find(layout, uid, None)?;
     }
-    let req = Request {
+    let req = RulingRequest {
         signature_required: true,
         ..req
     };
     let notifier = live.notifier();
     let d = gate::decide(layout, uid, &req, actor, notifier.as_deref())?;
-    live.count_decision(d.verdict.outcome(), "human", None);
+    live.count_decision(
+        d.verdict.outcome().as_str(),
+        crate::core::policy::Method::Human.as_str(),
+        None,
+    );
     Ok(d)
 }

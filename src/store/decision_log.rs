@@ -14,21 +14,23 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::core::policy::{Disposition, Method, Recorded};
 use crate::error::{Error, Result};
 use crate::syftbox::Layout;
 
+/// One decision as the log keeps it. Outcome and method are [`Recorded`]: a line written with a
+/// word this version does not know still reads and verifies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
+pub struct Record {
     pub time: String,
     pub uid: String,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
     pub requester: Option<String>,
-    /// approved, waiting, flagged, sent_back
-    pub outcome: String,
+    pub outcome: Recorded<Disposition>,
     #[serde(default)]
-    pub method: Option<String>,
+    pub method: Option<Recorded<Method>>,
     #[serde(default)]
     pub signature: Option<String>,
     pub reasons: Vec<String>,
@@ -40,16 +42,16 @@ pub struct DecisionLog {
     layout: Layout,
 }
 
-/// A line as stored: the entry and its MAC.
+/// A line as stored: the record and its MAC.
 #[derive(Serialize, Deserialize)]
 struct Line {
     #[serde(flatten)]
-    entry: Entry,
+    entry: Record,
     #[serde(default)]
     mac: Option<String>,
 }
 
-fn mac(key: &[u8; 32], e: &Entry) -> String {
+fn mac(key: &[u8; 32], e: &Record) -> String {
     let msg = serde_json::to_vec(e).expect("entries always serialize");
     let mut block = [0u8; 64];
     block[..32].copy_from_slice(key);
@@ -83,7 +85,7 @@ fn mac_key(layout: &Layout, create: bool) -> Option<[u8; 32]> {
 
 /// The newest verified entries and how many lines were left out for not verifying.
 pub struct Tail {
-    pub entries: Vec<Entry>,
+    pub entries: Vec<Record>,
     pub unverified_lines: u64,
 }
 
@@ -100,7 +102,7 @@ impl DecisionLog {
     }
 
     /// Appends entries with a single write and one fsync.
-    pub fn append(&self, entries: &[Entry]) -> Result<()> {
+    pub fn append(&self, entries: &[Record]) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -126,7 +128,7 @@ impl DecisionLog {
     }
 
     /// The newest `limit` verified entries, newest last.
-    pub fn tail(&self, limit: usize) -> Vec<Entry> {
+    pub fn tail(&self, limit: usize) -> Vec<Record> {
         self.tail_verified(limit).entries
     }
 
@@ -159,5 +161,46 @@ impl DecisionLog {
             entries: out.into(),
             unverified_lines,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_with_words_this_version_does_not_know_still_verify() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::in_test_dir(tmp.path());
+        let log = DecisionLog::new(&layout);
+        let record = |outcome: Recorded<Disposition>, method: Option<Recorded<Method>>| Record {
+            time: "2026-01-01T00:00:00".into(),
+            uid: "u-1".into(),
+            name: None,
+            requester: Some("r@x.org".into()),
+            outcome,
+            method,
+            signature: None,
+            reasons: vec!["why".into()],
+        };
+        let known = record(
+            Disposition::Approved.into(),
+            Some(Method::TrustedCode.into()),
+        );
+        let unknown = record(
+            Recorded::Unknown("quarantined".into()),
+            Some(Recorded::Unknown("oracle".into())),
+        );
+        log.append(&[known.clone(), unknown.clone()]).unwrap();
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        assert!(
+            text.starts_with(
+                "{\"time\":\"2026-01-01T00:00:00\",\"uid\":\"u-1\",\"name\":null,\"requester\":\"r@x.org\",\"outcome\":\"approved\",\"method\":\"trusted_code\","
+            ),
+            "{text}"
+        );
+        let tail = log.tail_verified(10);
+        assert_eq!(tail.entries, [known, unknown]);
+        assert_eq!(tail.unverified_lines, 0);
     }
 }

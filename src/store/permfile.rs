@@ -1,10 +1,14 @@
-//! SyftBox permission files (`syft.pub.yaml`, SPEC §2): reading, writing, and the three kinds this
-//! app produces (a private folder, the allowlist's one-file-per-reader rules, and approved jobs
-//! locked so the requester can no longer change them).
+//! SyftBox permission files (`syft.pub.yaml`, SPEC §2): the one model of them, reading, writing,
+//! and the three kinds this app produces (a private folder, the allowlist's one-file-per-reader
+//! rules, and approved jobs locked so the requester can no longer change them).
+//!
+//! Fields the server may know and this app does not are kept (`other`), so a file edited here
+//! (a dataset shared with a peer) loses nothing; the files this app generates carry none.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::durable::{self, Sync};
 use crate::error::{Error, Result};
@@ -19,6 +23,9 @@ pub struct PermFile {
     pub terminal: Option<bool>,
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Fields other than `terminal` and `rules`, as written.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +33,9 @@ pub struct Rule {
     pub pattern: String,
     #[serde(default)]
     pub access: Access,
+    /// Fields other than `pattern` and `access`, as written.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -36,19 +46,34 @@ pub struct Access {
     pub write: Vec<String>,
     #[serde(default)]
     pub read: Vec<String>,
+    /// Fields other than `admin`, `write` and `read`, as written.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+impl Rule {
+    pub fn new(pattern: impl Into<String>, access: Access) -> Rule {
+        Rule {
+            pattern: pattern.into(),
+            access,
+            other: Map::new(),
+        }
+    }
 }
 
 impl PermFile {
     pub fn parse(text: &str) -> Result<PermFile> {
+        PermFile::from_yaml(text).map_err(|why| Error::invalid("not a valid syft.pub.yaml", why))
+    }
+
+    /// The file's content, or the first line of why it is not a permission file. An empty file
+    /// has no rules.
+    pub fn from_yaml(text: &str) -> std::result::Result<PermFile, String> {
         if text.trim().is_empty() {
             return Ok(PermFile::default());
         }
-        serde_saphyr::from_str(text).map_err(|e| {
-            Error::invalid(
-                "not a valid syft.pub.yaml",
-                e.to_string().lines().next().unwrap_or("").to_string(),
-            )
-        })
+        serde_saphyr::from_str(text)
+            .map_err(|e| e.to_string().lines().next().unwrap_or("").to_string())
     }
 
     pub fn read(path: &Path) -> Result<PermFile> {
@@ -63,11 +88,8 @@ impl PermFile {
     /// A folder nobody but the owner can read.
     pub fn private() -> PermFile {
         PermFile {
-            terminal: None,
-            rules: vec![Rule {
-                pattern: "**".into(),
-                access: Access::default(),
-            }],
+            rules: vec![Rule::new("**", Access::default())],
+            ..PermFile::default()
         }
     }
 
@@ -77,23 +99,26 @@ impl PermFile {
     ) -> PermFile {
         let mut rules: Vec<Rule> = entries
             .into_iter()
-            .map(|(file, reader)| Rule {
-                pattern: file.to_string(),
-                access: Access {
-                    read: vec![reader.to_string()],
-                    ..Access::default()
-                },
+            .map(|(file, reader)| {
+                Rule::new(
+                    file,
+                    Access {
+                        read: vec![reader.to_string()],
+                        ..Access::default()
+                    },
+                )
             })
             .collect();
         rules.sort_by(|a, b| a.pattern.cmp(&b.pattern));
         PermFile {
-            terminal: None,
             rules,
+            ..PermFile::default()
         }
     }
 
     /// The same rules with all write and admin grants turned into read grants: whoever could
-    /// change the files may still read them, but only the owner can change them now.
+    /// change the files may still read them, but only the owner can change them now. Fields this
+    /// app does not know are left out: a locked job says nothing it did not check.
     pub fn read_only(&self) -> PermFile {
         let rules = self
             .rules
@@ -105,18 +130,19 @@ impl PermFile {
                         read.push(user.clone());
                     }
                 }
-                Rule {
-                    pattern: r.pattern.clone(),
-                    access: Access {
+                Rule::new(
+                    r.pattern.clone(),
+                    Access {
                         read,
                         ..Access::default()
                     },
-                }
+                )
             })
             .collect();
         PermFile {
             terminal: self.terminal,
             rules,
+            ..PermFile::default()
         }
     }
 
@@ -189,5 +215,47 @@ mod tests {
     fn rejects_garbage() {
         assert!(PermFile::parse("rules: {not: [a list").is_err());
         assert_eq!(PermFile::parse("").unwrap(), PermFile::default());
+    }
+
+    #[test]
+    fn generated_files_are_written_as_before() {
+        // Bytes compared with the files already on disk: a change would rewrite them all.
+        assert_eq!(
+            PermFile::private().to_yaml(),
+            "rules:\n- pattern: \"**\"\n  access:\n    admin: []\n    write: []\n    read: []\n"
+        );
+        assert_eq!(
+            PermFile::one_reader_per_file([("b.json", "b@x.org"), ("a.json", "a@x.org")]).to_yaml(),
+            "rules:\n- pattern: a.json\n  access:\n    admin: []\n    write: []\n    read:\n    - a@x.org\n- pattern: b.json\n  access:\n    admin: []\n    write: []\n    read:\n    - b@x.org\n"
+        );
+        assert_eq!(
+            PermFile::parse(CLIENT_WRITTEN)
+                .unwrap()
+                .read_only()
+                .to_yaml(),
+            "rules:\n- pattern: run.sh\n  access:\n    admin: []\n    write: []\n    read:\n    - do@x.org\n    - ds@y.org\n- pattern: \"**\"\n  access:\n    admin: []\n    write: []\n    read:\n    - \"*\"\n"
+        );
+        assert_eq!(
+            PermFile::parse("terminal: true\nrules: []\n")
+                .unwrap()
+                .to_yaml(),
+            "terminal: true\nrules: []\n"
+        );
+        assert_eq!(PermFile::default().to_yaml(), "rules: []\n");
+    }
+
+    #[test]
+    fn unknown_fields_survive_a_round_trip() {
+        let text = "version: 2\nrules:\n- pattern: '**'\n  access:\n    read: ['*']\n    own: [o@x.org]\n  note: {why: shared}\n";
+        let p = PermFile::parse(text).unwrap();
+        assert_eq!(p.other["version"], 2);
+        assert_eq!(p.rules[0].other["note"]["why"], "shared");
+        assert_eq!(p.rules[0].access.other["own"][0], "o@x.org");
+        let again = PermFile::parse(&p.to_yaml()).unwrap();
+        assert_eq!(again, p);
+        // A locked job keeps only what was checked.
+        let locked = p.read_only();
+        assert!(locked.other.is_empty());
+        assert!(locked.rules[0].other.is_empty() && locked.rules[0].access.other.is_empty());
     }
 }

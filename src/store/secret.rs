@@ -1,8 +1,6 @@
 //! Random tokens, and the API token file in the private state folder that scripts present as
 //! `Authorization: Bearer <token>`.
 
-use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
 use crate::durable;
@@ -11,9 +9,10 @@ use crate::error::{Error, Result};
 /// `n` random bytes from the kernel.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
-    File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .expect("/dev/urandom is readable on every supported system");
+    // Keys and tokens must never be predictable: without the kernel's generator there is
+    // nothing safe to fall back to.
+    getrandom::fill(&mut b)
+        .expect("the kernel random generator is available on every supported system");
     b
 }
 

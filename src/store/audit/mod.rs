@@ -8,7 +8,6 @@
 //! too. The signing key lives in the private state folder; the public key is published beside the
 //! chain so anyone can verify it.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -67,14 +66,12 @@ pub struct Entry {
 impl Entry {
     /// SHA-256 hex of the canonical form: keys sorted, no whitespace, without `hash` and `sig`.
     pub fn compute_hash(&self) -> String {
-        let Value::Object(map) = serde_json::to_value(self).expect("entries serialize") else {
-            unreachable!("an entry is an object")
-        };
-        let canonical: BTreeMap<String, Value> = map
-            .into_iter()
-            .filter(|(k, _)| k != "hash" && k != "sig")
-            .collect();
-        let bytes = serde_json::to_vec(&canonical).expect("canonical JSON");
+        let mut value = serde_json::to_value(self).expect("entries serialize");
+        if let Value::Object(map) = &mut value {
+            map.remove("hash");
+            map.remove("sig");
+        }
+        let bytes = crate::core::canonical::value_to_vec(value).expect("canonical JSON");
         format!("{:x}", Sha256::digest(&bytes))
     }
 }

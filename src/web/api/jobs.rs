@@ -2,7 +2,7 @@
 //! verdict.
 
 use super::answer::{Answer, Call, Ctx, ok};
-use crate::queue::gate::Request;
+use crate::queue::gate::RulingRequest;
 use crate::service::decide;
 use crate::service::jobs::{self, ListQuery};
 
@@ -33,7 +33,7 @@ pub(crate) fn explain(ctx: &Ctx, call: &Call) -> Answer {
 }
 
 pub(crate) fn decide(ctx: &Ctx, call: &Call) -> Answer {
-    let req: Request = call.body(DECIDE_BODY)?;
+    let req: RulingRequest = call.body(DECIDE_BODY)?;
     let uid = call.param(0);
     ok(decide::decide_reviewed(
         &ctx.layout,

@@ -183,14 +183,7 @@ pub(crate) fn peer_revoke(ctx: &Ctx, call: &Call) -> Answer {
 }
 
 fn check_rel_path(path: &str) -> Result<(), ApiError> {
-    let bad = path.is_empty()
-        || path.starts_with('/')
-        || path.contains('\\')
-        || path.contains('\0')
-        || path
-            .split('/')
-            .any(|c| c.is_empty() || c == "." || c == "..");
-    if bad {
+    if crate::core::rel_path::check(path).is_err() {
         return Err(ApiError::new(
             400,
             format!("file path {path:?} is not a relative path inside code/"),
