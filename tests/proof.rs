@@ -420,3 +420,33 @@ fn a_proof_made_by_python_cryptography_is_accepted() {
     fs::rename(&build, sb.job_dir("pending", &uid)).unwrap();
     approved(&sb, &uid);
 }
+
+#[test]
+fn the_first_proven_job_pins_the_key_of_a_sender_who_had_none() {
+    let sb = Sandbox::new();
+    // Added before publishing a key: proof optional, nothing pinned.
+    let out = sb.cli(&["allow", "add", ALICE, "--proof", "required"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("has published no identity key"));
+    let alice = requester_config(&sb);
+    assert!(as_requester(&alice, &["keys", "init"]).status.success());
+    let _d = sb.start(&[]);
+    let first = job(&sb, ALICE, Some(&alice), b"echo hi\n");
+    approved(&sb, &first);
+    let entry = sb.allowlist_dir().join("alice_at_example_dot_org");
+    assert!(
+        wait_for(WAIT, || fs::read_to_string(&entry)
+            .unwrap_or_default()
+            .contains("sha256:")),
+        "the first proven job did not pin the key: {}",
+        fs::read_to_string(&entry).unwrap_or_default()
+    );
+    // From now on another key is not followed.
+    assert!(
+        as_requester(&alice, &["keys", "init", "--force"])
+            .status
+            .success()
+    );
+    let second = job(&sb, ALICE, Some(&alice), b"echo hi again\n");
+    waits(&sb, &second, "waiting", "identity key changed");
+}
