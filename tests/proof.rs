@@ -164,26 +164,45 @@ fn attest_refuses_what_is_not_the_requesters_to_prove() {
 
 const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
-/// A job from `from`, written outside the queue, attested by `signer_config` if given, then
-/// renamed into pending/ whole.
-fn job(sb: &Sandbox, from: &str, signer_config: Option<&Path>, code: &[u8]) -> String {
+/// A job from `from` written outside the queue (its folder, named by its uid).
+fn build_job(sb: &Sandbox, from: &str, code: &[u8]) -> (String, PathBuf) {
     let uid = new_uid();
-    let build = sb.dir.path().join("build").join(&uid);
+    let dir = sb.dir.path().join("build").join(&uid);
+    let files: [(&str, &[u8]); 1] = [("run.sh", code)];
     write_job(
-        &build,
+        &dir,
         &uid,
         from,
         OWNER,
         "Count rows",
         "Counts rows",
         &["stats"],
-        &[("run.sh", code)],
+        &files,
     );
+    (uid, dir)
+}
+
+/// Renames a built job into pending/ whole, as the queue client does.
+fn enqueue(sb: &Sandbox, uid: &str, dir: &Path) {
+    fs::rename(dir, sb.job_dir("pending", uid)).unwrap();
+}
+
+/// Edits a built job's metadata.json.
+fn edit_metadata(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join("metadata.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    edit(&mut m);
+    fs::write(path, m.to_string()).unwrap();
+}
+
+/// A job from `from`, attested by `signer_config` if given, then renamed into pending/ whole.
+fn job(sb: &Sandbox, from: &str, signer_config: Option<&Path>, code: &[u8]) -> String {
+    let (uid, build) = build_job(sb, from, code);
     if let Some(cfg) = signer_config {
         let out = as_requester(cfg, &["attest", build.to_str().unwrap()]);
         assert!(out.status.success(), "{}", describe(&out));
     }
-    fs::rename(&build, sb.job_dir("pending", &uid)).unwrap();
+    enqueue(sb, &uid, &build);
     uid
 }
 
@@ -275,95 +294,43 @@ fn proven_jobs_are_approved_and_forgeries_wait_or_are_flagged() {
             .status
             .success()
     );
-    let uid = new_uid();
-    let build = sb.dir.path().join("build").join(&uid);
-    write_job(
-        &build,
-        &uid,
-        "mallory@example.org",
-        OWNER,
-        "Count rows",
-        "Counts rows",
-        &["stats"],
-        &[("run.sh", b"cat /data/private.csv\n")],
-    );
+    let (uid, build) = build_job(&sb, "mallory@example.org", b"cat /data/private.csv\n");
     assert!(
         as_requester(&mallory_cfg, &["attest", build.to_str().unwrap()])
             .status
             .success()
     );
-    let meta = build.join("metadata.json");
-    let text = fs::read_to_string(&meta)
-        .unwrap()
-        .replace("mallory@example.org", ALICE);
-    fs::write(&meta, text).unwrap();
-    fs::rename(&build, sb.job_dir("pending", &uid)).unwrap();
+    edit_metadata(&build, |m| m["requester_email"] = ALICE.into());
+    enqueue(&sb, &uid, &build);
     waits(&sb, &uid, "flagged", "proof does not match");
 
     // A proof copied from the approved job onto another one (replay).
-    let replay = new_uid();
-    let build = sb.dir.path().join("build").join(&replay);
-    write_job(
-        &build,
-        &replay,
-        ALICE,
-        OWNER,
-        "Count rows",
-        "Counts rows",
-        &["stats"],
-        &[("run.sh", b"echo hi\n")],
-    );
+    let (replay, build) = build_job(&sb, ALICE, b"echo hi\n");
     let proof: serde_json::Value = serde_json::from_slice(
         &fs::read(sb.job_dir("approved", &proven).join("metadata.json")).unwrap(),
     )
     .unwrap();
-    let mut m: serde_json::Value =
-        serde_json::from_slice(&fs::read(build.join("metadata.json")).unwrap()).unwrap();
-    m["attestation"] = proof["attestation"].clone();
-    fs::write(build.join("metadata.json"), m.to_string()).unwrap();
-    fs::rename(&build, sb.job_dir("pending", &replay)).unwrap();
+    edit_metadata(&build, |m| m["attestation"] = proof["attestation"].clone());
+    enqueue(&sb, &replay, &build);
     waits(&sb, &replay, "flagged", "proof does not match");
 
     // Code changed after signing.
-    let uid = new_uid();
-    let build = sb.dir.path().join("build").join(&uid);
-    write_job(
-        &build,
-        &uid,
-        ALICE,
-        OWNER,
-        "Count rows",
-        "Counts rows",
-        &["stats"],
-        &[("run.sh", b"echo hi\n")],
-    );
+    let (uid, build) = build_job(&sb, ALICE, b"echo hi\n");
     assert!(
         as_requester(&alice, &["attest", build.to_str().unwrap()])
             .status
             .success()
     );
     fs::write(build.join("code/run.sh"), "cat /data/private.csv\n").unwrap();
-    fs::rename(&build, sb.job_dir("pending", &uid)).unwrap();
+    enqueue(&sb, &uid, &build);
     waits(&sb, &uid, "flagged", "proof does not match");
 
     // Malformed attestation.
-    let uid = new_uid();
-    let build = sb.dir.path().join("build").join(&uid);
-    write_job(
-        &build,
-        &uid,
-        ALICE,
-        OWNER,
-        "Count rows",
-        "Counts rows",
-        &["stats"],
-        &[("run.sh", b"echo hi\n")],
-    );
-    let mut m: serde_json::Value =
-        serde_json::from_slice(&fs::read(build.join("metadata.json")).unwrap()).unwrap();
-    m["attestation"] = serde_json::json!({"v": 1, "alg": "Ed25519", "key": "x", "sig": "!!"});
-    fs::write(build.join("metadata.json"), m.to_string()).unwrap();
-    fs::rename(&build, sb.job_dir("pending", &uid)).unwrap();
+    let (uid, build) = build_job(&sb, ALICE, b"echo hi\n");
+    edit_metadata(&build, |m| {
+        m["attestation"] = serde_json::json!({"v": 1, "alg": "Ed25519", "key": "x", "sig": "!!"})
+    });
+    enqueue(&sb, &uid, &build);
     waits(&sb, &uid, "flagged", "proof does not match");
 }
 
@@ -397,18 +364,7 @@ fn a_proof_made_by_python_cryptography_is_accepted() {
     let config = requester_config(&sb);
     ok_py(&["bootstrap", config.to_str().unwrap()]);
     assert!(sb.cli(&["allow", "add", ALICE]).status.success());
-    let uid = new_uid();
-    let build = sb.dir.path().join("build").join(&uid);
-    write_job(
-        &build,
-        &uid,
-        ALICE,
-        OWNER,
-        "Count rows",
-        "Counts rows",
-        &["stats"],
-        &[("run.sh", b"echo hi\n")],
-    );
+    let (uid, build) = build_job(&sb, ALICE, b"echo hi\n");
     let sig = signature_of(&sb, &build);
     ok_py(&[
         "sign",
@@ -417,6 +373,36 @@ fn a_proof_made_by_python_cryptography_is_accepted() {
         &sig,
     ]);
     let _d = sb.start(&[]);
-    fs::rename(&build, sb.job_dir("pending", &uid)).unwrap();
+    enqueue(&sb, &uid, &build);
     approved(&sb, &uid);
+}
+
+#[test]
+fn the_first_proven_job_pins_the_key_of_a_sender_who_had_none() {
+    let sb = Sandbox::new();
+    // Added before publishing a key: proof optional, nothing pinned.
+    let out = sb.cli(&["allow", "add", ALICE, "--proof", "required"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("has published no identity key"));
+    let alice = requester_config(&sb);
+    assert!(as_requester(&alice, &["keys", "init"]).status.success());
+    let _d = sb.start(&[]);
+    let first = job(&sb, ALICE, Some(&alice), b"echo hi\n");
+    approved(&sb, &first);
+    let entry = sb.allowlist_dir().join("alice_at_example_dot_org");
+    assert!(
+        wait_for(WAIT, || fs::read_to_string(&entry)
+            .unwrap_or_default()
+            .contains("sha256:")),
+        "the first proven job did not pin the key: {}",
+        fs::read_to_string(&entry).unwrap_or_default()
+    );
+    // From now on another key is not followed.
+    assert!(
+        as_requester(&alice, &["keys", "init", "--force"])
+            .status
+            .success()
+    );
+    let second = job(&sb, ALICE, Some(&alice), b"echo hi again\n");
+    waits(&sb, &second, "waiting", "identity key changed");
 }

@@ -31,7 +31,7 @@ pub(crate) fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
                         why.as_deref().unwrap_or("none found"),
                         p.pin.proof.as_str(),
                         if p.pin.proof == ProofMode::Required {
-                            "unsigned jobs claiming this address wait; their proofs are checked against the key they publish, and `allow add` again pins it"
+                            "unsigned jobs claiming this address wait; the key of their first proven job is pinned"
                         } else {
                             "their unsigned jobs are approved, labelled unverified; anyone can claim this address"
                         }

@@ -196,19 +196,17 @@ pub fn standing(pin: &Pin, proof: &Proof) -> Standing {
 /// The canonical JSON that is signed: keys sorted, no white space, non-ASCII not escaped; the
 /// emails lower-cased.
 pub fn statement(c: &Claim<'_>) -> String {
-    // serde_json::Map keeps insertion order here, so the keys are written in sorted order.
-    let mut m = serde_json::Map::new();
-    m.insert("created_at".into(), c.created_at.into());
-    m.insert(
-        "requester_email".into(),
-        c.requester_email.to_lowercase().into(),
-    );
-    m.insert("signature".into(), c.signature.into());
-    m.insert("target_email".into(), c.target_email.to_lowercase().into());
-    m.insert("type".into(), STATEMENT_TYPE.into());
-    m.insert("uid".into(), c.uid.into());
-    m.insert("v".into(), 1.into());
-    serde_json::Value::Object(m).to_string()
+    let value = serde_json::json!({
+        "created_at": c.created_at,
+        "requester_email": c.requester_email.to_lowercase(),
+        "signature": c.signature,
+        "target_email": c.target_email.to_lowercase(),
+        "type": STATEMENT_TYPE,
+        "uid": c.uid,
+        "v": 1,
+    });
+    let bytes = crate::core::canonical::value_to_vec(value).unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 /// Signs a claim with the requester's identity key; `key_id` is the DID verification method.

@@ -47,14 +47,7 @@ impl Finding {
 }
 
 /// Status folders a job reaches only through a decision (or the runner, after one).
-pub const DECIDED: [Status; 6] = [
-    Status::Approved,
-    Status::Running,
-    Status::Completed,
-    Status::Failed,
-    Status::Rejected,
-    Status::Timedout,
-];
+pub const DECIDED: [Status; 6] = Status::DECIDED;
 /// Where a job must never be without an approval.
 const GUARDED: [Status; 2] = [Status::Approved, Status::Running];
 /// Quiet time after an event before the folders are looked at.

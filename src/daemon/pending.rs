@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{Daemon, Known, RETRY_AFTER, Settle};
+use crate::core::attestation::Standing;
 use crate::core::policy::{Disposition, Method, Outcome, Verdict};
 use crate::queue::Status;
 use crate::queue::gate;
@@ -169,6 +170,39 @@ impl Daemon {
             v.reasons.join("; ")
         );
         record.decision(r, Disposition::Approved, v.method, v.reasons.clone());
+        if let (Some(Standing::ProvenFirst { fingerprint }), Some(sender)) =
+            (&r.proof, r.inspection.requester())
+        {
+            self.pin_first_key(&sender.to_lowercase(), fingerprint);
+        }
+    }
+
+    /// Trust on first use: an allowlisted sender approved by a proof, with no key pinned yet,
+    /// has that key pinned now, so a later change of key is never followed silently.
+    fn pin_first_key(&mut self, sender: &str, fingerprint: &str) {
+        let Some(mut pin) = crate::store::pin::of(&self.layout, sender) else {
+            return;
+        };
+        pin.key = Some(fingerprint.to_string());
+        pin.pinned_at = Some(crate::queue::metadata::format_naive(
+            &crate::queue::metadata::now_naive(),
+        ));
+        match crate::store::pin::set(&self.layout, sender, &pin) {
+            Ok(()) => {
+                log::info!("pinned {sender}'s identity key {fingerprint} (their first proven job)");
+                crate::store::audit::record_change(
+                    &self.layout,
+                    crate::store::audit::AuditEvent::AllowlistPin,
+                    crate::store::audit::Actor::Daemon,
+                    crate::store::audit::Subject::Email(sender),
+                    vec![format!(
+                        "proof {}, key {fingerprint} (first proof)",
+                        pin.proof.as_str()
+                    )],
+                );
+            }
+            Err(e) => log::error!("could not pin {sender}'s identity key: {e}"),
+        }
     }
 
     /// The mover found the job changed since it was reviewed: it is evaluated again.

@@ -29,6 +29,12 @@ impl Status {
         Status::Timedout,
     ];
 
+    /// Every status but pending: reached only through a decision (or the runner, after one).
+    pub const DECIDED: [Status; 6] = {
+        let a = Status::ALL;
+        [a[1], a[2], a[3], a[4], a[5], a[6]]
+    };
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",

@@ -219,16 +219,9 @@ impl Allowlist {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syftbox::Identity;
 
     fn layout(dir: &Path) -> Layout {
-        let l = Layout::new(&Identity {
-            data_dir: dir.to_path_buf(),
-            email: "owner@x.org".into(),
-            source: None,
-        });
-        fs::create_dir_all(&l.state).unwrap();
-        l
+        Layout::in_test_dir(dir)
     }
 
     #[test]

@@ -93,6 +93,20 @@ pub fn of(layout: &Layout, email: &str) -> Option<Pin> {
     Some(read(&layout.allowlist_dir().join(name)).0)
 }
 
+/// Rewrites a listed sender's pin (under the allowlist lock).
+pub fn set(layout: &Layout, email: &str, pin: &Pin) -> Result<()> {
+    let name = crate::core::email::encode(email)?;
+    let _guard = StoreLock::acquire(&layout.state, "allowlist")?;
+    let mut sync = Sync::batch();
+    write(
+        &layout.allowlist_dir().join(name),
+        pin,
+        crate::store::allowlist::FILE_MODE,
+        &mut sync,
+    )?;
+    sync.commit()
+}
+
 /// What pinning a sender did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Pinned {
