@@ -2,10 +2,8 @@
 //! `syft-code-queue==0.1.27` (with `syft-perm==0.2.0`), the reviewer approves it, and the client
 //! reads the approval back with `get_job`.
 //!
-//! The client runs in a virtualenv that the test provisions itself (`<target>/test-venv`, created
-//! with `python3 -m venv` and pip from PyPI, guarded by a lock file). Set `SYFT_REVIEWER_PYTHON`
-//! to an interpreter that already has exactly these versions to skip provisioning. When neither
-//! works the test fails, saying why: it is never skipped.
+//! The client runs in the tests' virtualenv (`venv.rs`): provisioned from PyPI when needed, never
+//! skipped.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -13,8 +11,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::util::*;
+use crate::venv::{describe, python as client_python};
 
-const REQUIREMENTS: [&str; 2] = ["syft-code-queue==0.1.27", "syft-perm==0.2.0"];
 const REQUESTER: &str = "researcher@example.org";
 const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -22,15 +20,6 @@ const SCRIPT: &str = concat!(
 );
 /// How long the Python side waits for the approval (seconds); generous for loaded machines.
 const APPROVAL_TIMEOUT_S: u64 = 120;
-
-fn describe(out: &Output) -> String {
-    format!(
-        "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn run(cmd: &mut Command, what: &str) -> Output {
     let out = cmd
@@ -43,107 +32,6 @@ fn run(cmd: &mut Command, what: &str) -> Output {
         describe(&out)
     );
     out
-}
-
-/// The installed versions of the two packages, read without importing them (importing
-/// syft_code_queue scans, and may delete from, the SyftBox folder of whatever config it finds).
-fn installed_versions(python: &Path) -> Result<String, String> {
-    let out = Command::new(python)
-        .args([
-            "-c",
-            "import importlib.metadata as m; \
-             print('syft-code-queue==' + m.version('syft-code-queue')); \
-             print('syft-perm==' + m.version('syft-perm'))",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("could not run {}: {e}", python.display()))?;
-    if !out.status.success() {
-        return Err(describe(&out));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// The interpreter that runs the client: `$SYFT_REVIEWER_PYTHON`, or a virtualenv provisioned
-/// (once, under a lock) in the target folder.
-fn client_python() -> PathBuf {
-    let wanted = REQUIREMENTS.join("\n");
-    if let Some(p) = std::env::var_os("SYFT_REVIEWER_PYTHON") {
-        let python = PathBuf::from(p);
-        match installed_versions(&python) {
-            Ok(v) if v == wanted => return python,
-            other => panic!(
-                "SYFT_REVIEWER_PYTHON={} must have exactly {} installed (`{0} -m pip install {}`); \
-                 found: {other:?}. Unset it to let the test provision its own virtualenv.",
-                python.display(),
-                REQUIREMENTS.join(" and "),
-                REQUIREMENTS.join(" ")
-            ),
-        }
-    }
-
-    // CARGO_TARGET_TMPDIR is <target>/tmp, so this honours CARGO_TARGET_DIR.
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap();
-    let venv = target.join("test-venv");
-    let python = venv.join("bin/python");
-    fs::create_dir_all(target).unwrap();
-    let lock = File::create(target.join("test-venv.lock")).unwrap();
-    lock.lock().expect("lock target/test-venv.lock");
-
-    if installed_versions(&python).is_ok_and(|v| v == wanted) {
-        return python;
-    }
-    if venv.exists() {
-        fs::remove_dir_all(&venv).unwrap();
-    }
-    let base = Command::new("python3")
-        .arg("-m")
-        .arg("venv")
-        .arg(&venv)
-        .stdin(Stdio::null())
-        .output();
-    match base {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => panic!(
-            "could not create the test virtualenv with `python3 -m venv {}` (on Debian/Ubuntu: \
-             apt-get install python3-venv; or set SYFT_REVIEWER_PYTHON to a Python with {}):\n{}",
-            venv.display(),
-            REQUIREMENTS.join(" "),
-            describe(&out)
-        ),
-        Err(e) => panic!(
-            "python3 is needed for the interop test with the real Python client, and could not be \
-             run: {e} (or set SYFT_REVIEWER_PYTHON to a Python with {})",
-            REQUIREMENTS.join(" ")
-        ),
-    }
-    let install = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--no-input",
-        ])
-        .args(REQUIREMENTS)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        install.status.success(),
-        "could not install {} from PyPI into {} (network access to PyPI is needed, or set \
-         SYFT_REVIEWER_PYTHON):\n{}",
-        REQUIREMENTS.join(" "),
-        venv.display(),
-        describe(&install)
-    );
-    match installed_versions(&python) {
-        Ok(v) if v == wanted => python,
-        other => panic!(
-            "after pip install, {} reports {other:?}, not {wanted:?}",
-            python.display()
-        ),
-    }
 }
 
 /// Starts the daemon with its default settle window (as SyftBox runs it), not the fixture's

@@ -1,5 +1,6 @@
 //! Integration tests: the real binary against temporary SyftBox trees.
 
+mod api_contract;
 mod attack_approvals;
 mod attack_history;
 mod attack_jobs;
@@ -17,3 +18,4 @@ mod notify;
 mod peers;
 mod python_interop;
 mod util;
+mod venv;
