@@ -1,5 +1,6 @@
 //! Integration tests: the real binary against temporary SyftBox trees.
 
+mod api_contract;
 mod attack_approvals;
 mod attack_history;
 mod attack_jobs;
