@@ -58,3 +58,39 @@ fn schemathesis_finds_nothing() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Tested: "), "{}", describe(&out));
 }
+
+#[test]
+fn every_405_says_what_is_allowed_and_options_is_answered() {
+    let sb = Sandbox::new();
+    let web = serve(&sb, &[]);
+    let bearer = format!("Bearer {}", web.token);
+    let auth = [("Authorization", bearer.as_str())];
+    for (method, path, allow) in [
+        ("TRACE", "/metrics", "GET, HEAD, OPTIONS"),
+        ("PUT", "/", "GET, HEAD, OPTIONS"),
+        ("DELETE", "/api/v1/jobs", "GET, HEAD, OPTIONS"),
+        ("PATCH", "/api/v1/allowlist", "GET, POST, HEAD, OPTIONS"),
+        (
+            "GET",
+            "/api/v1/allowlist/remove/a@example.org",
+            "DELETE, OPTIONS",
+        ),
+    ] {
+        let r = web.request(method, path, &auth, b"");
+        assert_eq!(r.status, 405, "{method} {path}: {r:?}");
+        assert_eq!(
+            r.headers.get("allow").map(String::as_str),
+            Some(allow),
+            "{method} {path}: {r:?}"
+        );
+    }
+    let r = web.request("OPTIONS", "/api/v1/jobs/some-uid/decide", &[], b"");
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(
+        r.headers.get("allow").map(String::as_str),
+        Some("POST, OPTIONS")
+    );
+    // Nothing is allowed on what is not there.
+    let r = web.request("TRACE", "/nowhere", &auth, b"");
+    assert_eq!(r.status, 404, "{r:?}");
+}

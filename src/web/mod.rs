@@ -167,10 +167,13 @@ impl server::Handler for Ctx {
     }
 
     fn respond(&self, head: &Head, body: Vec<u8>) -> Response {
-        let resp = match route(self, head, &body) {
+        let mut resp = match route(self, head, &body) {
             Ok(r) => r,
             Err(e) => refusal(e),
         };
+        if resp.status == 405 {
+            resp = with_allow(self, head, resp);
+        }
         if resp.status >= 500 {
             log::error!("{} {}: {}", head.method, head.path, resp.status);
         } else {
@@ -203,21 +206,23 @@ fn admit(ctx: &Ctx, head: &Head) -> std::result::Result<(), Response> {
             ));
         }
     }
-    let is_get = matches!(head.method.as_str(), "GET" | "HEAD");
+    // OPTIONS changes nothing and says only which methods a path takes.
+    let is_get = matches!(head.method.as_str(), "GET" | "HEAD" | "OPTIONS");
     let bearer = bearer_ok(ctx, head);
     // /health tells nothing but "ok", and liveness probes have no credentials.
     if !(bearer || is_get && head.path == "/health") {
         ctx.access.check(head)?;
     }
     match head.method.as_str() {
-        "GET" | "HEAD" => return Ok(()),
+        "GET" | "HEAD" | "OPTIONS" => return Ok(()),
         "POST" | "DELETE" => {}
         other => {
-            return Err(Response::error(
+            let refused = Response::error(
                 405,
                 format!("{other} is not supported"),
-                "use GET, POST or DELETE",
-            ));
+                "see the Allow header, or /api/openapi.json",
+            );
+            return Err(with_allow(ctx, head, refused));
         }
     }
     if let Some(origin) = head.header("Origin") {
@@ -247,21 +252,68 @@ fn admit(ctx: &Ctx, head: &Head) -> std::result::Result<(), Response> {
     Ok(())
 }
 
-fn json_bytes(v: &Value) -> Vec<u8> {
-    serde_json::to_vec(v).unwrap_or_default()
+/// Every method a path is served with (RFC 9110 `Allow`), `None` for a path that is not served.
+fn allowed(ctx: &Ctx, path: &str) -> Option<Vec<&'static str>> {
+    let page = asset(path).is_some()
+        || matches!(
+            path,
+            "/" | "/index.html" | "/health" | "/metrics" | "/login" | "/api/openapi.json"
+        );
+    let mut methods = if page {
+        vec!["GET", "HEAD"]
+    } else if path.starts_with("/api/") {
+        ctx.api.allowed(&segments(path))
+    } else {
+        Vec::new()
+    };
+    if methods.is_empty() {
+        return None;
+    }
+    methods.push("OPTIONS");
+    Some(methods)
 }
 
-fn route(ctx: &Ctx, head: &Head, body: &[u8]) -> std::result::Result<Response, ApiError> {
-    let (method, path) = (head.method.as_str(), head.path.as_str());
-    let segments: Vec<String> = path
-        .split('/')
+/// Adds `Allow` to a 405, as RFC 9110 requires (a path served with nothing is a 404 instead).
+fn with_allow(ctx: &Ctx, head: &Head, refused: Response) -> Response {
+    match allowed(ctx, &head.path) {
+        Some(methods) => refused.with_header("Allow", methods.join(", ")),
+        None => Response::error(
+            404,
+            format!("no such page: {}", head.path),
+            "the UI is at /",
+        ),
+    }
+}
+
+fn segments(path: &str) -> Vec<String> {
+    path.split('/')
         .filter(|s| !s.is_empty())
         .map(|s| {
             percent_encoding::percent_decode_str(s)
                 .decode_utf8_lossy()
                 .into_owned()
         })
-        .collect();
+        .collect()
+}
+
+fn json_bytes(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+fn route(ctx: &Ctx, head: &Head, body: &[u8]) -> std::result::Result<Response, ApiError> {
+    let (method, path) = (head.method.as_str(), head.path.as_str());
+    if method == "OPTIONS" {
+        return match allowed(ctx, path) {
+            Some(methods) => Ok(Response::new(204, "text/plain", Vec::new())
+                .with_header("Allow", methods.join(", "))),
+            None => Err(ApiError::new(
+                404,
+                format!("no such page: {path}"),
+                "the UI is at /",
+            )),
+        };
+    }
+    let segments = segments(path);
     let is_get = matches!(method, "GET" | "HEAD");
     let text = |ct: &'static str, s: &str| Ok(Response::new(200, ct, s.as_bytes().to_vec()));
     if is_get && let Some((ctype, body)) = asset(path) {

@@ -134,15 +134,22 @@ impl Query {
     }
 
     pub(crate) fn number(&self, key: &str) -> Result<Option<usize>, ApiError> {
+        // Exactly the integers the API description allows: digits only (no sign, no blank).
         match self.get(key) {
-            None | Some("") => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| {
-                ApiError::new(
-                    400,
-                    format!("query parameter {key}={v:?} is not a whole number"),
-                    format!("use e.g. {key}=10"),
-                )
-            }),
+            None => Ok(None),
+            Some(v) => v
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| v.parse().ok())
+                .flatten()
+                .map(Some)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        400,
+                        format!("query parameter {key}={v:?} is not a whole number"),
+                        format!("use e.g. {key}=10"),
+                    )
+                }),
         }
     }
 }

@@ -158,11 +158,63 @@ impl Api {
         })
     }
 
+    /// The methods the route table serves on `segments` (HEAD with GET), empty for an unknown
+    /// path: the `Allow` of a 405 and of an OPTIONS answer.
+    pub fn allowed(&self, segments: &[String]) -> Vec<&'static str> {
+        let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let mut out: Vec<&'static str> = ROUTES
+            .iter()
+            .filter(|(_, pattern, _)| matches(pattern, &seg).is_some())
+            .map(|(m, _, _)| *m)
+            .collect();
+        if out.contains(&"GET") {
+            out.push("HEAD");
+        }
+        out
+    }
+
     /// Prometheus text for `/metrics`.
     pub fn metrics(&self) -> String {
         let pending = Queue::new(self.ctx.layout.queue.clone())
             .list(Status::Pending)
             .len();
         self.ctx.live.prometheus(pending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The route table and `openapi.json` cannot drift: every route is described, and every
+    /// described `/api/` operation is routed.
+    #[test]
+    fn every_route_is_described_and_every_described_path_is_routed() {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../openapi.json")).expect("openapi.json is JSON");
+        let described: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p.starts_with("/api/") && *p != "/api/openapi.json")
+            .flat_map(|(p, item)| {
+                let pattern: Vec<&str> = p
+                    .trim_start_matches('/')
+                    .split('/')
+                    .map(|s| if s.starts_with('{') { "*" } else { s })
+                    .collect();
+                let pattern = pattern.join("/");
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |m| (m.to_uppercase(), pattern.clone()))
+            })
+            .collect();
+        let routed: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, pattern, _)| (m.to_string(), pattern.join("/")))
+            .collect();
+        assert_eq!(described, routed);
     }
 }
