@@ -6,15 +6,15 @@
 //! human gate); [`store`] (the owner's state); [`announce`] (hooks and mail); and the three
 //! front ends over them: [`daemon`], [`web`], [`cli`] and [`mcp`].
 
-pub mod announce;
+pub(crate) mod announce;
 pub mod cli;
 pub mod core;
 pub mod daemon;
-pub mod durable;
+pub(crate) mod durable;
 pub mod error;
-pub mod mcp;
+pub(crate) mod mcp;
 pub mod queue;
-pub mod service;
+pub(crate) mod service;
 pub mod store;
 pub mod syftbox;
 pub mod web;

@@ -10,7 +10,7 @@
 //! time limit.
 
 mod decision;
-pub mod hooks;
+pub(crate) mod hooks;
 mod mail;
 mod notifier;
 

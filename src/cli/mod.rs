@@ -6,7 +6,7 @@
 mod args;
 mod audit;
 mod common;
-pub mod demo;
+pub(crate) mod demo;
 mod jobs;
 mod keys;
 mod run;

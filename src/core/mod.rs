@@ -2,12 +2,12 @@
 //! the trusted-code signature, email addresses and the characters that make text look like
 //! something else.
 
-pub mod attestation;
+pub(crate) mod attestation;
 pub(crate) mod canonical;
 pub mod config;
 pub mod email;
 pub(crate) mod hash_cache;
-pub mod policy;
+pub(crate) mod policy;
 pub(crate) mod rel_path;
 pub mod signature;
-pub mod visible;
+pub(crate) mod visible;

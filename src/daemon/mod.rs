@@ -4,7 +4,7 @@
 //! only once the sender has finished writing it. Events are hints; a full rescan runs at start,
 //! on watcher overflow or errors, and on a timer.
 
-pub mod bypass;
+pub(crate) mod bypass;
 mod completed;
 mod events;
 mod expiry;
@@ -13,7 +13,7 @@ mod pending;
 pub(crate) mod retry;
 mod run;
 mod stores;
-pub mod watcher;
+pub(crate) mod watcher;
 
 use std::collections::{HashMap, HashSet};
 use std::fs;

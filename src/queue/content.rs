@@ -22,8 +22,6 @@ use crate::core::signature::{self, MAX_FILES};
 use crate::core::visible::{self, TextScan};
 use crate::queue::job::{Inspection, Invisible};
 
-pub use crate::core::visible::Hit;
-
 const PERM_FILE_LIMIT: u64 = 64 * 1024;
 
 /// Adds what the checks find to `ins` (nothing for folders that are not jobs for this owner).

@@ -2,16 +2,16 @@
 //! everything that moves jobs between status folders. This file only names the parts; its
 //! re-exports are the queue's vocabulary for the rest of the crate.
 
-pub mod content;
-pub mod copies;
+pub(crate) mod content;
+pub(crate) mod copies;
 pub mod gate;
-pub mod inspect;
-pub mod job;
-pub mod journal;
-pub mod layout;
+pub(crate) mod inspect;
+pub(crate) mod job;
+pub(crate) mod journal;
+pub(crate) mod layout;
 pub mod metadata;
-pub mod par;
-pub mod proof;
+pub(crate) mod par;
+pub(crate) mod proof;
 pub(crate) mod record;
 pub mod review;
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::json;
 
@@ -53,10 +53,6 @@ impl Allowlist {
             dir: layout.allowlist_dir(),
             state: layout.state.clone(),
         }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     pub fn load(&self) -> Result<Listing> {
@@ -219,6 +215,7 @@ impl Allowlist {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn layout(dir: &Path) -> Layout {
         Layout::in_test_dir(dir)

@@ -10,7 +10,7 @@
 
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
@@ -23,9 +23,9 @@ use crate::store::lock::StoreLock;
 use crate::store::secret;
 use crate::syftbox::Layout;
 
-pub mod anchor;
+pub(crate) mod anchor;
 mod chain;
-pub mod event;
+pub(crate) mod event;
 mod keys;
 mod shown;
 mod verify;
@@ -167,10 +167,6 @@ impl AuditLog {
         }
         Ok(key)
     }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
 }
 
 /// Records a change to a store (allowlist, trusted code, config) made by `actor`; failures are
@@ -185,7 +181,6 @@ pub fn record_change(
     let (email, signature) = match subject {
         Subject::Email(e) => (Some(e.to_string()), None),
         Subject::Signature(s) => (None, Some(s.to_string())),
-        Subject::None => (None, None),
     };
     let ev = Event {
         event,
@@ -211,7 +206,6 @@ pub fn change_lock(layout: &Layout) -> Result<StoreLock> {
 pub enum Subject<'a> {
     Email(&'a str),
     Signature(&'a str),
-    None,
 }
 
 #[cfg(test)]

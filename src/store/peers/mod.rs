@@ -34,16 +34,9 @@ mod state;
 mod sync;
 
 pub use changes::{Approval, Revocation, approve, revoke};
-pub use domain::matching_domain;
-pub use folders::{
-    BadFile, DIR_MODE, FILE_MODE, answers_dir, approved, approved_dir, approved_listing, peers_dir,
-    requests_dir,
-};
-pub use listing::{Listing, PeerView, list};
-pub use requests::{
-    PeerRequest, USER_TEMPLATE, ensure_requests_folder, read_requests, request_email,
-    requests_permfile,
-};
-pub use sharing::{ensure_grant, has_grant, remove_grant};
-pub use state::{PeerRecord, PeerStatus, Share, State};
-pub use sync::{Report, sync};
+pub use folders::{answers_dir, approved, approved_dir, peers_dir, requests_dir};
+pub use listing::list;
+pub use requests::ensure_requests_folder;
+#[cfg(test)]
+pub(crate) use requests::requests_permfile;
+pub use sync::sync;
