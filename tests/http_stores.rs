@@ -49,7 +49,9 @@ fn allowlist_add_check_remove_and_replace() {
     let r = web.post("/api/v1/allowlist/add/Re_Searcher@Uni.example", None);
     assert_eq!(
         r.expect(201),
-        json!({"email": "re_searcher@uni.example", "added": true})
+        // No identity key published: proofs optional, nothing pinned.
+        json!({"email": "re_searcher@uni.example", "added": true,
+               "proof": {"proof": "optional", "key": null, "pinned_at": null}})
     );
     let file = dir.join("re__searcher_at_uni_dot_example");
     assert!(
@@ -67,7 +69,8 @@ fn allowlist_add_check_remove_and_replace() {
     let r = web.post("/api/v1/allowlist/add/re_searcher@uni.example", None);
     assert_eq!(
         r.expect(200),
-        json!({"email": "re_searcher@uni.example", "added": false})
+        json!({"email": "re_searcher@uni.example", "added": false,
+               "proof": {"proof": "optional", "key": null, "pinned_at": null}})
     );
     let listed = web.get("/api/v1/allowlist").expect(200);
     assert!(

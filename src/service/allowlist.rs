@@ -50,17 +50,6 @@ pub(crate) struct Listing {
     pub(crate) invalid: Vec<Ignored>,
 }
 
-pub(crate) fn add(layout: &Layout, actor: &Actor, input: &str) -> Result<Added> {
-    let (email, added) = change(
-        layout,
-        actor,
-        input,
-        AuditEvent::AllowlistAdd,
-        Allowlist::add,
-    )?;
-    Ok(Added { email, added })
-}
-
 pub(crate) fn remove(layout: &Layout, actor: &Actor, input: &str) -> Result<Removed> {
     let remove = Allowlist::remove;
     let (email, removed) = change(layout, actor, input, AuditEvent::AllowlistRemove, remove)?;

@@ -72,6 +72,8 @@ pub(crate) struct Summary {
     pub(crate) verdict: Option<&'static str>,
     pub(crate) reasons: Vec<String>,
     pub(crate) warnings: Vec<Invisible>,
+    /// How far the sender is proven (pending jobs only).
+    pub(crate) proof: Option<crate::core::attestation::Standing>,
 }
 
 /// One job with the text of its files.
@@ -273,6 +275,7 @@ fn summary(
         verdict,
         reasons,
         warnings: ins.findings.invisible.clone(),
+        proof: r.proof.clone(),
     };
     (s, r.inspection)
 }

@@ -25,9 +25,12 @@ pub(crate) fn replace_allowlist(ctx: &Ctx, call: &Call) -> Answer {
     ok(allowlist::replace(&ctx.layout, &ctx.actor, &b.emails)?)
 }
 
+/// Adds a sender and, as `allow add` does, pins the identity key they publish.
 pub(crate) fn allow_add(ctx: &Ctx, call: &Call) -> Answer {
-    let a = allowlist::add(&ctx.layout, &ctx.actor, call.param(0))?;
-    with_status(if a.added { 201 } else { 200 }, a)
+    let a = allowlist::add_pinned(&ctx.layout, &ctx.actor, call.param(0), None)?;
+    let mut body = serde_json::to_value(&a.added).unwrap_or_default();
+    body["proof"] = serde_json::to_value(&a.pinned.pin).unwrap_or_default();
+    with_status(if a.added.added { 201 } else { 200 }, body)
 }
 
 pub(crate) fn allow_remove(ctx: &Ctx, call: &Call) -> Answer {
