@@ -103,7 +103,6 @@ pub(crate) enum Command {
         #[arg(long)]
         open: bool,
     },
-    /// Write a job into an owner's queue as a requester's client would (for demos and tests)
     /// Prove a job folder is yours: sign it with your SyftBox identity key (syft-crypto's), for
     /// owners who require proven senders
     Attest {
@@ -116,6 +115,7 @@ pub(crate) enum Command {
     /// Your SyftBox identity key: make one (as syft-crypto does) or show it
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Write a job into an owner's queue as a requester's client would (for demos and tests)
     Submit {
         /// Folder with the job's code (must contain run.sh)
         #[arg(value_name = "CODE_DIR")]
