@@ -5,7 +5,7 @@
 //! A file made by hand without these fields (even an empty one) is `optional` with no pin: jobs
 //! from that sender are approved as before, labelled unverified.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
@@ -86,24 +86,35 @@ pub fn write(path: &Path, pin: &Pin, mode: u32, sync: &mut Sync) -> Result<()> {
 
 /// The proof settings of a listed email (`None` when it is not listed).
 pub fn of(layout: &Layout, email: &str) -> Option<Pin> {
+    Some(read(&listed_file(layout, email)?).0)
+}
+
+/// The file the allowlist folder holds for `email` (a hand-made or older name decodes to the
+/// same address as the canonical one, so the folder is asked, not the encoding).
+fn listed_file(layout: &Layout, email: &str) -> Option<PathBuf> {
     let listing = crate::store::allowlist::Allowlist::new(layout)
         .load()
         .ok()?;
     let name = listing.entries.get(&email.to_lowercase())?;
-    Some(read(&layout.allowlist_dir().join(name)).0)
+    Some(layout.allowlist_dir().join(name))
+}
+
+/// The sender's file: the listed one, else the one `allow add` makes.
+fn entry_file(layout: &Layout, email: &str) -> Result<PathBuf> {
+    match listed_file(layout, email) {
+        Some(p) => Ok(p),
+        None => Ok(layout
+            .allowlist_dir()
+            .join(crate::core::email::encode(email)?)),
+    }
 }
 
 /// Rewrites a listed sender's pin (under the allowlist lock).
 pub fn set(layout: &Layout, email: &str, pin: &Pin) -> Result<()> {
-    let name = crate::core::email::encode(email)?;
+    let path = entry_file(layout, email)?;
     let _guard = StoreLock::acquire(&layout.state, "allowlist")?;
     let mut sync = Sync::batch();
-    write(
-        &layout.allowlist_dir().join(name),
-        pin,
-        crate::store::allowlist::FILE_MODE,
-        &mut sync,
-    )?;
+    write(&path, pin, crate::store::allowlist::FILE_MODE, &mut sync)?;
     sync.commit()
 }
 
@@ -119,8 +130,7 @@ pub struct Pinned {
 /// Pins the sender's currently published identity key in their allowlist file. The mode is
 /// `required` when a key is published, `optional` when none is, unless `mode` says otherwise.
 pub fn pin_published(layout: &Layout, email: &str, mode: Option<ProofMode>) -> Result<Pinned> {
-    let name = crate::core::email::encode(email)?;
-    let path = layout.allowlist_dir().join(name);
+    let path = entry_file(layout, email)?;
     let _guard = StoreLock::acquire(&layout.state, "allowlist")?;
     let (key, no_key) = match identity::read_published(&identity::did_path(&layout.data_dir, email))
     {
@@ -138,6 +148,16 @@ pub fn pin_published(layout: &Layout, email: &str, mode: Option<ProofMode>) -> R
             .map(|_| metadata::format_naive(&metadata::now_naive())),
         key,
     };
+    // Unchanged, the file is left alone: rewriting it would move the pin's date and make the
+    // daemon re-evaluate every pending job for nothing.
+    let (current, _) = read(&path);
+    if (current.proof, &current.key) == (pin.proof, &pin.key) {
+        return Ok(Pinned {
+            email: email.to_string(),
+            pin: current,
+            no_key,
+        });
+    }
     let mut sync = Sync::batch();
     write(&path, &pin, crate::store::allowlist::FILE_MODE, &mut sync)?;
     sync.commit()?;
@@ -178,5 +198,27 @@ mod tests {
         assert_eq!(read(&f), (pin, None));
         let doc: Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
         assert_eq!(doc["added_at"], "t", "other fields are kept");
+    }
+
+    #[test]
+    fn a_hand_named_entry_is_pinned_in_place_and_an_unchanged_pin_is_not_rewritten() {
+        let tmp = tempfile::tempdir().unwrap();
+        let l = Layout::in_test_dir(tmp.path());
+        std::fs::create_dir_all(l.allowlist_dir()).unwrap();
+        // Named as the original app named it (underscore not doubled).
+        let legacy = l.allowlist_dir().join("john_doe_at_x_dot_org");
+        std::fs::write(&legacy, "").unwrap();
+        let p = pin_published(&l, "john_doe@x.org", Some(ProofMode::Required)).unwrap();
+        assert_eq!(p.pin.proof, ProofMode::Required);
+        assert_eq!(read(&legacy).0.proof, ProofMode::Required);
+        let files: Vec<_> = std::fs::read_dir(l.allowlist_dir()).unwrap().collect();
+        assert_eq!(files.len(), 1, "no second file for the same sender");
+        let before = std::fs::metadata(&legacy).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        pin_published(&l, "john_doe@x.org", Some(ProofMode::Required)).unwrap();
+        assert_eq!(
+            std::fs::metadata(&legacy).unwrap().modified().unwrap(),
+            before
+        );
     }
 }
