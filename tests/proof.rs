@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use crate::util::*;
 use crate::venv::{describe, python};
 
-const ALICE: &str = "alice@example.org";
+pub(crate) const ALICE: &str = "alice@example.org";
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/proof_interop.py");
 
 fn py(args: &[&str]) -> Output {
@@ -21,14 +21,14 @@ fn py(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn ok_py(args: &[&str]) -> String {
+pub(crate) fn ok_py(args: &[&str]) -> String {
     let out = py(args);
     assert!(out.status.success(), "{args:?}: {}", describe(&out));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A requester's SyftBox config on the same (synced) tree as the owner's.
-fn requester_config(sb: &Sandbox) -> PathBuf {
+pub(crate) fn requester_config(sb: &Sandbox) -> PathBuf {
     let config = sb.dir.path().join("alice-config.json");
     fs::write(
         &config,
@@ -39,7 +39,7 @@ fn requester_config(sb: &Sandbox) -> PathBuf {
     config
 }
 
-fn as_requester(config: &Path, args: &[&str]) -> Output {
+pub(crate) fn as_requester(config: &Path, args: &[&str]) -> Output {
     let mut c = Command::new(BIN);
     c.arg("--config").arg(config).args(args);
     c.env_remove("SYFTBOX_CLIENT_CONFIG_PATH");
@@ -162,7 +162,7 @@ fn attest_refuses_what_is_not_the_requesters_to_prove() {
 
 // ------------------------------------------------------------------------- the owner's side
 
-const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+pub(crate) const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// A job from `from` written outside the queue (its folder, named by its uid).
 fn build_job(sb: &Sandbox, from: &str, code: &[u8]) -> (String, PathBuf) {
@@ -211,7 +211,7 @@ fn explain(sb: &Sandbox, uid: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn waits(sb: &Sandbox, uid: &str, outcome: &str, why: &str) {
+pub(crate) fn waits(sb: &Sandbox, uid: &str, outcome: &str, why: &str) {
     assert!(
         wait_for(WAIT, || !sb.decisions_for(uid, outcome).is_empty()),
         "job {uid} was not {outcome}: {:?}",
@@ -222,7 +222,7 @@ fn waits(sb: &Sandbox, uid: &str, outcome: &str, why: &str) {
     assert!(said.contains(why), "expected {why:?} in:\n{said}");
 }
 
-fn approved(sb: &Sandbox, uid: &str) {
+pub(crate) fn approved(sb: &Sandbox, uid: &str) {
     assert!(
         wait_for(WAIT, || sb.status_of(uid).as_deref() == Some("approved")),
         "job {uid} was not approved: {:?}",

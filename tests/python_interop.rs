@@ -36,7 +36,7 @@ fn run(cmd: &mut Command, what: &str) -> Output {
 
 /// Starts the daemon with its default settle window (as SyftBox runs it), not the fixture's
 /// short one: the real client writes a job in place, file by file.
-fn start_default(sb: &Sandbox) -> Daemon {
+pub(crate) fn start_default(sb: &Sandbox) -> Daemon {
     let log = sb.dir.path().join("daemon-interop.log");
     let child = sb
         .cmd()

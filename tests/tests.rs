@@ -27,6 +27,7 @@ mod http_stores;
 mod notify;
 mod peers;
 mod proof;
+mod proof_flow;
 mod python_interop;
 mod util;
 mod venv;

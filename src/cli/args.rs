@@ -132,6 +132,14 @@ pub(crate) enum Command {
         description: String,
         #[arg(long = "tag", value_name = "TAG")]
         tags: Vec<String>,
+        /// Sign the job with the sender's identity key (as `attest` does) before it enters the
+        /// queue, for owners who require proven senders
+        #[arg(long)]
+        sign: bool,
+        /// With --sign: the key file (syft-crypto's pvt.jwks.json; default: the one the SyftBox
+        /// config implies for the sender)
+        #[arg(long, value_name = "FILE", requires = "sign")]
+        key: Option<PathBuf>,
     },
 }
 

@@ -156,6 +156,26 @@ pub fn submit(
     tags: &[String],
     status: Status,
 ) -> Result<String> {
+    submit_signed(queue, code, from, to, name, description, tags, status, None)
+}
+
+/// What is done to a job folder once written and before it is moved into the queue (signing
+/// it: the reviewer must never see the job without its proof).
+pub type BeforeMove<'a> = &'a dyn Fn(&Path) -> Result<()>;
+
+/// [`submit`], with `before_move` run on the finished folder while it is still out of the queue.
+#[allow(clippy::too_many_arguments)]
+pub fn submit_signed(
+    queue: &Queue,
+    code: &Path,
+    from: &str,
+    to: &str,
+    name: &str,
+    description: &str,
+    tags: &[String],
+    status: Status,
+    before_move: Option<BeforeMove<'_>>,
+) -> Result<String> {
     let from = email::normalize(from)?;
     let to = email::normalize(to)?;
     if !code.join("run.sh").is_file() {
@@ -167,7 +187,10 @@ pub fn submit(
     let uid = new_uid();
     let status_dir = queue.status_dir(status);
     fs::create_dir_all(&status_dir).map_err(|e| Error::io("create folder", &status_dir, e))?;
-    let tmp = status_dir.join(format!(".{uid}{}", durable::TMP_MARKER));
+    // Staged as `<hidden folder>/<uid>`: the folder has its real name while it is signed, and
+    // the queue's watchers ignore hidden names.
+    let staging = status_dir.join(format!(".{uid}{}", durable::TMP_MARKER));
+    let tmp = staging.join(&uid);
     let code_dest = tmp.join("code");
     copy_tree(code, &code_dest)?;
     let both = vec![to.clone(), from.clone()];
@@ -239,8 +262,15 @@ pub fn submit(
         }
         .to_yaml(),
     )?;
+    if let Some(f) = before_move
+        && let Err(e) = f(&tmp)
+    {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e);
+    }
     let dest = status_dir.join(&uid);
     fs::rename(&tmp, &dest).map_err(|e| Error::io("move", &tmp, e))?;
+    let _ = fs::remove_dir(&staging);
     Ok(uid)
 }
 

@@ -186,6 +186,8 @@ pub(crate) struct Submission<'a> {
     pub(crate) name: &'a str,
     pub(crate) description: &'a str,
     pub(crate) tags: &'a [String],
+    /// Sign it as the sender, with this key file or the config's.
+    pub(crate) sign: Option<Option<&'a Path>>,
 }
 
 pub(crate) fn submit(cli: &Cli, s: Submission<'_>) -> Result<()> {
@@ -196,7 +198,27 @@ pub(crate) fn submit(cli: &Cli, s: Submission<'_>) -> Result<()> {
         email: crate::core::email::normalize(&to)?,
         source: None,
     });
-    let uid = demo::submit(
+    // The signer is the sender, in this machine's SyftBox folder (their key and did.json).
+    let signer = match s.sign {
+        Some(key) => {
+            let me = super::common::identity(cli)?;
+            let sender = Identity {
+                data_dir: me.data_dir,
+                email: crate::core::email::normalize(s.from)?,
+                source: me.source,
+            };
+            Some(super::keys::Signer::load(&sender, key)?)
+        }
+        None => None,
+    };
+    let signed = std::cell::RefCell::new(None);
+    let sign = |dir: &Path| -> Result<()> {
+        if let Some(signer) = &signer {
+            *signed.borrow_mut() = Some(signer.sign(dir)?);
+        }
+        Ok(())
+    };
+    let uid = demo::submit_signed(
         &Queue::new(target.queue),
         s.code,
         s.from,
@@ -205,7 +227,11 @@ pub(crate) fn submit(cli: &Cli, s: Submission<'_>) -> Result<()> {
         s.description,
         s.tags,
         Status::Pending,
+        Some(&sign),
     )?;
+    if let Some(done) = signed.into_inner() {
+        eprintln!("signed with {} ({})", done.key, done.fingerprint);
+    }
     println!("{uid}");
     Ok(())
 }

@@ -76,28 +76,60 @@ pub(crate) fn show(id: &Identity, key: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-/// `attest JOB_DIR`: proves the job is the requester's by signing it with their identity key.
-pub(crate) fn attest(id: &Identity, job: &Path, key: Option<&Path>) -> Result<()> {
-    let meta = Metadata::read(job).map_err(|e| {
+fn read_job(job: &Path) -> Result<Metadata> {
+    Metadata::read(job).map_err(|e| {
         Error::invalid(
             format!("{} is not a job folder: {e}", job.display()),
             "give the folder of one job (it holds metadata.json and code/)",
         )
-    })?;
-    let signing = identity::read_private(&key_path(id, key))?;
-    let did = identity::did_path(&id.data_dir, &id.email);
-    let published = identity::read_published(&did).map_err(|e| {
-        Error::invalid(
-            format!("no published identity key for {}: {e}", id.email),
-            "publish one with `syft-reviewer keys init` (or syft-crypto's bootstrap_user) and let SyftBox sync it",
-        )
-    })?;
-    // The job is addressed to its owner; inspect it as that owner would.
-    let ins = crate::queue::inspect(job, &meta.meta.target_email.to_lowercase());
-    let done = proof::attest(&ins, &signing, &id.email, &published)?;
+    })
+}
+
+/// A requester's identity key, checked against the key their `did.json` publishes.
+pub(crate) struct Signer {
+    email: String,
+    key: ed25519_dalek::SigningKey,
+    published: identity::PublicIdentity,
+}
+
+impl Signer {
+    /// The key of `id` (`--key FILE`, else the one the SyftBox config implies).
+    pub(crate) fn load(id: &Identity, key: Option<&Path>) -> Result<Signer> {
+        let signing = identity::read_private(&key_path(id, key))?;
+        let did = identity::did_path(&id.data_dir, &id.email);
+        let published = identity::read_published(&did).map_err(|e| {
+            Error::invalid(
+                format!("no published identity key for {}: {e}", id.email),
+                "publish one with `syft-reviewer keys init` (or syft-crypto's bootstrap_user) and let SyftBox sync it",
+            )
+        })?;
+        Ok(Signer {
+            email: id.email.clone(),
+            key: signing,
+            published,
+        })
+    }
+
+    /// Proves the job in `job` is the signer's: writes the attestation into its metadata.
+    pub(crate) fn sign(&self, job: &Path) -> Result<proof::Attested> {
+        let meta = read_job(job)?;
+        // The job is addressed to its owner; inspect it as that owner would.
+        let ins = crate::queue::inspect(job, &meta.meta.target_email.to_lowercase());
+        proof::attest(&ins, &self.key, &self.email, &self.published)
+    }
+}
+
+/// `attest JOB_DIR`: proves the job is the requester's by signing it with their identity key.
+pub(crate) fn attest(id: &Identity, job: &Path, key: Option<&Path>) -> Result<()> {
+    read_job(job)?;
+    let done = Signer::load(id, key)?.sign(job)?;
+    print_attested(&done);
+    Ok(())
+}
+
+pub(crate) fn print_attested(done: &proof::Attested) {
     println!(
         "attested job {} (signature {}) with {} ({})",
         done.uid, done.signature, done.key, done.fingerprint
     );
-    Ok(())
 }

@@ -107,6 +107,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             name,
             description,
             tags,
+            sign,
+            key,
         }) => jobs::submit(
             &cli,
             jobs::Submission {
@@ -116,6 +118,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 name,
                 description,
                 tags,
+                sign: sign.then_some(key.as_deref()),
             },
         ),
     }

@@ -11,10 +11,16 @@ Prints, one per line:
   status=<status>      every time the status read back by get_job changes
   final=<status>       the last status read (approved, or whatever it was at the timeout)
 Exits 0 once get_job reports "approved", 3 on timeout.
+
+With SYFT_REVIEWER_ATTEST=<path of the syft-reviewer binary>, the requester proves the job is
+theirs right after submit_job, as the README tells requesters to:
+`syft-reviewer attest <job folder>` (printing attested=<its output>).
 """
 
 import json
+import os
 import pathlib
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -51,6 +57,13 @@ def main():
     uid = str(job.uid)
     print(f"uid={uid}", flush=True)
     print("meta=" + json.dumps(job.model_dump(), default=client_json), flush=True)
+    attest = os.environ.get("SYFT_REVIEWER_ATTEST")
+    if attest:
+        job_folder = pathlib.Path(job.code_folder).parent
+        done = subprocess.run(
+            [attest, "attest", str(job_folder)], capture_output=True, text=True, check=True
+        )
+        print("attested=" + done.stdout.strip(), flush=True)
 
     deadline = time.monotonic() + float(timeout)
     last = None

@@ -1,0 +1,123 @@
+//! Proven senders end to end: a requester with syft-crypto keys submits with the real
+//! `syft_code_queue.submit_job`, proves the job with `syft-reviewer attest`, and reads the approval
+//! back with `get_job`; `submit --sign` does both in one step.
+
+use std::fs;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::proof::{ALICE, approved, as_requester, ok_py, requester_config, waits};
+use crate::python_interop::start_default;
+use crate::util::*;
+use crate::venv::{describe, python};
+
+const SUBMIT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/python/submit_and_wait.py"
+);
+
+#[test]
+fn a_job_from_the_real_client_proven_with_attest_is_approved_and_read_back() {
+    let sb = Sandbox::new();
+    let config = requester_config(&sb);
+    // The requester's keys, made by syft-crypto's own bootstrap_user.
+    ok_py(&["bootstrap", config.to_str().unwrap()]);
+    fs::create_dir_all(sb.data_dir.join("datasites").join(ALICE)).unwrap();
+    let out = sb.cli(&["allow", "add", ALICE]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("proof required"));
+
+    let code = sb.dir.path().join("alice-code");
+    fs::create_dir_all(&code).unwrap();
+    fs::write(code.join("run.sh"), "#!/bin/sh\npython3 main.py\n").unwrap();
+    fs::write(code.join("main.py"), "print('rows:', 42)\n").unwrap();
+
+    let daemon = start_default(&sb);
+    let out = Command::new(python())
+        .arg(SUBMIT)
+        .args([
+            OWNER,
+            code.to_str().unwrap(),
+            "Row count",
+            "Counts",
+            "stats",
+        ])
+        .arg("120")
+        .env("SYFTBOX_CLIENT_CONFIG_PATH", &config)
+        .env("SYFT_REVIEWER_ATTEST", BIN)
+        .env("HOME", sb.dir.path())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONNOUSERSITE", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let context = || format!("{}\ndaemon log:\n{}", describe(&out), daemon.log_text());
+    assert!(out.status.success(), "{}", context());
+    assert!(stdout.contains("attested=attested job"), "{}", context());
+    assert!(stdout.contains("final=approved"), "{}", context());
+    let uid = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("uid="))
+        .unwrap()
+        .to_string();
+
+    // Approved as a proven sender, the key in the decision and the audit chain.
+    assert_eq!(sb.status_of(&uid).as_deref(), Some("approved"));
+    let line = sb.decisions_for(&uid, "approved");
+    assert!(
+        line.first()
+            .is_some_and(|l| l.to_string().contains("proved the job is theirs")),
+        "{line:?}"
+    );
+    let meta = sb.metadata("approved", &uid);
+    assert_eq!(meta["attestation"]["alg"], "Ed25519", "{meta:#}");
+}
+
+#[test]
+fn submit_sign_writes_a_proven_job_and_refuses_a_sender_without_a_key() {
+    let sb = Sandbox::new();
+    let alice = requester_config(&sb);
+    assert!(as_requester(&alice, &["keys", "init"]).status.success());
+    assert!(sb.cli(&["allow", "add", ALICE]).status.success());
+    let code = sb.dir.path().join("code");
+    fs::create_dir_all(&code).unwrap();
+    fs::write(code.join("run.sh"), "echo hi\n").unwrap();
+    let _d = sb.start(&[]);
+
+    // Alice submits from her own client config, to the owner.
+    let code_arg = code.to_str().unwrap();
+    let out = as_requester(
+        &alice,
+        &["submit", code_arg, "--from", ALICE, "--to", OWNER, "--sign"],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("signed with"));
+    let uid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    approved(&sb, &uid);
+
+    // Unsigned, the same sender waits: the signature is what made the difference.
+    let out = as_requester(
+        &alice,
+        &["submit", code_arg, "--from", ALICE, "--to", OWNER],
+    );
+    let unsigned = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    waits(&sb, &unsigned, "waiting", "must prove their jobs");
+
+    // A sender with no key: a clear error, and nothing enters the queue.
+    let before = fs::read_dir(sb.queue().join("pending")).unwrap().count();
+    let out = sb.cli(&["submit", code_arg, "--from", "bob@example.org", "--sign"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("key") && err.contains("keys init"),
+        "{}",
+        describe(&out)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        fs::read_dir(sb.queue().join("pending")).unwrap().count(),
+        before,
+        "a failed signing left something in pending/"
+    );
+}
