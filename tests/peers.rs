@@ -137,6 +137,48 @@ fn wait(d: &Daemon, what: &str, cond: impl FnMut() -> bool) {
     );
 }
 
+/// A job from `from` signed with the key of the SyftBox config `cfg`, renamed into pending/ whole.
+fn signed_submit(sb: &Sandbox, cfg: &Path, from: &str) -> String {
+    let uid = new_uid();
+    let build = sb.dir.path().join("build").join(&uid);
+    write_job(
+        &build,
+        &uid,
+        from,
+        OWNER,
+        "Analysis",
+        "Counts rows",
+        &["stats"],
+        &simple_code(),
+    );
+    let out = crate::proof::as_requester(cfg, &["attest", build.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "attest: {}",
+        crate::venv::describe(&out)
+    );
+    fs::rename(&build, sb.job_dir("pending", &uid)).unwrap();
+    uid
+}
+
+/// Bob's own SyftBox config on the same tree, with an identity key published.
+fn bob_with_key(sb: &Sandbox) -> PathBuf {
+    let cfg = sb.dir.path().join("bob-config.json");
+    fs::write(
+        &cfg,
+        serde_json::json!({"data_dir": sb.data_dir, "email": BOB, "server_url": "https://syftbox.net"})
+            .to_string(),
+    )
+    .unwrap();
+    let out = crate::proof::as_requester(&cfg, &["keys", "init"]);
+    assert!(
+        out.status.success(),
+        "keys init: {}",
+        crate::venv::describe(&out)
+    );
+    cfg
+}
+
 fn setup() -> Sandbox {
     let sb = Sandbox::new();
     fs::create_dir_all(sb.app_data()).unwrap();
@@ -151,6 +193,8 @@ fn setup() -> Sandbox {
 #[test]
 fn peer_requests_domains_sharing_rules_revocation_and_restart() {
     let sb = setup();
+    // Bob publishes an identity key before asking: his approval pins it.
+    let bob_cfg = bob_with_key(&sb);
     let mut d = sb.start(&[]);
 
     // The requests folder lets each user write only the file named with their own email.
@@ -223,16 +267,38 @@ fn peer_requests_domains_sharing_rules_revocation_and_restart() {
         d.log_text().contains("not valid JSON")
     });
 
-    // peers_only: a job from the approved peer is approved, one from a non-peer is not.
-    let from_peer = sb.submit(BOB, &simple_code());
+    // peers_only: a job the approved peer proved is approved; one from a non-peer is not, nor an
+    // unsigned one claiming the peer (require_proof, on by default).
+    let from_peer = signed_submit(&sb, &bob_cfg, BOB);
     let from_other = sb.submit(LOOKALIKES[0], &simple_code());
+    let claiming_peer = sb.submit(BOB, &simple_code());
     wait(&d, "the peer's job to be approved", || {
-        sb.status_of(&from_peer).as_deref() == Some("approved")
+        !sb.decisions_for(&from_peer, "approved").is_empty()
     });
+    let approval = &sb.decisions_for(&from_peer, "approved")[0];
+    assert!(
+        approval
+            .to_string()
+            .contains("proved the job with their identity key sha256:"),
+        "{approval}"
+    );
     wait(&d, "the non-peer's job to be evaluated", || {
         !sb.decisions_for(&from_other, "waiting").is_empty()
     });
     assert_eq!(sb.status_of(&from_other).as_deref(), Some("pending"));
+    wait(
+        &d,
+        "the unsigned job claiming the peer to be evaluated",
+        || !sb.decisions_for(&claiming_peer, "waiting").is_empty(),
+    );
+    assert_eq!(sb.status_of(&claiming_peer).as_deref(), Some("pending"));
+    let why = sb.decisions_for(&claiming_peer, "waiting")[0].to_string();
+    assert!(
+        why.contains("the job is unsigned and this peer must prove"),
+        "{why}"
+    );
+    let pinned = fs::read_to_string(approved_file(&sb, BOB)).unwrap();
+    assert!(pinned.contains("\"key\":\"sha256:"), "{pinned}");
 
     // Listing.
     let list: Value = serde_json::from_str(&ok(&sb.cli(&["peers", "list", "--json"]))).unwrap();
@@ -297,7 +363,7 @@ fn peer_requests_domains_sharing_rules_revocation_and_restart() {
 
     // The request is still there and its domain still approved: it is not approved again, and
     // the former peer's jobs are no longer approved by the peers_only rule.
-    let after_revoke = sb.submit(BOB, &simple_code());
+    let after_revoke = signed_submit(&sb, &bob_cfg, BOB);
     wait(&d, "the former peer's job to be evaluated", || {
         !sb.decisions_for(&after_revoke, "waiting").is_empty()
     });

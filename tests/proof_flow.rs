@@ -121,3 +121,86 @@ fn submit_sign_writes_a_proven_job_and_refuses_a_sender_without_a_key() {
         "a failed signing left something in pending/"
     );
 }
+
+/// `peers_only` with a peer who published no key when approved: unsigned jobs claiming them wait
+/// under the default `require_proof`, pass (labelled unverified) with `require_proof: false`, and
+/// their first proven job pins their key.
+#[test]
+fn peers_only_rules_require_a_proven_peer_unless_the_owner_says_otherwise() {
+    let sb = Sandbox::new();
+    let rules = |require: &str| {
+        format!(
+            "jobs:\n  enabled: true\n  rules:\n    - name: peers\n      peers_only: true\n{require}      required_filenames: [run.sh]\n"
+        )
+    };
+    fs::create_dir_all(sb.app_data()).unwrap();
+    fs::write(sb.app_data().join("config.yaml"), rules("")).unwrap();
+    let out = sb.cli(&["peers", "approve", ALICE]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("has published no identity key"),
+        "{}",
+        describe(&out)
+    );
+    let d = sb.start(&[]);
+    let code: [(&str, &[u8]); 1] = [("run.sh", b"echo hi\n")];
+    let unsigned = sb.submit(ALICE, &code);
+    waits(
+        &sb,
+        &unsigned,
+        "waiting",
+        "carries no proof (require_proof)",
+    );
+
+    // The owner gives up proofs for this rule set: the same kind of job passes, labelled.
+    fs::write(
+        sb.app_data().join("config.yaml"),
+        rules("      require_proof: false\n"),
+    )
+    .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(15), || sb
+            .status_of(&unsigned)
+            .as_deref()
+            == Some("approved")),
+        "{}",
+        d.log_text()
+    );
+    assert!(wait_for(Duration::from_secs(15), || !sb
+        .decisions_for(&unsigned, "approved")
+        .is_empty()));
+    let line = sb.decisions_for(&unsigned, "approved")[0].to_string();
+    assert!(line.contains("unverified sender"), "{line}");
+
+    // A proven job pins the key the peer published since.
+    let alice = requester_config(&sb);
+    assert!(as_requester(&alice, &["keys", "init"]).status.success());
+    let code_dir = sb.dir.path().join("code");
+    fs::create_dir_all(&code_dir).unwrap();
+    fs::write(code_dir.join("run.sh"), "echo proven\n").unwrap();
+    let out = as_requester(
+        &alice,
+        &[
+            "submit",
+            code_dir.to_str().unwrap(),
+            "--from",
+            ALICE,
+            "--to",
+            OWNER,
+            "--sign",
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let proven = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    approved(&sb, &proven);
+    let entry = sb
+        .app_data()
+        .join("peers/approved/alice_at_example_dot_org");
+    assert!(
+        wait_for(Duration::from_secs(15), || fs::read_to_string(&entry)
+            .unwrap_or_default()
+            .contains("sha256:")),
+        "the first proven job did not pin the peer's key: {}",
+        fs::read_to_string(&entry).unwrap_or_default()
+    );
+}

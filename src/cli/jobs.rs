@@ -68,24 +68,13 @@ pub(crate) fn rules_check(cli: &Cli, job: &str, status: Option<Status>, json: bo
         return Err(Error::invalid("config.yaml cannot be used", e.clone()));
     }
     let ins = crate::queue::inspect(&dir, &l.email);
-    let (Some(m), Some(scan)) = (&ins.meta, &ins.scan) else {
+    let (Some(_), Some(_)) = (&ins.meta, &ins.scan) else {
         return Err(Error::invalid(
             format!("job {job} cannot be checked"),
             ins.problems.join("; "),
         ));
     };
-    let sender = m.meta.requester_email.to_lowercase();
-    let files = scan
-        .files
-        .iter()
-        .map(|f| (f.path.clone(), f.sha256.clone()))
-        .collect();
-    let checks: Vec<crate::core::config::RuleCheck> = trust
-        .config
-        .rule_sets()
-        .iter()
-        .map(|r| crate::core::config::check_rule(r, &sender, trust.peers.contains(&sender), &files))
-        .collect();
+    let checks = crate::queue::review::rules_for(&ins, &trust);
     if json {
         println!("{}", crate::core::visible::json_pretty(&checks));
         return Ok(());

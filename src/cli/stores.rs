@@ -133,6 +133,19 @@ pub(crate) fn peers(cli: &Cli, cmd: &PeersCommand) -> Result<()> {
             } else {
                 println!("{} is already an approved peer", a.email);
             }
+            match (&a.pin, &a.no_key) {
+                (Some(pin), _) if pin.key.is_some() => println!(
+                    "pinned {}'s identity key {}; peers_only rules with require_proof accept only jobs proven with it",
+                    a.email,
+                    pin.key.as_deref().unwrap_or_default()
+                ),
+                (_, why) => println!(
+                    "{} has published no identity key ({}): peers_only rules with require_proof (the default) \
+                     approve none of their jobs until they publish one and prove a job",
+                    a.email,
+                    why.as_deref().unwrap_or("none found")
+                ),
+            }
             for ds in &a.shared {
                 println!("shared {ds} with {}", a.email);
             }

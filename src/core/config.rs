@@ -39,6 +39,9 @@ pub struct JobsConfig {
     pub enabled: bool,
     #[serde(default = "yes")]
     pub peers_only: bool,
+    /// With `peers_only`: the peer must prove the job with their identity key (SPEC §9).
+    #[serde(default = "yes")]
+    pub require_proof: bool,
     #[serde(default)]
     pub allowed_users: Vec<String>,
     #[serde(default)]
@@ -54,6 +57,7 @@ impl Default for JobsConfig {
         JobsConfig {
             enabled: false,
             peers_only: true,
+            require_proof: true,
             allowed_users: Vec::new(),
             required_filenames: Vec::new(),
             required_scripts: BTreeMap::new(),
@@ -73,6 +77,11 @@ pub struct RuleSet {
     pub name: String,
     #[serde(default = "yes")]
     pub peers_only: bool,
+    /// With `peers_only`: the peer must prove the job with their identity key (SPEC §9). The one
+    /// change to syft-bg's rules: a job's sender is whatever its writer claims, so "from a peer"
+    /// means nothing without a proof.
+    #[serde(default = "yes")]
+    pub require_proof: bool,
     #[serde(default)]
     pub allowed_users: Vec<String>,
     #[serde(default)]
@@ -241,6 +250,7 @@ impl JobsConfig {
         RuleSet {
             name: "default".into(),
             peers_only: self.peers_only,
+            require_proof: self.require_proof,
             allowed_users: self.allowed_users.clone(),
             required_filenames: self.required_filenames.clone(),
             required_scripts: self.required_scripts.clone(),
@@ -434,25 +444,56 @@ impl RuleCheck {
     }
 }
 
-/// Checks a rule set against a job's facts: its sender, whether the sender is an approved
-/// peer, and its code files (path -> sha256 hex).
+/// What the job shows of its sender as a peer, once their proof met their peer entry's pin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerCheck {
+    NotPeer,
+    /// An approved peer who proved the job with this key.
+    Proven(String),
+    /// An approved peer, and the job carries no proof (their entry's proofs are optional).
+    Unverified,
+    /// An approved peer, and the job is not theirs as far as proofs go: why.
+    Unproven(String),
+}
+
+/// Checks a rule set against a job's facts: its sender, what it shows of them as a peer, and its
+/// code files (path -> sha256 hex).
 pub fn check_rule(
     rule: &RuleSet,
     sender: &str,
-    is_peer: bool,
+    peer: &PeerCheck,
     files: &BTreeMap<String, String>,
 ) -> RuleCheck {
     let mut conditions = Vec::new();
     let sender = sender.to_lowercase();
     if rule.peers_only {
-        conditions.push(Condition {
-            what: if is_peer {
-                format!("{sender} is an approved peer")
-            } else {
-                format!("{sender} is not an approved peer (peers_only)")
-            },
-            ok: is_peer,
-        });
+        let (ok, what) = match peer {
+            PeerCheck::NotPeer => (
+                false,
+                format!("{sender} is not an approved peer (peers_only)"),
+            ),
+            PeerCheck::Proven(key) => (
+                true,
+                format!(
+                    "{sender} is an approved peer and proved the job with their identity key {key}"
+                ),
+            ),
+            PeerCheck::Unverified if rule.require_proof => (
+                false,
+                format!(
+                    "{sender} is an approved peer, but the job carries no proof (require_proof): \
+                     anyone can claim to be {sender}"
+                ),
+            ),
+            PeerCheck::Unverified => (
+                true,
+                format!(
+                    "{sender} is an approved peer (unverified sender: the job carries no proof)"
+                ),
+            ),
+            PeerCheck::Unproven(why) => (false, format!("{sender} is an approved peer, but {why}")),
+        };
+        conditions.push(Condition { what, ok });
     }
     if !rule.allowed_users.is_empty() {
         let ok = rule
@@ -525,6 +566,7 @@ mod tests {
         RuleSet {
             name: "census".into(),
             peers_only: false,
+            require_proof: true,
             allowed_users: vec![],
             required_filenames: vec!["run.sh".into(), "main.py".into()],
             required_scripts: [
@@ -540,7 +582,7 @@ mod tests {
         let c = check_rule(
             &rule(),
             "a@x.org",
-            false,
+            &PeerCheck::NotPeer,
             &files(&[("run.sh", H1), ("main.py", H2)]),
         );
         assert!(c.matches(), "{c:?}");
@@ -551,12 +593,17 @@ mod tests {
         let c = check_rule(
             &rule(),
             "a@x.org",
-            false,
+            &PeerCheck::NotPeer,
             &files(&[("run.sh", H1), ("main.py", H2), ("evil.py", H2)]),
         );
         assert!(!c.matches());
         assert!(c.conditions.iter().any(|x| x.what.contains("evil.py")));
-        let c = check_rule(&rule(), "a@x.org", false, &files(&[("run.sh", H1)]));
+        let c = check_rule(
+            &rule(),
+            "a@x.org",
+            &PeerCheck::NotPeer,
+            &files(&[("run.sh", H1)]),
+        );
         assert!(!c.matches());
         assert!(
             c.conditions
@@ -570,7 +617,7 @@ mod tests {
         let c = check_rule(
             &rule(),
             "a@x.org",
-            false,
+            &PeerCheck::NotPeer,
             &files(&[("run.sh", H2), ("main.py", H2)]),
         );
         assert!(!c.matches());
@@ -586,11 +633,21 @@ mod tests {
         let mut r = rule();
         r.allowed_users = vec!["Bob@X.org".into()];
         let f = files(&[("run.sh", H1), ("main.py", H2)]);
-        assert!(check_rule(&r, "bob@x.org", false, &f).matches());
-        assert!(!check_rule(&r, "eve@x.org", false, &f).matches());
+        let no = PeerCheck::NotPeer;
+        assert!(check_rule(&r, "bob@x.org", &no, &f).matches());
+        assert!(!check_rule(&r, "eve@x.org", &no, &f).matches());
         r.peers_only = true;
-        assert!(!check_rule(&r, "bob@x.org", false, &f).matches());
-        assert!(check_rule(&r, "bob@x.org", true, &f).matches());
+        assert!(!check_rule(&r, "bob@x.org", &no, &f).matches());
+        let proven = PeerCheck::Proven("sha256:ab".into());
+        assert!(check_rule(&r, "bob@x.org", &proven, &f).matches());
+        // A peer's unsigned job passes only where the owner gave up proofs for the rule set.
+        let c = check_rule(&r, "bob@x.org", &PeerCheck::Unverified, &f);
+        assert!(!c.matches());
+        assert!(c.conditions[0].what.contains("require_proof"), "{c:?}");
+        r.require_proof = false;
+        assert!(check_rule(&r, "bob@x.org", &PeerCheck::Unverified, &f).matches());
+        let changed = PeerCheck::Unproven("their identity key changed".into());
+        assert!(!check_rule(&r, "bob@x.org", &changed, &f).matches());
     }
 
     #[test]

@@ -181,6 +181,13 @@ impl Daemon {
     /// has that key pinned now, so a later change of key is never followed silently.
     fn pin_first_key(&mut self, sender: &str, fingerprint: &str) {
         let Some(mut pin) = crate::store::pin::of(&self.layout, sender) else {
+            match crate::store::peers::pin_first_key(&self.layout, sender, fingerprint) {
+                Ok(true) => log::info!(
+                    "pinned peer {sender}'s identity key {fingerprint} (their first proven job)"
+                ),
+                Ok(false) => {}
+                Err(e) => log::error!("could not pin peer {sender}'s identity key: {e}"),
+            }
             return;
         };
         pin.key = Some(fingerprint.to_string());

@@ -94,7 +94,7 @@ impl Daemon {
                 self.peer_notes = vec![msg];
             }
         }
-        trust.peers = crate::store::peers::approved(&self.layout);
+        trust.peers = crate::store::peers::approved_listing(&self.layout).0;
         trust
     }
 

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::core::attestation::{self, Pin, Standing};
-use crate::core::config::{self, Config, RuleCheck};
+use crate::core::attestation::{self, Standing};
+use crate::core::config::{self, Config, PeerCheck, RuleCheck};
 use crate::core::policy::{self, Facts, Verdict};
 use crate::error::Result;
 use crate::queue::{self, Inspection};
@@ -27,8 +27,8 @@ pub struct Trust {
     pub config: Config,
     /// Why `config.yaml` could not be used, if it could not (then `config` is the previous one).
     pub config_error: Option<String>,
-    /// Approved peers.
-    pub peers: std::collections::BTreeSet<String>,
+    /// Approved peers: email -> their file in `peers/approved/` (which holds their pin).
+    pub peers: std::collections::BTreeMap<String, String>,
     /// Where senders' proofs are checked: the allowlist folder (their pins) and the data folder
     /// (their synced `did.json`). `None` (a bare snapshot): no proofs are looked at.
     pub proofs: Option<ProofPlaces>,
@@ -37,6 +37,7 @@ pub struct Trust {
 #[derive(Debug, Clone)]
 pub struct ProofPlaces {
     pub allowlist_dir: PathBuf,
+    pub peers_dir: PathBuf,
     pub data_dir: PathBuf,
 }
 
@@ -62,9 +63,10 @@ impl Trust {
             invalid,
             config,
             config_error,
-            peers: crate::store::peers::approved(layout),
+            peers: crate::store::peers::approved_listing(layout).0,
             proofs: Some(ProofPlaces {
                 allowlist_dir: layout.allowlist_dir(),
+                peers_dir: crate::store::peers::approved_dir(layout),
                 data_dir: layout.data_dir.clone(),
             }),
         })
@@ -131,27 +133,11 @@ fn judge(ins: &Inspection, trust: &Trust) -> (Option<Verdict>, Option<Standing>)
         return (None, None);
     }
     let requester = ins.requester().map(str::to_lowercase);
-    let rules: Vec<RuleCheck> = match (&requester, &ins.scan) {
-        (Some(sender), Some(scan)) => {
-            let files = scan
-                .files
-                .iter()
-                .map(|f| (f.path.clone(), f.sha256.clone()))
-                .collect();
-            let is_peer = trust.peers.contains(sender);
-            trust
-                .config
-                .rule_sets()
-                .iter()
-                .map(|r| config::check_rule(r, sender, is_peer, &files))
-                .collect()
-        }
-        _ => Vec::new(),
-    };
     let sender_allowlisted = requester
         .as_deref()
         .is_some_and(|r| trust.allowlist.contains(r));
     let standing = standing(ins, trust, requester.as_deref(), sender_allowlisted);
+    let rules = rule_checks(ins, trust, standing.as_ref());
     let facts = Facts {
         requester: requester.as_deref(),
         standing: standing.as_ref(),
@@ -169,8 +155,64 @@ fn judge(ins: &Inspection, trust: &Trust) -> (Option<Verdict>, Option<Standing>)
     (Some(verdict), standing)
 }
 
-/// The job's proof met with its sender's pin: for an allowlisted sender their pin, for anyone
-/// else none (only a proof that does not hold matters then).
+/// Every rule set in force checked against the job (`rules check` shows the same).
+pub fn rules_for(ins: &Inspection, trust: &Trust) -> Vec<RuleCheck> {
+    let requester = ins.requester().map(str::to_lowercase);
+    let allowlisted = requester
+        .as_deref()
+        .is_some_and(|r| trust.allowlist.contains(r));
+    let standing = standing(ins, trust, requester.as_deref(), allowlisted);
+    rule_checks(ins, trust, standing.as_ref())
+}
+
+fn rule_checks(ins: &Inspection, trust: &Trust, standing: Option<&Standing>) -> Vec<RuleCheck> {
+    let (Some(sender), Some(scan)) = (ins.requester().map(str::to_lowercase), &ins.scan) else {
+        return Vec::new();
+    };
+    let files = scan
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.sha256.clone()))
+        .collect();
+    let peer = peer_check(trust.peers.contains_key(&sender), standing);
+    trust
+        .config
+        .rule_sets()
+        .iter()
+        .map(|r| config::check_rule(r, &sender, &peer, &files))
+        .collect()
+}
+
+/// What a job shows of its sender as a peer: an approved peer is met with their proof.
+fn peer_check(is_peer: bool, standing: Option<&Standing>) -> PeerCheck {
+    if !is_peer {
+        return PeerCheck::NotPeer;
+    }
+    match standing {
+        Some(Standing::Proven { fingerprint } | Standing::ProvenFirst { fingerprint }) => {
+            PeerCheck::Proven(fingerprint.clone())
+        }
+        // A bare snapshot looks at no proofs: nothing is proven, nothing refuted.
+        None | Some(Standing::Unverified) => PeerCheck::Unverified,
+        Some(Standing::Unsigned) => PeerCheck::Unproven(
+            "the job is unsigned and this peer must prove their jobs (proof: required)".into(),
+        ),
+        Some(Standing::KeyChanged { pinned_at, .. }) => PeerCheck::Unproven(format!(
+            "their identity key changed since you approved them{}: re-pin with `syft-reviewer peers approve EMAIL` once you know why",
+            pinned_at
+                .as_deref()
+                .map(|t| format!(" on {t}"))
+                .unwrap_or_default()
+        )),
+        Some(Standing::Invalid { reason }) => {
+            PeerCheck::Unproven(format!("the proof does not match: {reason}"))
+        }
+    }
+}
+
+/// The job's proof met with its sender's pin: for an allowlisted sender their allowlist entry's,
+/// for an approved peer their peer entry's, for anyone else none (only a proof that does not
+/// hold matters then).
 fn standing(
     ins: &Inspection,
     trust: &Trust,
@@ -179,13 +221,18 @@ fn standing(
 ) -> Option<Standing> {
     let places = trust.proofs.as_ref()?;
     let proof = crate::queue::proof::check(ins, &places.data_dir);
-    let pin = match (
-        allowlisted,
-        sender.and_then(|s| trust.allowlist.entries.get(s)),
-    ) {
-        (true, Some(file)) => crate::store::pin::read(&places.allowlist_dir.join(file)).0,
-        _ => Pin::default(),
+    let entry = match sender {
+        Some(s) if allowlisted => trust
+            .allowlist
+            .entries
+            .get(s)
+            .map(|f| places.allowlist_dir.join(f)),
+        Some(s) => trust.peers.get(s).map(|f| places.peers_dir.join(f)),
+        None => None,
     };
+    let pin = entry
+        .map(|path| crate::store::pin::read(&path).0)
+        .unwrap_or_default();
     Some(attestation::standing(&pin, &proof))
 }
 

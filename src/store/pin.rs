@@ -132,6 +132,18 @@ pub struct Pinned {
 pub fn pin_published(layout: &Layout, email: &str, mode: Option<ProofMode>) -> Result<Pinned> {
     let path = entry_file(layout, email)?;
     let _guard = StoreLock::acquire(&layout.state, "allowlist")?;
+    pin_file(
+        layout,
+        &path,
+        email,
+        mode,
+        crate::store::allowlist::FILE_MODE,
+    )
+}
+
+/// The pin `email`'s published identity key gives (see [`pin_published`]), and why none is
+/// pinned when no key can be read.
+pub fn published(layout: &Layout, email: &str, mode: Option<ProofMode>) -> (Pin, Option<String>) {
     let (key, no_key) = match identity::read_published(&identity::did_path(&layout.data_dir, email))
     {
         Ok(p) => (Some(crate::core::attestation::fingerprint(&p.public)), None),
@@ -148,9 +160,22 @@ pub fn pin_published(layout: &Layout, email: &str, mode: Option<ProofMode>) -> R
             .map(|_| metadata::format_naive(&metadata::now_naive())),
         key,
     };
+    (pin, no_key)
+}
+
+/// Pins `email`'s published key in the entry file `path` (an allowlist or approved-peer file;
+/// the caller holds that store's lock).
+pub fn pin_file(
+    layout: &Layout,
+    path: &Path,
+    email: &str,
+    mode: Option<ProofMode>,
+    file_mode: u32,
+) -> Result<Pinned> {
+    let (pin, no_key) = published(layout, email, mode);
     // Unchanged, the file is left alone: rewriting it would move the pin's date and make the
     // daemon re-evaluate every pending job for nothing.
-    let (current, _) = read(&path);
+    let (current, _) = read(path);
     if (current.proof, &current.key) == (pin.proof, &pin.key) {
         return Ok(Pinned {
             email: email.to_string(),
@@ -159,7 +184,7 @@ pub fn pin_published(layout: &Layout, email: &str, mode: Option<ProofMode>) -> R
         });
     }
     let mut sync = Sync::batch();
-    write(&path, &pin, crate::store::allowlist::FILE_MODE, &mut sync)?;
+    write(path, &pin, file_mode, &mut sync)?;
     sync.commit()?;
     Ok(Pinned {
         email: email.to_string(),

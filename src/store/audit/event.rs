@@ -115,6 +115,8 @@ named! {
         /// A tool call through the MCP server.
         McpCall => "mcp.call",
         PeerApprove => "peer.approve",
+        /// The identity key or proof setting pinned for an approved peer changed.
+        PeerPin => "peer.pin",
         PeerRevoke => "peer.revoke",
         PeerShare => "peer.share",
         PeerUnshare => "peer.unshare",

@@ -7,6 +7,7 @@ use std::fs;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::core::attestation::Pin;
 use crate::core::config::Config;
 use crate::core::email;
 use crate::core::signature::is_excluded;
@@ -21,6 +22,7 @@ use crate::store::peers::requests::{PeerRequest, REQUEST_MAX, read_requests};
 use crate::store::peers::sharing::{ensure_grant, has_grant, recently_changed, remove_grant};
 use crate::store::peers::state::{PeerRecord, PeerStatus, Share, State, now};
 use crate::store::permfile::{self, PermFile};
+use crate::store::pin;
 use crate::syftbox::Layout;
 
 /// Who changes a peer's status, and why.
@@ -77,7 +79,15 @@ impl<'a> Changes<'a> {
         if !listed {
             let dir = approved_dir(self.layout);
             durable::ensure_private_dir(&dir, DIR_MODE)?;
-            let body = json!({"email": mail, "added_at": now(), "status": "active"});
+            // The peer's published key is pinned with the approval, as `allow add` pins a
+            // sender's: `peers_only` rules ask for jobs proven with it.
+            let (pin, _) = pin::published(self.layout, mail, None);
+            let mut body = json!({"email": mail, "added_at": now(), "status": "active",
+                "proof": pin.proof.as_str()});
+            if let (Some(key), Some(at)) = (&pin.key, &pin.pinned_at) {
+                body["key"] = key.as_str().into();
+                body["pinned_at"] = at.as_str().into();
+            }
             durable::write_atomic(
                 &dir.join(email::encode(mail)?),
                 body.to_string().as_bytes(),
@@ -377,6 +387,10 @@ pub struct Approval {
     pub approved: bool,
     /// Dataset folders shared with the peer now.
     pub shared: Vec<String>,
+    /// The proof setting and identity key pinned for the peer.
+    pub pin: Option<Pin>,
+    /// Why no key is pinned (no published `did.json`, or an unreadable one).
+    pub no_key: Option<String>,
     pub problems: Vec<String>,
 }
 
@@ -398,6 +412,7 @@ pub fn approve(
     let (requests, _) = read_requests(layout);
     let sha = requests.get(&mail).map(|r| r.sha256.as_str());
     let approved = s.approve(&mail, actor, "approved by hand", sha)?;
+    let (pin, no_key) = repin(&s, &mail, actor)?;
     let shared = match config {
         Some(c) => s.share_with(&mail, &c.peers.auto_share_datasets, actor),
         None => Vec::new(),
@@ -407,8 +422,34 @@ pub fn approve(
         email: mail,
         approved,
         shared,
+        pin,
+        no_key,
         problems: s.problems,
     })
+}
+
+/// Approving an approved peer again pins the key they publish now (audited when it changes).
+fn repin(s: &Changes, mail: &str, actor: &str) -> Result<(Option<Pin>, Option<String>)> {
+    let Some(name) = approved_listing(s.layout).0.remove(mail) else {
+        return Ok((None, None));
+    };
+    let path = approved_dir(s.layout).join(name);
+    let (before, _) = pin::read(&path);
+    let p = pin::pin_file(s.layout, &path, mail, None, FILE_MODE)?;
+    if (before.proof, &before.key) != (p.pin.proof, &p.pin.key) {
+        audit::record_change(
+            s.layout,
+            AuditEvent::PeerPin,
+            actor,
+            Subject::Email(mail),
+            vec![format!(
+                "proof {}, key {}",
+                p.pin.proof.as_str(),
+                p.pin.key.as_deref().unwrap_or("none")
+            )],
+        );
+    }
+    Ok((Some(p.pin), p.no_key))
 }
 
 /// The result of revoking a peer.
@@ -435,4 +476,35 @@ pub fn revoke(layout: &Layout, input: &str, actor: &str) -> Result<Option<Revoca
         unshared,
         problems: s.problems,
     }))
+}
+
+/// Trust on first use for a peer approved before they published a key: the key of their first
+/// proven job is pinned, so a later change is never followed silently. False when `mail` is not
+/// an approved peer or a key is pinned already.
+pub fn pin_first_key(layout: &Layout, mail: &str, fingerprint: &str) -> Result<bool> {
+    let s = Changes::open(layout)?;
+    let Some(name) = approved_listing(layout).0.remove(mail) else {
+        return Ok(false);
+    };
+    let path = approved_dir(layout).join(name);
+    let (mut pin, _) = pin::read(&path);
+    if pin.key.is_some() {
+        return Ok(false);
+    }
+    pin.key = Some(fingerprint.to_string());
+    pin.pinned_at = Some(now());
+    let mut sync = Sync::batch();
+    pin::write(&path, &pin, FILE_MODE, &mut sync)?;
+    sync.commit()?;
+    audit::record_change(
+        s.layout,
+        AuditEvent::PeerPin,
+        crate::store::audit::Actor::Daemon,
+        Subject::Email(mail),
+        vec![format!(
+            "proof {}, key {fingerprint} (first proof)",
+            pin.proof.as_str()
+        )],
+    );
+    Ok(true)
 }

@@ -1,7 +1,7 @@
 //! The `peers/` folders in the owner's datasite (modes, paths) and the approved peers' files in
 //! `peers/approved/`, one per peer, like the allowlist.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 
@@ -93,9 +93,4 @@ pub(super) fn file_names(
         }
         Some(Ok(name.to_string()))
     })
-}
-
-/// The approved peers (file names that do not decode to an email are ignored).
-pub fn approved(layout: &Layout) -> BTreeSet<String> {
-    approved_listing(layout).0.into_keys().collect()
 }

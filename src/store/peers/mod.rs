@@ -33,8 +33,8 @@ mod sharing;
 mod state;
 mod sync;
 
-pub use changes::{Approval, Revocation, approve, revoke};
-pub use folders::{answers_dir, approved, approved_dir, peers_dir, requests_dir};
+pub use changes::{Approval, Revocation, approve, pin_first_key, revoke};
+pub use folders::{answers_dir, approved_dir, approved_listing, peers_dir, requests_dir};
 pub use listing::list;
 pub use requests::ensure_requests_folder;
 #[cfg(test)]

@@ -156,7 +156,11 @@ fn answer_request(
 mod tests {
     use super::*;
     use crate::store::peers::changes::revoke;
-    use crate::store::peers::folders::{answers_dir, approved, requests_dir};
+    use crate::store::peers::folders::{answers_dir, approved_listing, requests_dir};
+
+    fn approved(l: &Layout) -> std::collections::BTreeSet<String> {
+        approved_listing(l).0.into_keys().collect()
+    }
     use crate::store::peers::listing::list;
     use crate::store::peers::sharing::has_grant;
     use crate::store::peers::state::State;
