@@ -412,6 +412,14 @@ fn a_person_reviews_jobs_in_the_browser() {
     );
     let sig = signature_of(&sb, &sb.job_dir("completed", &done));
     assert_eq!(signature_of(&sb, &sb.job_dir("pending", &same)), sig);
+    // A trusted sender who publishes an identity key, pinned when added.
+    let keyed = sb.cli(&["--email", "pinned@lab.example", "keys", "init"]);
+    assert!(keyed.status.success(), "{}", crate::venv::describe(&keyed));
+    assert!(
+        sb.cli(&["allow", "add", "pinned@lab.example"])
+            .status
+            .success()
+    );
     let web = serve(&sb, &[]);
     wait_disk(&web, "the completed job never reached the history", || {
         sb.app_data()
@@ -467,7 +475,19 @@ fn a_person_reviews_jobs_in_the_browser() {
             0o600
         );
     }
-    b.wait_find("li[data-email=\"new.person@lab.example\"]");
+    let added = b.wait_find("li[data-email=\"new.person@lab.example\"][data-proof=\"unverified\"]");
+    assert!(
+        b.text(&added).contains("proof optional"),
+        "{}",
+        b.text(&added)
+    );
+    // The pinned sender's row: proof required, the key pinned, its fingerprint shown.
+    let pinned = b.wait_find("li[data-email=\"pinned@lab.example\"][data-proof=\"proven\"]");
+    let row = b.text(&pinned);
+    assert!(
+        row.contains("proof required") && row.contains("key pinned") && row.contains("key "),
+        "{row}"
+    );
     // A malformed address is refused in the page and writes nothing.
     let before = snapshot(&sb.allowlist_dir());
     b.type_into(&input, "not an email");

@@ -80,6 +80,19 @@ fn submit_sign_writes_a_proven_job_and_refuses_a_sender_without_a_key() {
     let alice = requester_config(&sb);
     assert!(as_requester(&alice, &["keys", "init"]).status.success());
     assert!(sb.cli(&["allow", "add", ALICE]).status.success());
+    let entry = |sb: &Sandbox| -> serde_json::Value {
+        let out = sb.cli(&["allow", "list", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["entries"][0].clone()
+    };
+    let e = entry(&sb);
+    assert_eq!(e["email"], ALICE, "{e}");
+    assert_eq!(e["mode"], "required", "{e}");
+    assert_eq!(e["proof"]["status"], "proven", "{e}");
+    assert!(
+        e["proof"]["key"].as_str().unwrap().starts_with("sha256:"),
+        "{e}"
+    );
     let code = sb.dir.path().join("code");
     fs::create_dir_all(&code).unwrap();
     fs::write(code.join("run.sh"), "echo hi\n").unwrap();
@@ -119,6 +132,19 @@ fn submit_sign_writes_a_proven_job_and_refuses_a_sender_without_a_key() {
         fs::read_dir(sb.queue().join("pending")).unwrap().count(),
         before,
         "a failed signing left something in pending/"
+    );
+
+    // Alice publishes another key: her entry says so before any job shows it.
+    assert!(
+        as_requester(&alice, &["keys", "init", "--force"])
+            .status
+            .success()
+    );
+    let e = entry(&sb);
+    assert_eq!(e["proof"]["status"], "key_changed", "{e}");
+    assert!(
+        e["proof"]["reason"].as_str().unwrap().contains("re-pin"),
+        "{e}"
     );
 }
 

@@ -62,8 +62,21 @@ pub(crate) fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
             if *json {
                 println!("{}", serde_json::to_string(&listing).unwrap_or_default());
             } else {
-                for mail in &listing.emails {
-                    println!("{mail}");
+                let width = listing.entries.iter().map(|e| e.email.len()).max();
+                for e in &listing.entries {
+                    let status = serde_json::to_value(e.proof.status).unwrap_or_default();
+                    println!(
+                        "{:width$}  proof {:8}  {}{}",
+                        e.email,
+                        e.mode.as_str(),
+                        status.as_str().unwrap_or("?"),
+                        e.proof
+                            .key
+                            .as_deref()
+                            .map(|k| format!("  {k}"))
+                            .unwrap_or_default(),
+                        width = width.unwrap_or(0)
+                    );
                 }
             }
         }

@@ -169,6 +169,105 @@ impl Standing {
     }
 }
 
+/// How far a job's sender, or a trusted sender's entry, is proven, as the API and the UI show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProofStatus {
+    /// Proven with the pinned key (for an entry: the published key is the pinned one).
+    Proven,
+    /// No proof, and none is asked for: the claim is only a claim.
+    Unverified,
+    /// A proof that does not hold (for an entry: its file or the published key is unreadable).
+    Invalid,
+    /// Proven with, or publishing, another key than the one pinned.
+    KeyChanged,
+    /// No proof where one is required (for an entry: no key pinned yet).
+    None,
+}
+
+/// A [`ProofStatus`] with the key it concerns and why, in the owner's words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProofView {
+    pub status: ProofStatus,
+    /// The key fingerprint the proof was made with (or the entry's pinned one).
+    pub key: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl ProofView {
+    pub fn of(standing: &Standing, sender: &str) -> ProofView {
+        let (status, key) = match standing {
+            Standing::Proven { fingerprint } => (ProofStatus::Proven, Some(fingerprint)),
+            Standing::ProvenFirst { fingerprint } => (ProofStatus::Proven, Some(fingerprint)),
+            Standing::Unverified => (ProofStatus::Unverified, None),
+            Standing::Unsigned => (ProofStatus::None, None),
+            Standing::KeyChanged { now, .. } => (ProofStatus::KeyChanged, Some(now)),
+            Standing::Invalid { .. } => (ProofStatus::Invalid, None),
+        };
+        let reason = match standing {
+            Standing::ProvenFirst { .. } => {
+                Some("the first proven job: its key is pinned now".to_string())
+            }
+            Standing::Unverified => Some(
+                "the job carries no proof: the sender address is whatever its writer put there"
+                    .to_string(),
+            ),
+            other => other.reason(sender),
+        };
+        ProofView {
+            status,
+            key: key.cloned(),
+            reason,
+        }
+    }
+
+    /// A trusted sender's entry: its pin against the key the sender publishes now.
+    pub fn of_entry(pin: &Pin, published: Result<String, String>) -> ProofView {
+        let pinned_on = pin
+            .pinned_at
+            .as_deref()
+            .map(|t| format!(" (pinned {t})"))
+            .unwrap_or_default();
+        let view = |status, key: Option<&String>, reason: String| ProofView {
+            status,
+            key: key.cloned(),
+            reason: Some(reason),
+        };
+        match (&pin.key, published) {
+            (Some(k), Ok(now)) if *k == now => view(
+                ProofStatus::Proven,
+                Some(k),
+                format!(
+                    "proof {}: jobs are proven with this key{pinned_on}",
+                    pin.proof.as_str()
+                ),
+            ),
+            (Some(k), Ok(now)) => view(
+                ProofStatus::KeyChanged,
+                Some(k),
+                format!(
+                    "the sender now publishes another key ({now}) than the one pinned{pinned_on}: re-pin with `allow add` once you know why"
+                ),
+            ),
+            (Some(k), Err(why)) => view(
+                ProofStatus::Invalid,
+                Some(k),
+                format!("the sender's published key cannot be read: {why}"),
+            ),
+            (None, _) if pin.proof == ProofMode::Required => view(
+                ProofStatus::None,
+                None,
+                "proof required and no key pinned yet: unsigned jobs wait; the first proven job pins its key".into(),
+            ),
+            (None, _) => view(
+                ProofStatus::Unverified,
+                None,
+                "proof optional: unsigned jobs are approved, labelled unverified".into(),
+            ),
+        }
+    }
+}
+
 /// Meets a job's proof with the sender's pin. Pure: the daemon pins a first key itself.
 pub fn standing(pin: &Pin, proof: &Proof) -> Standing {
     match (proof, &pin.key) {

@@ -2,11 +2,12 @@
 
 use serde::Serialize;
 
-use crate::core::attestation::ProofMode;
+use crate::core::attestation::{ProofMode, ProofStatus, ProofView, fingerprint};
 use crate::core::email;
 use crate::error::Result;
 use crate::store::allowlist::Allowlist;
 use crate::store::audit::{self, Actor, AuditEvent, Subject};
+use crate::store::identity;
 use crate::store::pin::{self, Pinned};
 use crate::syftbox::Layout;
 
@@ -47,7 +48,18 @@ pub(crate) struct Ignored {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Listing {
     pub(crate) emails: Vec<String>,
+    /// The same senders with their proof mode and how far their pinned key holds.
+    pub(crate) entries: Vec<Entry>,
     pub(crate) invalid: Vec<Ignored>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Entry {
+    pub(crate) email: String,
+    /// `required` or `optional`.
+    pub(crate) mode: ProofMode,
+    pub(crate) pinned_at: Option<String>,
+    pub(crate) proof: ProofView,
 }
 
 pub(crate) fn remove(layout: &Layout, actor: &Actor, input: &str) -> Result<Removed> {
@@ -148,7 +160,29 @@ pub(crate) fn check(layout: &Layout, input: &str) -> Result<Check> {
 
 pub(crate) fn list(layout: &Layout) -> Result<Listing> {
     let listing = Allowlist::new(layout).load()?;
+    let entries = listing
+        .entries
+        .iter()
+        .map(|(mail, file)| {
+            let (pin, damaged) = pin::read(&layout.allowlist_dir().join(file));
+            let published = identity::read_published(&identity::did_path(&layout.data_dir, mail))
+                .map(|p| fingerprint(&p.public))
+                .map_err(|e| e.to_string());
+            let mut proof = ProofView::of_entry(&pin, published);
+            if let Some(why) = damaged {
+                proof.status = ProofStatus::Invalid;
+                proof.reason = Some(why);
+            }
+            Entry {
+                email: mail.clone(),
+                mode: pin.proof,
+                pinned_at: pin.pinned_at.clone(),
+                proof,
+            }
+        })
+        .collect();
     Ok(Listing {
+        entries,
         emails: listing.entries.into_keys().collect(),
         invalid: listing
             .invalid

@@ -73,7 +73,7 @@ pub(crate) struct Summary {
     pub(crate) reasons: Vec<String>,
     pub(crate) warnings: Vec<Invisible>,
     /// How far the sender is proven (pending jobs only).
-    pub(crate) proof: Option<crate::core::attestation::Standing>,
+    pub(crate) proof: Option<crate::core::attestation::ProofView>,
 }
 
 /// One job with the text of its files.
@@ -275,7 +275,12 @@ fn summary(
         verdict,
         reasons,
         warnings: ins.findings.invisible.clone(),
-        proof: r.proof.clone(),
+        proof: r.proof.as_ref().map(|st| {
+            crate::core::attestation::ProofView::of(
+                st,
+                m.map_or("?", |m| m.requester_email.as_str()),
+            )
+        }),
     };
     (s, r.inspection)
 }

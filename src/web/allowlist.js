@@ -4,7 +4,7 @@ import { $, h, reconcile, showEmpty, updateRow } from './dom.js';
 import { emptyOnFailure, latest, notice, withButton } from './notices.js';
 import { state } from './state.js';
 import { refreshStatus } from './status.js';
-import { badge, showInvalid } from './widgets.js';
+import { badge, fingerprintEl, showInvalid } from './widgets.js';
 
 const LOCAL_RE = /^[a-z0-9._%+-]{1,64}$/;
 const LABEL_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -42,10 +42,11 @@ export async function loadAllowlist() {
 }
 
 function renderAllowlist(r) {
-  const emails = Array.isArray(r.emails) ? r.emails.map(String) : [];
-  reconcile($('allow-list'), emails, {
-    key: (e) => e,
-    fp: (e) => (e === state.owner ? 'me' : ''),
+  const entries = Array.isArray(r.entries) ? r.entries.filter((e) => e && typeof e.email === 'string') : [];
+  const emails = entries.map((e) => e.email);
+  reconcile($('allow-list'), entries, {
+    key: (e) => e.email,
+    fp: (e) => JSON.stringify([e.email === state.owner, e.mode, e.proof]),
     build: buildAllowRow,
     update: (el, e) => updateRow(el, buildAllowRow(e)),
   });
@@ -56,12 +57,33 @@ function renderAllowlist(r) {
   showInvalid($('allow-invalid-list'), $('allow-invalid'), invalid);
 }
 
-function buildAllowRow(email) {
+// How far the entry's pinned key holds against the key the sender publishes now.
+const ENTRY_PROOF = {
+  proven: ['key pinned', 'approve'],
+  unverified: ['no key: unverified', 'ignore'],
+  none: ['no key pinned yet', 'wait'],
+  key_changed: ['identity key changed', 'flag'],
+  invalid: ['key unreadable', 'flag'],
+};
+
+function entryBadge(proof) {
+  const known = ENTRY_PROOF[proof.status];
+  return known ? badge(known[0], known[1], proof.reason || undefined) : null;
+}
+
+function buildAllowRow(entry) {
+  const email = entry.email;
+  const proof = entry.proof || {};
   const btn = h('button', { type: 'button', class: 'btn btn-danger remove', 'aria-label': `Remove ${email}` }, 'Remove');
   btn.addEventListener('click', () => removeEmail(email, btn));
-  return h('li', { class: 'row', dataset: { email } },
+  return h('li', { class: 'row', dataset: { email, proof: String(proof.status || '') } },
     h('span', { class: 'email' }, email),
     email === state.owner ? badge('you', 'ignore') : null,
+    badge(`proof ${entry.mode === 'required' ? 'required' : 'optional'}`, entry.mode === 'required' ? 'approve' : 'ignore',
+      entry.mode === 'required' ? 'Approved as this sender only with a proof made with the pinned key'
+        : 'Unsigned jobs are approved, labelled unverified: anyone can claim this address'),
+    entryBadge(proof),
+    proof.key ? fingerprintEl(String(proof.key)) : null,
     btn);
 }
 

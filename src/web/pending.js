@@ -148,17 +148,17 @@ function applyJobState(el, job) {
 // How far the sender is proven (SPEC section 9): a badge beside the sender.
 const PROOF = {
   proven: ['proven sender', 'approve'],
-  proven_first: ['proven sender', 'approve'],
   unverified: ['unverified sender', 'ignore'],
-  unsigned: ['unsigned: proof required', 'wait'],
+  none: ['unsigned: proof required', 'wait'],
   key_changed: ['identity key changed', 'flag'],
   invalid: ['proof does not match', 'flag'],
 };
 
-function proofBadge(proof) {
+export function proofBadge(proof) {
   if (!proof || !PROOF[proof.status]) return null;
   const [text, kind] = PROOF[proof.status];
-  return badge(text, kind, proof.fingerprint || proof.now || proof.reason || undefined);
+  const title = [proof.key, proof.reason].filter(Boolean).join(': ');
+  return badge(text, kind, title || undefined);
 }
 
 function jobMain(job) {

@@ -44,6 +44,13 @@ function copyButton(value, label) {
   return btn;
 }
 
+/** A shortened key fingerprint (`sha256:<hex>`) with the full value in the title, and a copy button. */
+export function fingerprintEl(key) {
+  return h('span', { class: 'sig' },
+    h('code', { class: 'hash', title: key, tabindex: '0' }, `key ${shortHash(String(key).replace(/^sha256:/, ''))}`),
+    copyButton(key, 'key fingerprint'));
+}
+
 /** A shortened signature with its full value in the title, plus a copy button. */
 export function signatureEl(sig) {
   if (!sig) return h('span', { class: 'muted' }, 'none (the job is invalid)');
