@@ -165,7 +165,7 @@ fn attest_refuses_what_is_not_the_requesters_to_prove() {
 pub(crate) const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// A job from `from` written outside the queue (its folder, named by its uid).
-fn build_job(sb: &Sandbox, from: &str, code: &[u8]) -> (String, PathBuf) {
+pub(crate) fn build_job(sb: &Sandbox, from: &str, code: &[u8]) -> (String, PathBuf) {
     let uid = new_uid();
     let dir = sb.dir.path().join("build").join(&uid);
     let files: [(&str, &[u8]); 1] = [("run.sh", code)];
@@ -183,12 +183,12 @@ fn build_job(sb: &Sandbox, from: &str, code: &[u8]) -> (String, PathBuf) {
 }
 
 /// Renames a built job into pending/ whole, as the queue client does.
-fn enqueue(sb: &Sandbox, uid: &str, dir: &Path) {
+pub(crate) fn enqueue(sb: &Sandbox, uid: &str, dir: &Path) {
     fs::rename(dir, sb.job_dir("pending", uid)).unwrap();
 }
 
 /// Edits a built job's metadata.json.
-fn edit_metadata(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+pub(crate) fn edit_metadata(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let path = dir.join("metadata.json");
     let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
     edit(&mut m);
@@ -231,7 +231,7 @@ pub(crate) fn approved(sb: &Sandbox, uid: &str) {
 }
 
 /// Alice with published keys, trusted by the owner with her key pinned.
-fn trusted_alice(sb: &Sandbox) -> PathBuf {
+pub(crate) fn trusted_alice(sb: &Sandbox) -> PathBuf {
     let config = requester_config(sb);
     assert!(as_requester(&config, &["keys", "init"]).status.success());
     let out = sb.cli(&["allow", "add", ALICE]);

@@ -230,3 +230,82 @@ fn peers_only_rules_require_a_proven_peer_unless_the_owner_says_otherwise() {
         fs::read_to_string(&entry).unwrap_or_default()
     );
 }
+
+/// Each part of the statement a proof binds, changed after signing, and a damaged key document:
+/// every such job is flagged with the reason, never approved.
+#[test]
+fn metadata_changed_after_signing_and_damaged_keys_are_flagged() {
+    use crate::proof::{build_job, edit_metadata, enqueue, trusted_alice};
+    let sb = Sandbox::new();
+    let alice = trusted_alice(&sb);
+    let _d = sb.start(&[]);
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit); 5] = [
+        ("name", |m| m["name"] = "Count rows (v2)".into()),
+        ("tags", |m| {
+            m["tags"] = serde_json::json!(["stats", "export"])
+        }),
+        ("description", |m| m["description"] = "Exports rows".into()),
+        ("created_at", |m| {
+            m["created_at"] = "2026-12-01T00:00:00.000001".into()
+        }),
+        ("uid", |_| {}),
+    ];
+    for (what, edit) in edits {
+        let (uid, build) = build_job(&sb, ALICE, b"echo hi\n");
+        let out = as_requester(&alice, &["attest", build.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", describe(&out));
+        edit_metadata(&build, edit);
+        // "uid": the signed folder is moved in under another uid (metadata says the new one).
+        let uid = if what == "uid" {
+            let other = new_uid();
+            edit_metadata(&build, |m| m["uid"] = other.clone().into());
+            other
+        } else {
+            uid
+        };
+        enqueue(&sb, &uid, &build);
+        waits(&sb, &uid, "flagged", "proof does not match");
+    }
+
+    // A proof made for another owner, readdressed to this one.
+    let (uid, build) = build_job(&sb, ALICE, b"echo hi\n");
+    edit_metadata(&build, |m| {
+        m["target_email"] = "other.owner@example.org".into()
+    });
+    let out = as_requester(&alice, &["attest", build.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", describe(&out));
+    edit_metadata(&build, |m| m["target_email"] = OWNER.into());
+    enqueue(&sb, &uid, &build);
+    waits(&sb, &uid, "flagged", "proof does not match");
+
+    // The sender's did.json damaged: not JSON, then a JWK whose key is not 32 bytes.
+    let did = sb
+        .data_dir
+        .join("datasites")
+        .join(ALICE)
+        .join("public/did.json");
+    let good = fs::read_to_string(&did).unwrap();
+    let (uid, build) = build_job(&sb, ALICE, b"echo signed before\n");
+    assert!(
+        as_requester(&alice, &["attest", build.to_str().unwrap()])
+            .status
+            .success()
+    );
+    fs::write(&did, "{not json").unwrap();
+    enqueue(&sb, &uid, &build);
+    waits(&sb, &uid, "flagged", "identity key cannot be read");
+    let mut doc: serde_json::Value = serde_json::from_str(&good).unwrap();
+    doc["verificationMethod"][0]["publicKeyJwk"]["x"] = "AAAA".into();
+    fs::write(&did, doc.to_string()).unwrap();
+    let (uid, build) = build_job(&sb, ALICE, b"echo signed later\n");
+    fs::write(&did, &good).unwrap();
+    assert!(
+        as_requester(&alice, &["attest", build.to_str().unwrap()])
+            .status
+            .success()
+    );
+    fs::write(&did, doc.to_string()).unwrap();
+    enqueue(&sb, &uid, &build);
+    waits(&sb, &uid, "flagged", "identity key cannot be read");
+}
