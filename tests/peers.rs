@@ -139,37 +139,20 @@ fn wait(d: &Daemon, what: &str, cond: impl FnMut() -> bool) {
 
 /// A job from `from` signed with the key of the SyftBox config `cfg`, renamed into pending/ whole.
 fn signed_submit(sb: &Sandbox, cfg: &Path, from: &str) -> String {
-    let uid = new_uid();
-    let build = sb.dir.path().join("build").join(&uid);
-    write_job(
-        &build,
-        &uid,
-        from,
-        OWNER,
-        "Analysis",
-        "Counts rows",
-        &["stats"],
-        &simple_code(),
-    );
+    let (uid, build) = crate::proof::build_job_with(sb, from, &simple_code());
     let out = crate::proof::as_requester(cfg, &["attest", build.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "attest: {}",
         crate::venv::describe(&out)
     );
-    fs::rename(&build, sb.job_dir("pending", &uid)).unwrap();
+    crate::proof::enqueue(sb, &uid, &build);
     uid
 }
 
 /// Bob's own SyftBox config on the same tree, with an identity key published.
 fn bob_with_key(sb: &Sandbox) -> PathBuf {
-    let cfg = sb.dir.path().join("bob-config.json");
-    fs::write(
-        &cfg,
-        serde_json::json!({"data_dir": sb.data_dir, "email": BOB, "server_url": "https://syftbox.net"})
-            .to_string(),
-    )
-    .unwrap();
+    let cfg = crate::proof::config_of(sb, BOB);
     let out = crate::proof::as_requester(&cfg, &["keys", "init"]);
     assert!(
         out.status.success(),

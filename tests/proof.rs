@@ -27,12 +27,17 @@ pub(crate) fn ok_py(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A requester's SyftBox config on the same (synced) tree as the owner's.
+/// Alice's SyftBox config on the same (synced) tree as the owner's.
 pub(crate) fn requester_config(sb: &Sandbox) -> PathBuf {
-    let config = sb.dir.path().join("alice-config.json");
+    config_of(sb, ALICE)
+}
+
+/// A requester's SyftBox config on the same (synced) tree as the owner's.
+pub(crate) fn config_of(sb: &Sandbox, email: &str) -> PathBuf {
+    let config = sb.dir.path().join(format!("{email}-config.json"));
     fs::write(
         &config,
-        serde_json::json!({"data_dir": sb.data_dir, "email": ALICE, "server_url": "https://syftbox.net"})
+        serde_json::json!({"data_dir": sb.data_dir, "email": email, "server_url": "https://syftbox.net"})
             .to_string(),
     )
     .unwrap();
@@ -166,9 +171,16 @@ pub(crate) const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// A job from `from` written outside the queue (its folder, named by its uid).
 pub(crate) fn build_job(sb: &Sandbox, from: &str, code: &[u8]) -> (String, PathBuf) {
+    build_job_with(sb, from, &[("run.sh", code)])
+}
+
+pub(crate) fn build_job_with(
+    sb: &Sandbox,
+    from: &str,
+    files: &[(&str, &[u8])],
+) -> (String, PathBuf) {
     let uid = new_uid();
     let dir = sb.dir.path().join("build").join(&uid);
-    let files: [(&str, &[u8]); 1] = [("run.sh", code)];
     write_job(
         &dir,
         &uid,
@@ -177,7 +189,7 @@ pub(crate) fn build_job(sb: &Sandbox, from: &str, code: &[u8]) -> (String, PathB
         "Count rows",
         "Counts rows",
         &["stats"],
-        &files,
+        files,
     );
     (uid, dir)
 }

@@ -3,18 +3,12 @@
 //! back with `get_job`; `submit --sign` does both in one step.
 
 use std::fs;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::proof::{ALICE, approved, as_requester, ok_py, requester_config, waits};
-use crate::python_interop::start_default;
+use crate::python_interop::{start_default, submit_and_wait};
 use crate::util::*;
-use crate::venv::{describe, python};
-
-const SUBMIT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/python/submit_and_wait.py"
-);
+use crate::venv::describe;
 
 #[test]
 fn a_job_from_the_real_client_proven_with_attest_is_approved_and_read_back() {
@@ -33,8 +27,7 @@ fn a_job_from_the_real_client_proven_with_attest_is_approved_and_read_back() {
     fs::write(code.join("main.py"), "print('rows:', 42)\n").unwrap();
 
     let daemon = start_default(&sb);
-    let out = Command::new(python())
-        .arg(SUBMIT)
+    let out = submit_and_wait(&config, sb.dir.path())
         .args([
             OWNER,
             code.to_str().unwrap(),
@@ -43,12 +36,7 @@ fn a_job_from_the_real_client_proven_with_attest_is_approved_and_read_back() {
             "stats",
         ])
         .arg("120")
-        .env("SYFTBOX_CLIENT_CONFIG_PATH", &config)
         .env("SYFT_REVIEWER_ATTEST", BIN)
-        .env("HOME", sb.dir.path())
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONNOUSERSITE", "1")
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();

@@ -58,6 +58,18 @@ pub(crate) fn start_default(sb: &Sandbox) -> Daemon {
     d
 }
 
+/// The real client's `submit_and_wait.py`, run as the requester whose SyftBox config is `config`.
+pub(crate) fn submit_and_wait(config: &Path, home: &Path) -> Command {
+    let mut c = Command::new(client_python());
+    c.arg(SCRIPT)
+        .env("SYFTBOX_CLIENT_CONFIG_PATH", config)
+        .env("HOME", home)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONNOUSERSITE", "1")
+        .stdin(Stdio::null());
+    c
+}
+
 fn yaml_rules(path: &Path) -> Vec<serde_json::Value> {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let v: serde_json::Value = serde_saphyr::from_str(&text)
@@ -78,7 +90,6 @@ fn names(v: &serde_json::Value, key: &str) -> Vec<String> {
 
 #[test]
 fn real_python_client_job_from_allowlisted_sender_is_approved_and_read_back() {
-    let python = client_python();
     let sb = Sandbox::new();
 
     // The requester's own client config: same SyftBox tree, the requester's email.
@@ -114,8 +125,7 @@ fn real_python_client_job_from_allowlisted_sender_is_approved_and_read_back() {
     run(sb.cmd().args(["allow", "add", REQUESTER]), "allow add");
     let daemon = start_default(&sb);
 
-    let out = Command::new(&python)
-        .arg(SCRIPT)
+    let out = submit_and_wait(&requester_config, &requester_dir)
         .args([
             OWNER,
             code.to_str().unwrap(),
@@ -124,11 +134,6 @@ fn real_python_client_job_from_allowlisted_sender_is_approved_and_read_back() {
             "stats,aggregate",
         ])
         .arg(APPROVAL_TIMEOUT_S.to_string())
-        .env("SYFTBOX_CLIENT_CONFIG_PATH", &requester_config)
-        .env("HOME", &requester_dir)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONNOUSERSITE", "1")
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();

@@ -85,6 +85,7 @@ pub fn prepare(root: &Path) -> Result<Identity> {
                 description,
                 &[tag.into()],
                 status,
+                None,
             )?;
             if from == "andrew@openmined.org" {
                 let ins = crate::queue::inspect(&q.job_dir(status, &uid), DEMO_OWNER);
@@ -143,29 +144,15 @@ pub fn new_uid() -> String {
     )
 }
 
-/// Writes a job as syft-code-queue does: code copied, metadata, per-file permission files that
-/// give the requester write access; built under a temporary name and renamed into place whole.
-#[allow(clippy::too_many_arguments)]
-pub fn submit(
-    queue: &Queue,
-    code: &Path,
-    from: &str,
-    to: &str,
-    name: &str,
-    description: &str,
-    tags: &[String],
-    status: Status,
-) -> Result<String> {
-    submit_signed(queue, code, from, to, name, description, tags, status, None)
-}
-
 /// What is done to a job folder once written and before it is moved into the queue (signing
 /// it: the reviewer must never see the job without its proof).
 pub type BeforeMove<'a> = &'a dyn Fn(&Path) -> Result<()>;
 
-/// [`submit`], with `before_move` run on the finished folder while it is still out of the queue.
+/// Writes a job as syft-code-queue does: code copied, metadata, per-file permission files that
+/// give the requester write access; built under a temporary name and renamed into place whole,
+/// `before_move` run on the finished folder while it is still out of the queue.
 #[allow(clippy::too_many_arguments)]
-pub fn submit_signed(
+pub fn submit(
     queue: &Queue,
     code: &Path,
     from: &str,

@@ -207,7 +207,7 @@ pub(crate) fn submit(cli: &Cli, s: Submission<'_>) -> Result<()> {
         }
         Ok(())
     };
-    let uid = demo::submit_signed(
+    let uid = demo::submit(
         &Queue::new(target.queue),
         s.code,
         s.from,
