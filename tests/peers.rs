@@ -280,6 +280,11 @@ fn peer_requests_domains_sharing_rules_revocation_and_restart() {
         why.contains("the job is unsigned and this peer must prove"),
         "{why}"
     );
+    let listed = ok(&sb.cli(&["peers", "list"]));
+    assert!(
+        listed.contains("proof required: proven sha256:"),
+        "the listing shows the peer's pinned key: {listed}"
+    );
     let pinned = fs::read_to_string(approved_file(&sb, BOB)).unwrap();
     assert!(pinned.contains("\"key\":\"sha256:"), "{pinned}");
 

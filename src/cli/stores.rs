@@ -116,6 +116,19 @@ pub(crate) fn peers(cli: &Cli, cmd: &PeersCommand) -> Result<()> {
                 if !p.shared.is_empty() {
                     line.push_str(&format!("  shared: {}", p.shared.join(", ")));
                 }
+                if let (Some(mode), Some(proof)) = (p.mode, &p.proof) {
+                    let status = serde_json::to_value(proof.status).unwrap_or_default();
+                    line.push_str(&format!(
+                        "  proof {}: {}{}",
+                        mode.as_str(),
+                        status.as_str().unwrap_or("?"),
+                        proof
+                            .key
+                            .as_deref()
+                            .map(|k| format!(" {k}"))
+                            .unwrap_or_default()
+                    ));
+                }
                 println!("{line}");
             }
             for r in &listing.pending {

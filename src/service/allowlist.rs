@@ -2,12 +2,11 @@
 
 use serde::Serialize;
 
-use crate::core::attestation::{ProofMode, ProofStatus, ProofView, fingerprint};
+use crate::core::attestation::{ProofMode, ProofView};
 use crate::core::email;
 use crate::error::Result;
 use crate::store::allowlist::Allowlist;
 use crate::store::audit::{self, Actor, AuditEvent, Subject};
-use crate::store::identity;
 use crate::store::pin::{self, Pinned};
 use crate::syftbox::Layout;
 
@@ -164,15 +163,8 @@ pub(crate) fn list(layout: &Layout) -> Result<Listing> {
         .entries
         .iter()
         .map(|(mail, file)| {
-            let (pin, damaged) = pin::read(&layout.allowlist_dir().join(file));
-            let published = identity::read_published(&identity::did_path(&layout.data_dir, mail))
-                .map(|p| fingerprint(&p.public))
-                .map_err(|e| e.to_string());
-            let mut proof = ProofView::of_entry(&pin, published);
-            if let Some(why) = damaged {
-                proof.status = ProofStatus::Invalid;
-                proof.reason = Some(why);
-            }
+            let (pin, proof) =
+                pin::standing_of_entry(layout, &layout.allowlist_dir().join(file), mail);
             Entry {
                 email: mail.clone(),
                 mode: pin.proof,

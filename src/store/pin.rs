@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use serde::Serialize;
 
-use crate::core::attestation::{Pin, ProofMode};
+use crate::core::attestation::{Pin, ProofMode, ProofStatus, ProofView};
 use crate::durable::{self, Sync};
 use crate::error::{Error, Result};
 use crate::queue::metadata;
@@ -82,6 +82,20 @@ pub fn write(path: &Path, pin: &Pin, mode: u32, sync: &mut Sync) -> Result<()> {
     let body = serde_json::to_vec(&doc)
         .map_err(|e| Error::invalid("the allowlist entry cannot be written", e.to_string()))?;
     durable::write_atomic_with(path, &body, mode, sync)
+}
+
+/// An entry file's pin, and how far it holds against the key `email` publishes now.
+pub fn standing_of_entry(layout: &Layout, path: &Path, email: &str) -> (Pin, ProofView) {
+    let (pin, damaged) = read(path);
+    let published = identity::read_published(&identity::did_path(&layout.data_dir, email))
+        .map(|p| crate::core::attestation::fingerprint(&p.public))
+        .map_err(|e| e.to_string());
+    let mut proof = ProofView::of_entry(&pin, published);
+    if let Some(why) = damaged {
+        proof.status = ProofStatus::Invalid;
+        proof.reason = Some(why);
+    }
+    (pin, proof)
 }
 
 /// The proof settings of a listed email (`None` when it is not listed).

@@ -4,7 +4,7 @@ import { $, h, reconcile, showEmpty, updateRow } from './dom.js';
 import { emptyOnFailure, latest, notice, withButton } from './notices.js';
 import { state } from './state.js';
 import { refreshStatus } from './status.js';
-import { badge, fingerprintEl, showInvalid } from './widgets.js';
+import { badge, entryBadge, fingerprintEl, showInvalid } from './widgets.js';
 
 const LOCAL_RE = /^[a-z0-9._%+-]{1,64}$/;
 const LABEL_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -55,20 +55,6 @@ function renderAllowlist(r) {
 
   const invalid = Array.isArray(r.invalid) ? r.invalid : [];
   showInvalid($('allow-invalid-list'), $('allow-invalid'), invalid);
-}
-
-// How far the entry's pinned key holds against the key the sender publishes now.
-const ENTRY_PROOF = {
-  proven: ['key pinned', 'approve'],
-  unverified: ['no key: unverified', 'ignore'],
-  none: ['no key pinned yet', 'wait'],
-  key_changed: ['identity key changed', 'flag'],
-  invalid: ['key unreadable', 'flag'],
-};
-
-function entryBadge(proof) {
-  const known = ENTRY_PROOF[proof.status];
-  return known ? badge(known[0], known[1], proof.reason || undefined) : null;
 }
 
 function buildAllowRow(entry) {

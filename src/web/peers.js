@@ -2,7 +2,7 @@
 import { ApiError, api, enc } from './client.js';
 import { $, h, reconcile, setText, showEmpty, updateRow } from './dom.js';
 import { emptyOnFailure, latest, notice, showError, withButton } from './notices.js';
-import { emailEl, showInvalid, timeEl } from './widgets.js';
+import { emailEl, entryBadge, fingerprintEl, showInvalid, timeEl } from './widgets.js';
 
 export async function loadPeers() {
   const r = await latest(
@@ -84,6 +84,7 @@ function buildPeerRow(p, kind) {
       details.push(shared.length
         ? h('span', null, 'Shared: ', shared.map((d, i) => [i ? ', ' : '', h('code', null, d)]))
         : h('span', { class: 'muted' }, 'No dataset shared by this app'));
+      if (p.proof) details.push(h('span', { class: 'peer-proof' }, entryBadge(p.proof), p.proof.key ? fingerprintEl(String(p.proof.key)) : null));
     }
   }
   const message = typeof p.message === 'string' && p.message

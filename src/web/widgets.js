@@ -44,6 +44,22 @@ function copyButton(value, label) {
   return btn;
 }
 
+// How far the entry's pinned key holds against the key the sender publishes now.
+const ENTRY_PROOF = {
+  proven: ['key pinned', 'approve'],
+  unverified: ['no key: unverified', 'ignore'],
+  none: ['no key pinned yet', 'wait'],
+  key_changed: ['identity key changed', 'flag'],
+  invalid: ['key unreadable', 'flag'],
+};
+
+/** A trusted sender's or peer's entry: how far its pinned key holds. */
+export function entryBadge(proof) {
+  if (!proof) return null;
+  const known = ENTRY_PROOF[proof.status];
+  return known ? badge(known[0], known[1], proof.reason || undefined) : null;
+}
+
 /** A shortened key fingerprint (`sha256:<hex>`) with the full value in the title, and a copy button. */
 export function fingerprintEl(key) {
   return h('span', { class: 'sig' },

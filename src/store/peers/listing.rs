@@ -2,10 +2,12 @@
 
 use serde::Serialize;
 
+use crate::core::attestation::{ProofMode, ProofView};
 use crate::error::Result;
-use crate::store::peers::folders::{BadFile, approved_listing};
+use crate::store::peers::folders::{BadFile, approved_dir, approved_listing};
 use crate::store::peers::requests::{PeerRequest, read_requests};
 use crate::store::peers::state::{PeerStatus, State};
+use crate::store::pin;
 use crate::syftbox::Layout;
 
 #[derive(Debug, Clone, Serialize)]
@@ -17,6 +19,11 @@ pub struct PeerView {
     /// Dataset folders whose read grant syft-reviewer added for this peer.
     pub shared: Vec<String>,
     pub message: Option<String>,
+    /// For an approved peer: their proof mode and how far their pinned key holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<ProofMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof: Option<ProofView>,
 }
 
 /// Approved peers, pending requests, revoked peers, and files that are not used.
@@ -50,9 +57,21 @@ pub fn list(layout: &Layout) -> Result<Listing> {
                 })
                 .unwrap_or_default(),
             message: requests.get(mail).and_then(|r| r.message.clone()),
+            mode: None,
+            proof: None,
         }
     };
-    let approved = listed.keys().map(|m| view(m)).collect();
+    let approved = listed
+        .iter()
+        .map(|(m, file)| {
+            let (pin, proof) = pin::standing_of_entry(layout, &approved_dir(layout).join(file), m);
+            PeerView {
+                mode: Some(pin.proof),
+                proof: Some(proof),
+                ..view(m)
+            }
+        })
+        .collect();
     let revoked = state
         .peers
         .iter()
