@@ -866,7 +866,7 @@ fn a_person_decides_jobs_and_peers_in_the_browser() {
     let warning = b.text(&b.wait_find("#st-config-error"));
     assert!(
         warning.contains("config.yaml is invalid")
-            && warning.contains("previous rules stay in force"),
+            && warning.contains("in force until it is fixed"),
         "{warning}"
     );
     let chain = sb.app_data().join("audit/chain.jsonl");
