@@ -338,3 +338,40 @@ fn the_pid_file_is_removed_after_a_clean_stop() {
         assert!(!pid.exists(), "daemon.pid is left after SIG{signal}");
     }
 }
+
+#[test]
+fn the_readme_command_table_names_every_command() {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| *l != "## Commands")
+        .take_while(|l| !l.starts_with("Global flags"))
+        .filter(|l| l.starts_with("| `"))
+        .collect();
+    let help = ok(&Sandbox::new().cli(&["--help"]));
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() > 10, "{help}");
+    for c in commands {
+        assert!(
+            table
+                .iter()
+                .any(|row| row.contains(&format!("`{c} ")) || row.contains(&format!("`{c}`"))),
+            "`{c}` is not in the README's command table"
+        );
+    }
+    for (c, flag) in [("run", "--demo-dir"), ("audit", "--since")] {
+        assert!(
+            table
+                .iter()
+                .any(|row| row.contains(&format!("`{c} ")) && row.contains(flag)),
+            "{c} {flag} is not in the README's command table"
+        );
+    }
+}
