@@ -127,11 +127,11 @@ function renderConfig(configError, ruleSets) {
     const key = configError;
     if (warn.dataset.key !== key) {
       clear(warn);
-      // The server's message starts by saying the file is invalid, and where.
-      const detail = configError.replace(/^config\.yaml is invalid\s*/i, '');
+      // The server's message says the file is invalid, and where ("… at line 2, …": …).
+      const lead = /^config\.yaml is invalid/i;
+      const detail = lead.test(configError) ? configError.replace(lead, '') : `: ${configError}`;
       warn.append(
         h('strong', null, 'config.yaml is invalid'),
-        ' ',
         h('span', { class: 'config-error-text' }, detail));
       warn.dataset.key = key;
     }
