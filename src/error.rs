@@ -18,7 +18,7 @@ pub enum Error {
     Config(String),
     /// Input given by the user was rejected; `hint` says what would be accepted.
     Invalid { what: String, hint: String },
-    /// Something the user named does not exist.
+    /// Something the user named does not exist (`what` says so in full).
     NotFound { what: String, hint: String },
     /// What the user acted on changed since they looked at it.
     Conflict { what: String, hint: String },
@@ -44,9 +44,19 @@ impl Error {
         }
     }
 
+    /// `what` (a thing: "pending job \"x\"") was not found.
     pub fn not_found(what: impl Into<String>, hint: impl Into<String>) -> Error {
         Error::NotFound {
-            what: what.into(),
+            what: format!("{} not found", what.into()),
+            hint: hint.into(),
+        }
+    }
+
+    /// Something named is not there, said as a whole sentence ("x is not in the allowlist"),
+    /// where "… not found" would read awkwardly.
+    pub fn absent(sentence: impl Into<String>, hint: impl Into<String>) -> Error {
+        Error::NotFound {
+            what: sentence.into(),
             hint: hint.into(),
         }
     }
@@ -83,10 +93,12 @@ impl fmt::Display for Error {
                 io_hint(source.kind())
             ),
             Error::Config(msg) => f.write_str(msg),
-            Error::Invalid { what, hint } | Error::Conflict { what, hint } => {
+            Error::Invalid { what, hint }
+            | Error::Conflict { what, hint }
+            | Error::NotFound { what, hint } => {
                 write!(f, "{what}: {hint}")
             }
-            Error::NotFound { what, hint } => write!(f, "{what} not found: {hint}"),
+
             Error::AlreadyRunning { datasite, pid } => {
                 write!(
                     f,

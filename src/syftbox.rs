@@ -62,6 +62,14 @@ pub fn candidate_configs(flag: Option<&Path>) -> Vec<PathBuf> {
 /// Finds the owner's identity. Returns `Ok(None)` only when nothing was given and no default
 /// config exists, which is when `run` offers the demo datasite.
 pub fn discover(over: &Overrides) -> Result<Option<Identity>> {
+    // A mistyped --data-dir would otherwise show an empty queue and change nothing, silently.
+    if let Some(dir) = over.data_dir.as_deref().filter(|d| !d.is_dir()) {
+        return Err(Error::Config(format!(
+            "--data-dir {}: no such folder; give the SyftBox folder that holds datasites/ \
+             (the data_dir of your SyftBox config)",
+            dir.display()
+        )));
+    }
     if let (Some(dir), Some(mail)) = (&over.data_dir, &over.email) {
         return Ok(Some(Identity {
             data_dir: absolute(dir),

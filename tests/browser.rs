@@ -98,7 +98,12 @@ impl Browser {
     }
 
     /// One WebDriver command; `Err` carries the WebDriver error.
-    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+    pub(crate) fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, String> {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let req = ureq::http::Request::builder()
             .method(method)
@@ -126,7 +131,7 @@ impl Browser {
     }
 
     /// A command in this session that must succeed.
-    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+    pub(crate) fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let path = format!("/session/{}{}", self.session, path);
         self.call(method, &path, body.as_ref())
             .unwrap_or_else(|e| panic!("WebDriver: {e}"))
@@ -137,7 +142,7 @@ impl Browser {
     }
 
     /// The element matching `css`, if any.
-    fn find(&self, css: &str) -> Option<String> {
+    pub(crate) fn find(&self, css: &str) -> Option<String> {
         let path = format!("/session/{}/elements", self.session);
         let v = self
             .call(
@@ -169,7 +174,7 @@ impl Browser {
     }
 
     #[track_caller]
-    fn wait_gone(&self, css: &str) {
+    pub(crate) fn wait_gone(&self, css: &str) {
         let end = Instant::now() + WAIT;
         while self.find(css).is_some() {
             assert!(
@@ -189,7 +194,7 @@ impl Browser {
         );
     }
 
-    fn type_into(&self, element: &str, text: &str) {
+    pub(crate) fn type_into(&self, element: &str, text: &str) {
         self.cmd(
             "POST",
             &format!("/element/{element}/value"),
@@ -198,7 +203,7 @@ impl Browser {
     }
 
     /// Whether an element is shown (in the layout, not hidden).
-    fn displayed(&self, css: &str) -> bool {
+    pub(crate) fn displayed(&self, css: &str) -> bool {
         self.script(
             "const e = document.querySelector(arguments[0]); return !!e && e.offsetParent !== null;",
             json!([css]),
@@ -220,7 +225,7 @@ impl Browser {
         )
     }
 
-    fn page_text(&self) -> String {
+    pub(crate) fn page_text(&self) -> String {
         let path = format!("/session/{}/execute/sync", self.session);
         self.call("POST", &path, Some(&json!({"script": "return document.body ? document.body.innerText : ''", "args": []})))
             .map(|v| v.as_str().unwrap_or("").to_string())
@@ -229,7 +234,7 @@ impl Browser {
 
     /// Waits for a `window.confirm` dialog, checks its text and accepts it.
     #[track_caller]
-    fn accept_confirm(&self, expect: &str) {
+    pub(crate) fn accept_confirm(&self, expect: &str) {
         let path = format!("/session/{}/alert/text", self.session);
         let end = Instant::now() + WAIT;
         let text = loop {
@@ -247,7 +252,7 @@ impl Browser {
     }
 
     /// Opens a tab and waits until its panel is the one shown.
-    fn open_tab(&self, name: &str) {
+    pub(crate) fn open_tab(&self, name: &str) {
         let tab = self.wait_find(&format!("#tab-{name}"));
         self.click(&tab);
         let shown = wait_for(WAIT, || {
@@ -276,13 +281,13 @@ impl Browser {
     }
 
     /// Saves a PNG screenshot under `target/browser-artifacts/`.
-    fn screenshot(&self, name: &str) -> PathBuf {
+    pub(crate) fn screenshot(&self, name: &str) -> PathBuf {
         self.script("window.scrollTo(0, 0)", json!([]));
         self.save_screenshot(name)
     }
 
     /// Like `screenshot`, scrolled so that the element matching `css` is in view at the bottom.
-    fn screenshot_showing(&self, name: &str, css: &str) -> PathBuf {
+    pub(crate) fn screenshot_showing(&self, name: &str, css: &str) -> PathBuf {
         self.script(
             "document.querySelector(arguments[0]).scrollIntoView({block: 'end'}); window.scrollBy(0, 16);",
             json!([css]),
@@ -290,7 +295,7 @@ impl Browser {
         self.save_screenshot(name)
     }
 
-    fn save_screenshot(&self, name: &str) -> PathBuf {
+    pub(crate) fn save_screenshot(&self, name: &str) -> PathBuf {
         let b64 = self.cmd("GET", "/screenshot", None);
         let png = base64_decode(b64.as_str().expect("a base64 screenshot"));
         assert!(
@@ -306,7 +311,7 @@ impl Browser {
 
     /// Asserts that the error banner is hidden.
     #[track_caller]
-    fn no_error_banner(&self) {
+    pub(crate) fn no_error_banner(&self) {
         let shown = self.script("return !document.getElementById('error').hidden", json!([]));
         assert_eq!(
             shown,
@@ -886,7 +891,7 @@ fn a_person_decides_jobs_and_peers_in_the_browser() {
     let warning = b.text(&b.wait_find("#st-config-error"));
     assert!(
         warning.contains("config.yaml is invalid")
-            && warning.contains("previous rules stay in force"),
+            && warning.contains("in force until it is fixed"),
         "{warning}"
     );
     let chain = sb.app_data().join("audit/chain.jsonl");

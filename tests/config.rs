@@ -59,7 +59,7 @@ fn broken_config_keeps_the_previous_rules_and_says_which_line() {
     assert!(
         wait_for(WAIT, || d
             .log_text()
-            .contains(&format!("line {bad_line} column"))),
+            .contains(&format!("line {bad_line}, column"))),
         "{}",
         d.log_text()
     );

@@ -38,11 +38,13 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Print `sha256:<hex>` of each file, as rules compare them
     Hash {
+        /// The files to hash (any path; the same bytes give the same hash as in a rule)
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
     /// Print the trusted-code signature of a job folder
     Signature {
+        /// A job folder (the one holding metadata.json and code/)
         #[arg(value_name = "JOB_DIR")]
         job_dir: PathBuf,
     },
@@ -106,6 +108,7 @@ pub(crate) enum Command {
     /// Prove a job folder is yours: sign it with your SyftBox identity key (syft-crypto's), for
     /// owners who require proven senders
     Attest {
+        /// The job folder to sign (the one holding metadata.json and code/)
         #[arg(value_name = "JOB_DIR")]
         job: PathBuf,
         /// The key file (syft-crypto's pvt.jwks.json; default: the one your SyftBox config implies)
@@ -121,15 +124,18 @@ pub(crate) enum Command {
         #[arg(value_name = "CODE_DIR")]
         code: PathBuf,
         /// The requester's email
-        #[arg(long)]
+        #[arg(long, value_name = "EMAIL")]
         from: String,
         /// The owner to send it to (default: this datasite's owner)
-        #[arg(long)]
+        #[arg(long, value_name = "EMAIL")]
         to: Option<String>,
-        #[arg(long, default_value = "Demo job")]
+        /// The job's name, as the requester gives it
+        #[arg(long, default_value = "Demo job", value_name = "TEXT")]
         name: String,
-        #[arg(long, default_value = "")]
+        /// The job's description
+        #[arg(long, default_value = "", value_name = "TEXT")]
         description: String,
+        /// A tag of the job (repeat for several)
         #[arg(long = "tag", value_name = "TAG")]
         tags: Vec<String>,
         /// Sign the job with the sender's identity key (as `attest` does) before it enters the
@@ -153,6 +159,8 @@ pub(crate) enum KeysCommand {
     },
     /// Print the published key's DID and fingerprint
     Show {
+        /// The key file to read (syft-crypto's pvt.jwks.json; default: the one your SyftBox
+        /// config implies)
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
     },
@@ -188,7 +196,8 @@ pub(crate) struct RunArgs {
 pub(crate) enum AllowCommand {
     /// Add senders to the allowlist (or re-pin them), pinning each one's published identity key
     Add {
-        #[arg(required = true)]
+        /// The senders' emails (one or more)
+        #[arg(required = true, value_name = "EMAILS")]
         emails: Vec<String>,
         /// Whether jobs must carry a proof made with the pinned key (default: required when
         /// the sender has published a key, optional when not)
@@ -197,11 +206,13 @@ pub(crate) enum AllowCommand {
     },
     /// Remove senders from the allowlist
     Remove {
-        #[arg(required = true)]
+        /// The senders' emails (one or more)
+        #[arg(required = true, value_name = "EMAILS")]
         emails: Vec<String>,
     },
     /// List the allowlist (and report files that are not valid entries)
     List {
+        /// Print JSON (the emails and the files that are not valid entries)
         #[arg(long)]
         json: bool,
     },
@@ -211,17 +222,20 @@ pub(crate) enum AllowCommand {
 pub(crate) enum PeersCommand {
     /// List approved peers, pending peer requests and revoked peers
     List {
+        /// Print JSON
         #[arg(long)]
         json: bool,
     },
     /// Approve a peer (with or without a request) and share the auto_share_datasets with them
     Approve {
+        /// The peer's email
         // Not `email`: that is the global owner flag's id.
         #[arg(value_name = "EMAIL")]
         peer: String,
     },
     /// Revoke a peer and remove the read grants syft-reviewer added for them
     Revoke {
+        /// The peer's email
         #[arg(value_name = "EMAIL")]
         peer: String,
     },
@@ -266,7 +280,9 @@ pub(crate) enum AuditCommand {
     Show,
     /// Print entries from a time on (ISO, e.g. 2026-11-22 or 2026-11-22T10:00) as JSON lines
     Export {
-        #[arg(long, value_name = "TIME")]
+        /// The first time to print (local time, as the entries are written): a date such as
+        /// 2026-11-22, or a date and time such as 2026-11-22T10:00 or 2026-11-22T10:00:30
+        #[arg(long, value_name = "TIME", value_parser = parse_since)]
         since: Option<String>,
     },
     /// Accept the chain as it is now after a rollback or deletion you know about (recorded)
@@ -280,9 +296,9 @@ pub(crate) enum AuditCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum TrustCommand {
     /// Mark code as trusted: a signature from the history, or a job in the queue with --job
+    #[command(group(clap::ArgGroup::new("code").required(true).args(["signature", "job"])))]
     Add {
-        /// A signature from `trust list --history`
-        #[arg(required_unless_present = "job", conflicts_with = "job")]
+        /// A signature from `trust list --history` (or give a job with --job instead)
         signature: Option<String>,
         /// A job uid in the queue, or a job folder
         #[arg(long, value_name = "UID|JOB_DIR")]
@@ -292,11 +308,16 @@ pub(crate) enum TrustCommand {
         status: Option<Status>,
     },
     /// Stop trusting a signature
-    Remove { signature: String },
+    Remove {
+        /// The signature, as `trust list` shows it
+        signature: String,
+    },
     /// List trusted code (or, with --history, jobs seen completing)
     List {
+        /// List the code of jobs seen completing instead (what `trust add SIGNATURE` takes)
         #[arg(long)]
         history: bool,
+        /// Print JSON lines
         #[arg(long)]
         json: bool,
     },
@@ -306,4 +327,21 @@ fn parse_status(s: &str) -> std::result::Result<Status, String> {
     Status::parse(s).ok_or_else(|| {
         format!("unknown status {s:?}; use one of pending, approved, running, completed, failed, rejected, timedout")
     })
+}
+
+/// `audit export --since`: a date or a date and time as entries are written (their times are
+/// compared as text, so anything else would silently select nothing or everything).
+fn parse_since(s: &str) -> std::result::Result<String, String> {
+    let t = s.trim();
+    let ok = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .any(|f| chrono::NaiveDateTime::parse_from_str(t, f).is_ok())
+        || chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").is_ok_and(|_| t.len() == 10);
+    if ok {
+        Ok(t.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a date or time: use a local date such as 2026-11-22, or a date and time such as 2026-11-22T10:00"
+        ))
+    }
 }

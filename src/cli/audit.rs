@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::args::{AuditCommand, Cli};
 use super::common::{layout, term};
+use crate::core::config_words::InForce;
 use crate::daemon::live::Unexplained;
 use crate::error::{Error, Result};
 use crate::queue::Status;
@@ -24,9 +25,24 @@ pub(crate) fn audit(cli: &Cli, cmd: &AuditCommand) -> Result<()> {
                 return Err(Error::invalid("the audit chain does not verify", v.reason));
             }
         }
-        AuditCommand::Show => AuditLog::new(&l).print_verified(""),
+        AuditCommand::Show => {
+            if AuditLog::new(&l).print_verified("") == 0 {
+                eprintln!(
+                    "the audit chain has no entries yet: decisions and store changes are recorded there"
+                );
+            }
+        }
         AuditCommand::Export { since } => {
-            AuditLog::new(&l).print_verified(since.as_deref().unwrap_or(""))
+            let since = since.as_deref().unwrap_or("");
+            if AuditLog::new(&l).print_verified(since) == 0 {
+                if since.is_empty() {
+                    eprintln!(
+                        "the audit chain has no entries yet: decisions and store changes are recorded there"
+                    );
+                } else {
+                    eprintln!("no audit entries since {since}");
+                }
+            }
         }
         AuditCommand::ResetAnchor { yes } => {
             println!("{}", crate::service::audit::reset_anchor(&l, *yes)?)
@@ -103,8 +119,12 @@ pub(crate) fn status(cli: &Cli, json: bool) -> Result<()> {
     println!(
         "rules:     {}",
         if o.config_error.is_some() {
-            "unknown: config.yaml is invalid (a running daemon keeps the rules it loaded before)"
-                .to_string()
+            if running {
+                "as the running daemon read them before config.yaml became invalid (the defaults if it started with the invalid file)"
+            } else {
+                "the defaults (config.yaml is invalid): no rule set approves jobs"
+            }
+            .to_string()
         } else if o.rule_sets.is_empty() {
             "off".to_string()
         } else {
@@ -112,6 +132,14 @@ pub(crate) fn status(cli: &Cli, json: bool) -> Result<()> {
         }
     );
     if let Some(e) = &o.config_error {
+        // Only the running daemon knows whether it read a valid config before.
+        let e = match running {
+            true => e.replace(
+                InForce::Defaults.words(),
+                "the running daemon keeps the config it read before (the defaults, if it started with this file)",
+            ),
+            false => e.clone(),
+        };
         println!("warning:   {e}");
     }
     for bad in &o.ignored_store_files {

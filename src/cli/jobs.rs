@@ -24,6 +24,12 @@ pub(crate) fn hash(files: &[PathBuf]) -> Result<()> {
 }
 
 pub(crate) fn signature(job_dir: &Path) -> Result<()> {
+    if !job_dir.join("metadata.json").exists() {
+        return Err(Error::invalid(
+            format!("{} is not a job folder", job_dir.display()),
+            "give the folder of one job (it holds metadata.json and code/), e.g. a folder of the queue's pending/",
+        ));
+    }
     let m = Metadata::read(job_dir)?;
     let scan = signature::scan_code(&job_dir.join("code"))?;
     for p in &scan.problems {
@@ -118,6 +124,7 @@ pub(crate) fn jobs(cli: &Cli, status: Option<Status>, json: bool) -> Result<()> 
     let statuses: Vec<Status> = status
         .map(|s| vec![s])
         .unwrap_or_else(|| Status::ALL.to_vec());
+    let mut table = Vec::new();
     for s in statuses {
         for uid in q.list(s) {
             let dir = q.job_dir(s, &uid);
@@ -142,17 +149,35 @@ pub(crate) fn jobs(cli: &Cli, status: Option<Status>, json: bool) -> Result<()> 
                     )
                 );
             } else {
-                println!(
-                    "{}  {:<9}  {:<30}  {}",
-                    term(&uid),
-                    s.as_str(),
-                    term(&from),
-                    term(&name)
-                );
+                table.push([
+                    term(&uid).into_owned(),
+                    s.as_str().to_string(),
+                    term(&from).into_owned(),
+                    term(&name).into_owned(),
+                ]);
             }
         }
     }
+    if !json {
+        print_jobs(&table, status);
+    }
     Ok(())
+}
+
+/// The `jobs` table, each column as wide as its widest cell (uids need not be UUIDs).
+fn print_jobs(rows: &[[String; 4]], status: Option<Status>) {
+    if rows.is_empty() {
+        match status {
+            Some(s) => println!("no {s} jobs in the queue"),
+            None => println!("no jobs in the queue"),
+        }
+        return;
+    }
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    for [uid, status, from, name] in rows {
+        println!("{uid:<w0$}  {status:<w1$}  {from:<w2$}  {name}");
+    }
 }
 
 pub(crate) fn decide(cli: &Cli, uid: &str, req: RulingRequest) -> Result<()> {

@@ -7,6 +7,8 @@ mod args;
 mod audit;
 mod common;
 pub(crate) mod demo;
+#[cfg(test)]
+mod help_check;
 mod jobs;
 mod keys;
 mod run;

@@ -46,8 +46,8 @@ pub(crate) fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
             for e in emails {
                 let r = allowlist::remove(&l, &Actor::Cli, e)?;
                 if !r.removed {
-                    return Err(Error::not_found(
-                        format!("{} in the allowlist", r.email),
+                    return Err(Error::absent(
+                        format!("{} is not in the allowlist", r.email),
                         "see `syft-reviewer allow list`",
                     ));
                 }
@@ -62,7 +62,12 @@ pub(crate) fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
             if *json {
                 println!("{}", serde_json::to_string(&listing).unwrap_or_default());
             } else {
-                let width = listing.entries.iter().map(|e| e.email.len()).max();
+                if listing.emails.is_empty() {
+                    println!(
+                        "nobody is in the allowlist yet; add trusted senders with `syft-reviewer allow add EMAIL`"
+                    );
+                }
+                                let width = listing.entries.iter().map(|e| e.email.len()).max();
                 for e in &listing.entries {
                     let status = serde_json::to_value(e.proof.status).unwrap_or_default();
                     println!(
@@ -181,8 +186,8 @@ pub(crate) fn peers(cli: &Cli, cmd: &PeersCommand) -> Result<()> {
         }
         PeersCommand::Revoke { peer } => {
             let Some(r) = peers::revoke(&l, &Actor::Cli, peer)? else {
-                return Err(Error::not_found(
-                    format!("{} among the approved peers", peer.trim().to_lowercase()),
+                return Err(Error::absent(
+                    format!("{} is not an approved peer", peer.trim().to_lowercase()),
                     "see `syft-reviewer peers list`",
                 ));
             };
@@ -241,8 +246,8 @@ pub(crate) fn trust(cli: &Cli, cmd: &TrustCommand) -> Result<()> {
         }
         TrustCommand::Remove { signature } => {
             if trust::unmark(&l, &Actor::Cli, signature)?.is_none() {
-                return Err(Error::not_found(
-                    format!("trusted signature {signature}"),
+                return Err(Error::absent(
+                    format!("{signature} is not a trusted signature"),
                     "see `syft-reviewer trust list`",
                 ));
             }
@@ -260,6 +265,16 @@ pub(crate) fn trust(cli: &Cli, cmd: &TrustCommand) -> Result<()> {
                     .map(|r| serde_json::to_value(r).unwrap_or_default())
                     .collect()
             };
+            if rows.is_empty() && !*json {
+                println!(
+                    "{}",
+                    if *history {
+                        "no job seen completing yet; the code of jobs that complete is listed here, for `syft-reviewer trust add SIGNATURE`"
+                    } else {
+                        "nothing trusted yet; mark code with `syft-reviewer trust add --job UID` (a job in the queue) or `syft-reviewer trust add SIGNATURE` (from `trust list --history`)"
+                    }
+                );
+            }
             for row in &rows {
                 if *json {
                     println!("{}", crate::core::visible::json_line(row));

@@ -201,8 +201,11 @@ impl Config {
                 .unwrap_or(first)
                 .to_string();
             Error::invalid(
-                format!("config.yaml is invalid: {first}"),
-                "fix that line; the previous config stays in force until then",
+                format!(
+                    "config.yaml is invalid at {}",
+                    crate::core::config_words::describe(text, &first)
+                ),
+                "fix that line",
             )
         })?;
         cfg.check()?;
@@ -659,7 +662,10 @@ mod tests {
     #[test]
     fn errors_name_line_and_column() {
         let err = Config::parse("jobs:\n  enabled: true\n  bogus: 1\n").unwrap_err();
-        assert!(err.to_string().contains("line 3 column 3"), "{err}");
+        assert!(
+            err.to_string().contains("line 3, column 3 (`jobs.bogus`)"),
+            "{err}"
+        );
         assert!(err.to_string().contains("bogus"), "{err}");
         let err = Config::parse("peers:\n  enabled: maybe-not\n").unwrap_err();
         assert!(err.to_string().contains("line 2"), "{err}");

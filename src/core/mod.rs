@@ -5,6 +5,7 @@
 pub(crate) mod attestation;
 pub(crate) mod canonical;
 pub mod config;
+pub(crate) mod config_words;
 pub mod email;
 pub(crate) mod hash_cache;
 pub(crate) mod policy;

@@ -254,6 +254,7 @@ impl Bypass {
         let (entries, end) = log.read_since(self.offset);
         self.offset = end;
         for e in entries {
+            super::verdicts::note(&e, self.live.as_deref());
             if let Some(uid) = approved_uid(&e) {
                 self.recent
                     .entry(uid.to_string())

@@ -7,12 +7,12 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::announce::Notifier;
+use crate::core::policy::Disposition;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Snapshot {
     pub waiting: usize,
     pub flagged: usize,
-    pub approved_since_start: u64,
     pub watcher_healthy: bool,
     pub last_event: Option<String>,
     pub last_error: Option<String>,
@@ -21,6 +21,8 @@ pub struct Snapshot {
     pub watcher_errors: u64,
     /// Names of the rule sets in force (kept when config.yaml becomes invalid).
     pub rule_sets: Vec<String>,
+    /// Why config.yaml is invalid and what is in force instead, as the daemon knows it.
+    pub config_error: Option<String>,
 }
 
 #[derive(Debug)]
@@ -117,6 +119,16 @@ impl Live {
             c.latency_count += 1;
             c.latency_sum += secs;
         }
+    }
+
+    /// Approvals since start, by rules and by the owner (through any front end).
+    pub fn approved(&self) -> u64 {
+        let c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        c.decisions
+            .iter()
+            .filter(|((outcome, _), _)| outcome == Disposition::Approved.as_str())
+            .map(|(_, n)| n)
+            .sum()
     }
 
     pub fn set_audit(&self, valid: bool, entries: u64) {

@@ -13,6 +13,7 @@ mod pending;
 pub(crate) mod retry;
 mod run;
 mod stores;
+mod verdicts;
 pub(crate) mod watcher;
 
 use std::collections::{HashMap, HashSet};
@@ -76,7 +77,6 @@ struct Known {
 
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
-    pub approved: u64,
     pub sent_back: u64,
     pub expired: u64,
     pub events: u64,

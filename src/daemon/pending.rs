@@ -152,7 +152,6 @@ impl Daemon {
         first_seen: &HashMap<String, Instant>,
         record: &mut Record,
     ) {
-        self.stats.approved += 1;
         if let Some(live) = &self.live {
             live.count_decision(
                 "approved",

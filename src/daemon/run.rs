@@ -25,7 +25,6 @@ impl Daemon {
         live.publish(Snapshot {
             waiting: count(Outcome::Wait),
             flagged: count(Outcome::Invalid),
-            approved_since_start: self.stats.approved,
             watcher_healthy: watcher.is_some_and(Watcher::healthy),
             last_event: self.stats.last_event.map(|t| {
                 metadata::format_naive(&chrono::DateTime::<chrono::Local>::from(t).naive_local())
@@ -41,6 +40,7 @@ impl Daemon {
                 .into_iter()
                 .map(|r| r.name)
                 .collect(),
+            config_error: self.trust.config_error.clone(),
         });
     }
 
@@ -284,7 +284,7 @@ impl Daemon {
         let (waiting, flagged) = (count(Outcome::Wait), count(Outcome::Invalid));
         log::info!(
             "status: {waiting} job(s) waiting for review, {flagged} flagged, {} approved since start; {} allowlisted sender(s), {} trusted code pattern(s)",
-            self.stats.approved,
+            self.live.as_ref().map_or(0, |l| l.approved()),
             self.trust.allowlist.entries.len(),
             self.trust.trusted.len()
         );

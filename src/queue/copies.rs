@@ -84,8 +84,8 @@ pub fn locate(queue: &Queue, uid: &str, status: Option<Status>) -> Result<(Statu
     let found = copies(queue, uid);
     if let Some(want) = status {
         return found.into_iter().find(|(s, _)| *s == want).ok_or_else(|| {
-            Error::not_found(
-                format!("job {uid:?} in {want}/"),
+            Error::absent(
+                format!("job {uid:?} is not in {want}/"),
                 "see `syft-reviewer jobs` for where each job is",
             )
         });

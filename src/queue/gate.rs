@@ -254,7 +254,14 @@ fn apply(
         Some(Applied::SentBack(why)) => {
             mover.settled([&r.inspection.uid]);
             Err(Error::invalid(
-                format!("job {uid} was not {}", verdict.outcome()),
+                format!(
+                    "job {uid} was not {}",
+                    match verdict {
+                        Ruling::Approve => "approved",
+                        Ruling::Reject => "rejected",
+                        Ruling::RequestChanges => "sent back for changes",
+                    }
+                ),
                 why,
             ))
         }

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::core::attestation::{self, Standing};
 use crate::core::config::{self, Config, PeerCheck, RuleCheck};
+use crate::core::config_words::InForce;
 use crate::core::policy::{self, Facts, Verdict};
 use crate::error::Result;
 use crate::queue::{self, Inspection};
@@ -43,6 +44,11 @@ pub struct ProofPlaces {
 
 impl Trust {
     pub fn load(layout: &Layout) -> Result<Trust> {
+        Trust::load_as(layout, InForce::Defaults)
+    }
+
+    /// [`Trust::load`], saying that `in_force` holds if config.yaml is invalid.
+    fn load_as(layout: &Layout, in_force: InForce) -> Result<Trust> {
         let allowlist = Allowlist::new(layout).load()?;
         let (trusted, bad_trusted) = TrustedCode::new(layout).signatures()?;
         let mut invalid: Vec<String> = allowlist
@@ -55,7 +61,10 @@ impl Trust {
         }));
         let (config, config_error) = match Config::load(&layout.config_file()) {
             Ok(c) => (c, None),
-            Err(e) => (Config::default(), Some(e.to_string())),
+            Err(e) => (
+                Config::default(),
+                Some(format!("{e}; {}", in_force.words())),
+            ),
         };
         Ok(Trust {
             allowlist,
@@ -74,7 +83,13 @@ impl Trust {
 
     /// Like [`Trust::load`], but an invalid config leaves `previous`'s config in force.
     pub fn reload(layout: &Layout, previous: &Trust) -> Result<Trust> {
-        let mut t = Trust::load(layout)?;
+        // A config equal to the defaults (or kept from a start with an invalid file) is said so.
+        let in_force = if previous.config == Config::default() {
+            InForce::Defaults
+        } else {
+            InForce::Previous
+        };
+        let mut t = Trust::load_as(layout, in_force)?;
         if t.config_error.is_some() {
             t.config = previous.config.clone();
         }

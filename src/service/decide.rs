@@ -19,7 +19,8 @@ pub(crate) fn decide(
 
 /// A verdict sent through the web UI or the MCP server, where what the owner saw must be what
 /// is decided: it must name the signature reviewed, and a uid in several status folders is a
-/// conflict naming each copy (as for every uid these take). Counted in `live`'s metrics.
+/// conflict naming each copy (as for every uid these take). The daemon counts and logs it once
+/// the audit chain has it (`daemon::verdicts`), as it does verdicts given in other processes.
 pub(crate) fn decide_reviewed(
     layout: &Layout,
     live: &Live,
@@ -35,11 +36,5 @@ pub(crate) fn decide_reviewed(
         ..req
     };
     let notifier = live.notifier();
-    let d = gate::decide(layout, uid, &req, actor, notifier.as_deref())?;
-    live.count_decision(
-        d.verdict.outcome().as_str(),
-        crate::core::policy::Method::Human.as_str(),
-        None,
-    );
-    Ok(d)
+    gate::decide(layout, uid, &req, actor, notifier.as_deref())
 }

@@ -25,6 +25,9 @@ fn open(path: &Path) -> Result<File> {
 #[derive(Debug)]
 pub struct InstanceLock {
     _file: File,
+    /// `daemon.pid`, removed on a clean stop (a crash leaves it; the lock, not the file, says
+    /// whether a daemon runs).
+    pid_path: std::path::PathBuf,
 }
 
 impl InstanceLock {
@@ -53,7 +56,10 @@ impl InstanceLock {
             .open(&pid_path)
             .map_err(|e| Error::io("write", &pid_path, e))?;
         let _ = writeln!(pid_file, "{}", std::process::id());
-        Ok(InstanceLock { _file: file })
+        Ok(InstanceLock {
+            _file: file,
+            pid_path,
+        })
     }
 
     /// True when some process holds the daemon lock (without taking it).
@@ -66,6 +72,13 @@ impl InstanceLock {
             return false;
         };
         matches!(file.try_lock(), Err(TryLockError::WouldBlock))
+    }
+}
+
+impl Drop for InstanceLock {
+    fn drop(&mut self) {
+        // Still under the lock (the file is closed after this): no new daemon has written it.
+        let _ = std::fs::remove_file(&self.pid_path);
     }
 }
 

@@ -65,8 +65,8 @@ impl TrustedCode {
             ));
         }
         let record = self.history.get(&sig)?.ok_or_else(|| {
-            Error::not_found(
-                format!("signature {sig} in the job history"),
+            Error::absent(
+                format!("no job with signature {sig} was seen (it is not in the job history)"),
                 "only code the owner has seen can be trusted: use `syft-reviewer trust add --job UID` for a job in the queue",
             )
         })?;

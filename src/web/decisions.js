@@ -4,7 +4,7 @@ import { $, add, clear, h, setText, showEmpty } from './dom.js';
 import { absolute, parseTime, plural } from './format.js';
 import { emptyOnFailure, latest } from './notices.js';
 import { state } from './state.js';
-import { badge, emailEl } from './widgets.js';
+import { badge, emailEl, signatureEl } from './widgets.js';
 
 const OUTCOME = {
   approved: ['approved', 'approve'],
@@ -49,6 +49,11 @@ function decisionTime(iso) {
   return h('time', { datetime: iso, title: full }, sameDay ? full.slice(11) : full.slice(0, 16));
 }
 
+/** A reason's text with each 64-hex signature shortened, with a copy button, as elsewhere. */
+function reasonParts(text) {
+  return text.split(/\b([0-9a-f]{64})\b/).map((part, i) => (i % 2 ? signatureEl(part) : part));
+}
+
 function shortUid(uid) {
   const s = String(uid || '');
   return s.length > 13 ? `${s.slice(0, 8)}…` : s;
@@ -65,6 +70,6 @@ function decisionRow(d) {
     h('td', { 'data-label': 'Sender', class: 'wrap' }, d.requester ? emailEl(d.requester) : h('span', { class: 'muted' }, 'unknown')),
     h('td', { 'data-label': 'UID' }, h('code', { class: 'uid hash', title: String(d.uid || ''), tabindex: '0' }, shortUid(d.uid))),
     h('td', { 'data-label': 'Reasons', class: 'wrap reasons-cell' }, Array.isArray(d.reasons) && d.reasons.length
-      ? h('ul', { class: 'reasons-compact' }, d.reasons.map((x) => h('li', null, String(x))))
+      ? h('ul', { class: 'reasons-compact' }, d.reasons.map((x) => h('li', null, reasonParts(String(x)))))
       : h('span', { class: 'muted' }, '–')));
 }

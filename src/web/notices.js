@@ -28,14 +28,22 @@ function connectionBack() {
 }
 
 let noticeTimer = null;
+/**
+ * A short notice at the bottom of the window. While it shows, the page keeps that much room
+ * free below its content (and scrolling into view stops above it), so it never hides a row.
+ */
 export function notice(text) {
   const el = $('notice');
   el.textContent = text;
   el.classList.add('show');
+  const root = document.documentElement;
+  root.style.setProperty('--notice-room', `${el.offsetHeight + 32}px`);
+  root.classList.add('notice-shown');
   clearTimeout(noticeTimer);
   noticeTimer = setTimeout(() => {
     el.classList.remove('show');
     el.textContent = '';
+    root.classList.remove('notice-shown');
   }, 4000);
 }
 

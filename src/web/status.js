@@ -120,18 +120,18 @@ function renderUnexplained(list) {
   warn.hidden = false;
 }
 
-/** An invalid config.yaml (the previous rules stay in force) and the rule sets in force. */
+/** An invalid config.yaml (the server says where, and what is in force) and the rule sets in force. */
 function renderConfig(configError, ruleSets) {
   const warn = $('st-config-error');
   if (typeof configError === 'string' && configError) {
     const key = configError;
     if (warn.dataset.key !== key) {
       clear(warn);
-      // The server's message may itself start by saying the file is invalid.
-      const detail = configError.replace(/^config\.yaml is invalid:\s*/i, '');
+      // The server's message says the file is invalid, and where ("… at line 2, …": …).
+      const lead = /^config\.yaml is invalid/i;
+      const detail = lead.test(configError) ? configError.replace(lead, '') : `: ${configError}`;
       warn.append(
-        h('strong', null, 'config.yaml is invalid; the previous rules stay in force until you fix it.'),
-        ' ',
+        h('strong', null, 'config.yaml is invalid'),
         h('span', { class: 'config-error-text' }, detail));
       warn.dataset.key = key;
     }

@@ -43,11 +43,13 @@ impl AuditLog {
     }
 
     /// Prints the verified entries from `since` (an ISO time prefix) on as JSON lines, and on
-    /// stderr how many other lines there are.
-    pub fn print_verified(&self, since: &str) {
+    /// stderr how many other lines there are. Returns how many entries were printed.
+    pub fn print_verified(&self, since: &str) -> usize {
         let shown = self.verified_entries();
+        let mut printed = 0;
         for e in shown.entries.iter().filter(|e| e.time.as_str() >= since) {
             println!("{}", crate::core::visible::json_line(&e));
+            printed += 1;
         }
         if shown.unverified_lines > 0 || !shown.verification.valid {
             eprintln!(
@@ -57,5 +59,6 @@ impl AuditLog {
                 shown.verification.reason
             );
         }
+        printed
     }
 }

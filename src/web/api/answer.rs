@@ -45,7 +45,7 @@ impl From<Error> for ApiError {
         match e {
             Error::Invalid { what, hint } => ApiError::new(400, what, hint),
             Error::Conflict { what, hint } => ApiError::new(409, what, hint),
-            Error::NotFound { what, hint } => ApiError::new(404, format!("{what} not found"), hint),
+            Error::NotFound { what, hint } => ApiError::new(404, what, hint),
             Error::AlreadyRunning { .. } => ApiError::new(409, e.to_string(), ""),
             other => ApiError::new(
                 500,

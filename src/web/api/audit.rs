@@ -56,7 +56,7 @@ pub(crate) fn status(ctx: &Ctx, _: &Call) -> Answer {
         jobs: o.jobs,
         waiting: s.waiting,
         flagged: s.flagged,
-        approved_since_start: s.approved_since_start,
+        approved_since_start: ctx.live.approved(),
         allowlisted_senders: o.allowlisted_senders,
         trusted_code: o.trusted_code,
         watcher: Watcher {
@@ -67,7 +67,8 @@ pub(crate) fn status(ctx: &Ctx, _: &Call) -> Answer {
             events: s.events,
         },
         ignored_store_files: o.ignored_store_files,
-        config_error: o.config_error,
+        // The daemon's words say what it has in force; the file's alone cannot.
+        config_error: s.config_error.or(o.config_error),
         rule_sets: s.rule_sets,
         audit: ctx.audit.get(layout),
         unexplained_jobs: integrity.unexplained_jobs,
