@@ -6,6 +6,7 @@ pub(crate) mod attestation;
 pub(crate) mod canonical;
 pub mod config;
 pub mod email;
+pub(crate) mod groups;
 pub(crate) mod hash_cache;
 pub(crate) mod policy;
 pub(crate) mod rel_path;

@@ -13,6 +13,7 @@ mod pending;
 pub(crate) mod retry;
 mod run;
 mod stores;
+mod votes;
 pub(crate) mod watcher;
 
 use std::collections::{HashMap, HashSet};
