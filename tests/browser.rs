@@ -247,7 +247,7 @@ impl Browser {
     }
 
     /// Opens a tab and waits until its panel is the one shown.
-    fn open_tab(&self, name: &str) {
+    pub(crate) fn open_tab(&self, name: &str) {
         let tab = self.wait_find(&format!("#tab-{name}"));
         self.click(&tab);
         let shown = wait_for(WAIT, || {
@@ -282,7 +282,7 @@ impl Browser {
     }
 
     /// Like `screenshot`, scrolled so that the element matching `css` is in view at the bottom.
-    fn screenshot_showing(&self, name: &str, css: &str) -> PathBuf {
+    pub(crate) fn screenshot_showing(&self, name: &str, css: &str) -> PathBuf {
         self.script(
             "document.querySelector(arguments[0]).scrollIntoView({block: 'end'}); window.scrollBy(0, 16);",
             json!([css]),

@@ -206,6 +206,11 @@ fn one_members_approval_decides_with_the_reviewer_as_actor_and_read_access_follo
     wait_readers(&d, &approved, ALICE, false);
     wait_readers(&d, &approved, BOB, false);
     assert!(readers(&approved).iter().any(|r| r == SENDER));
+    assert!(
+        !d.log_text().contains("unexplained"),
+        "a reviewers' approval is an audited decision: {}",
+        d.log_text()
+    );
     // The listing now says so on Alice's side too.
     let listed = ok(&as_reviewer(
         &sb,
@@ -426,4 +431,38 @@ fn an_invalid_approval_section_is_refused_with_its_reason_and_the_previous_stays
     );
     let (uid, _) = waiting_job(&sb, &d);
     wait_readers(&d, &sb.job_dir("pending", &uid), ALICE, true);
+}
+
+#[test]
+fn the_owner_sees_the_votes_and_who_is_still_needed_in_the_browser() {
+    let sb = Sandbox::new();
+    set_config(&sb, &groups(&[ALICE, BOB], 2));
+    let web = crate::http::serve(&sb, &[]);
+    let d = &web.daemon;
+    let (uid, sig) = waiting_job(&sb, d);
+    let b = crate::browser::Browser::start();
+    b.goto(&format!("{}/", web.base()));
+    let card = format!("#panel-pending article.job[data-uid=\"{uid}\"]");
+    b.wait_find(&card);
+    put_verdict(&sb, &format!("{ALICE}/{uid}.json"), &vote("approve", &sig));
+    wait_answer(d, &answer_path(&sb, ALICE, &uid), "counted");
+    let alice = b.wait_find(&format!("{card} .votes li[data-reviewer=\"{ALICE}\"]"));
+    assert!(b.text(&alice).contains("approves"), "{}", b.text(&alice));
+    let votes = b.wait_find(&format!("{card} .votes"));
+    let text = b.text(&votes);
+    assert!(text.contains("1 more approval needed"), "{text}");
+    assert!(text.contains(&format!("not voted yet: {BOB}")), "{text}");
+    b.screenshot_showing("pending-votes", &format!("{card} .votes"));
+
+    put_verdict(&sb, &format!("{BOB}/{uid}.json"), &vote("approve", &sig));
+    wait_status(&sb, d, &uid, "approved");
+    b.open_tab("decisions");
+    let row = b.wait_find(&format!(
+        "#decisions-body tr[data-uid=\"{uid}\"][data-outcome=\"approved\"]"
+    ));
+    let text = b.text(&row);
+    assert!(
+        text.contains(ALICE) && text.contains(BOB),
+        "the Decisions tab names the reviewers: {text}"
+    );
 }
