@@ -29,6 +29,7 @@ impl Daemon {
                 return;
             };
             moved = self.approve(&approvals, first_seen, &mut record);
+            self.withdraw_grants(&moved);
         }
         let decided = record.write(&self.layout);
         self.mover.settled(&moved);

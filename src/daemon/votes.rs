@@ -31,7 +31,7 @@ impl Daemon {
     /// the groups). The daemon's own write must not make the job look changed.
     pub(super) fn grant_reviewers(&mut self, uid: &str, dir: &Path) {
         let wanted = self.wanted_readers();
-        match grants::sync(&self.layout, uid, dir, &wanted) {
+        match grants::sync_locked(&self.layout, uid, dir, &wanted) {
             Ok(true) => {
                 log::info!(
                     "job {uid}: read access for reviewers set to {}",
@@ -47,6 +47,14 @@ impl Daemon {
             }
             Ok(false) => {}
             Err(e) => log::error!("could not give reviewers read access to job {uid}: {e}"),
+        }
+    }
+
+    /// Takes the reviewers' read access back from jobs the daemon just moved (the caller
+    /// holds the queue lock).
+    pub(super) fn withdraw_grants(&self, moved: &[String]) {
+        for uid in moved {
+            grants::withdraw_all(&self.layout, uid);
         }
     }
 

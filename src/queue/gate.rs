@@ -350,6 +350,9 @@ pub fn expire(
         }
     }
     mover.settled(&uids);
+    for uid in &done {
+        crate::store::grants::withdraw_all(layout, uid);
+    }
     drop(guard);
     for d in announced {
         announce::announce(layout, Some(notifier), d);

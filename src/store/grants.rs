@@ -65,8 +65,23 @@ fn write_record(layout: &Layout, uid: &str, grants: &[Grant]) -> Result<()> {
     durable::write_atomic(&path, &text, 0o600)
 }
 
+/// [`sync`] under the queue lock, so no move of the job happens in between.
+pub fn sync_locked(
+    layout: &Layout,
+    uid: &str,
+    job_dir: &Path,
+    wanted: &BTreeSet<String>,
+) -> Result<bool> {
+    let _queue = crate::store::lock::StoreLock::acquire(&layout.state, "queue")?;
+    if !job_dir.is_dir() {
+        return Ok(false);
+    }
+    sync(layout, uid, job_dir, wanted)
+}
+
 /// Makes the reviewers who can read job `uid` (in `job_dir`) exactly `wanted`, as far as this
-/// app's own grants go. Returns true when a permission file changed.
+/// app's own grants go. Returns true when a permission file changed. The caller holds the
+/// queue lock.
 pub fn sync(layout: &Layout, uid: &str, job_dir: &Path, wanted: &BTreeSet<String>) -> Result<bool> {
     let before = read_record(layout, uid);
     let mut kept: Vec<Grant> = Vec::new();
@@ -203,7 +218,7 @@ fn permission_files(job_dir: &Path) -> Vec<(String, PathBuf)> {
     out
 }
 
-/// Takes back every grant on job `uid`, wherever it now is.
+/// Takes back every grant on job `uid`, wherever it now is (the caller holds the queue lock).
 pub fn withdraw_all(layout: &Layout, uid: &str) {
     if !record_path(layout, uid).exists() {
         return;
@@ -221,11 +236,18 @@ pub fn withdraw_all(layout: &Layout, uid: &str) {
     }
 }
 
-/// Takes back the grants on every job that is no longer pending.
+/// Takes back the grants on every job that is no longer pending (takes the queue lock).
 pub fn sweep_decided(layout: &Layout) {
     let queue = Queue::new(layout.queue.clone());
     let Ok(entries) = fs::read_dir(records_dir(layout)) else {
         return;
+    };
+    let _queue = match crate::store::lock::StoreLock::acquire(&layout.state, "queue") {
+        Ok(g) => g,
+        Err(e) => {
+            log::error!("could not withdraw reviewers' read access to decided jobs: {e}");
+            return;
+        }
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
