@@ -72,6 +72,10 @@ pub fn sync_locked(
     job_dir: &Path,
     wanted: &BTreeSet<String>,
 ) -> Result<bool> {
+    // Nothing granted and nobody to grant: no lock, no walk (datasites without reviewers).
+    if wanted.is_empty() && !record_path(layout, uid).exists() {
+        return Ok(false);
+    }
     let _queue = crate::store::lock::StoreLock::acquire(&layout.state, "queue")?;
     if !job_dir.is_dir() {
         return Ok(false);
