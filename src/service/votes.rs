@@ -49,13 +49,10 @@ pub(crate) struct JobVotes {
 /// The votes on job `uid` as the files and their answers say now.
 pub(crate) fn of_job(layout: &Layout, cfg: &ApprovalConfig, uid: &str) -> JobVotes {
     let mut votes = Vec::new();
-    for f in verdicts::scan(layout) {
-        let (Ok(folder), Ok(u), Ok(v)) = (&f.folder, &f.uid, &f.content) else {
+    for f in verdicts::scan_uid(layout, uid) {
+        let (Ok(folder), Ok(v)) = (&f.folder, &f.content) else {
             continue;
         };
-        if u != uid {
-            continue;
-        }
         let answer =
             verdicts::read_answer(&f.answer_path(layout)).filter(|a| a.verdict_sha256 == f.sha256);
         votes.push(ShownVote {

@@ -23,9 +23,10 @@ pub const DIR: &str = "verdicts";
 /// Where answers go inside a reviewer's folder (and, for stray files, inside `verdicts/`).
 pub const ANSWERS: &str = "answers";
 /// Verdict files are read up to this size; bigger ones are refused unread.
-const MAX_SIZE: u64 = 64 * 1024;
-/// At most this many files are looked at in one pass (the rest wait for the next one).
-const MAX_FILES: usize = 10_000;
+const MAX_SIZE: u64 = 16 * 1024;
+/// At most this many files are looked at in one pass (the rest wait for the next one), so one
+/// pass holds at most a few tens of MiB whatever is written here.
+const MAX_FILES: usize = 2_000;
 
 pub fn dir(layout: &Layout) -> PathBuf {
     layout.app_data.join(DIR)
@@ -212,6 +213,26 @@ pub fn scan(layout: &Layout) -> Vec<Found> {
     found
 }
 
+/// The verdict files on job `uid` only: `<folder>/<uid>.json` in each reviewer's folder.
+pub fn scan_uid(layout: &Layout, uid: &str) -> Vec<Found> {
+    if !queue::is_valid_uid(uid) {
+        return Vec::new();
+    }
+    let name = format!("{uid}.json");
+    let mut found = Vec::new();
+    for entry in sorted(&dir(layout)) {
+        let folder = entry.file_name().to_string_lossy().into_owned();
+        if skipped(&folder) || !email::is_valid(&folder) {
+            continue;
+        }
+        let path = entry.path().join(&name);
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+            found.push(read_one(path, Ok(folder), &name));
+        }
+    }
+    found
+}
+
 fn skipped(name: &str) -> bool {
     name == ANSWERS
         || name == permfile::FILE_NAME
@@ -351,6 +372,9 @@ mod tests {
         assert!(is_vote_path(&l, &d.join(format!("alice@x.org/{uid}.json"))));
         assert!(!is_vote_path(&l, &d.join("alice@x.org/answers/x.json")));
         assert!(!is_vote_path(&l, &d.join("syft.pub.yaml")));
+        let one = scan_uid(&l, uid);
+        assert_eq!(one.len(), 1, "{one:?}");
+        assert_eq!(one[0].folder.as_deref(), Ok("alice@x.org"));
         let yaml = verdicts_permfile().to_yaml();
         assert!(yaml.contains("{{.UserEmail}}/*.json"), "{yaml}");
         assert!(yaml.contains("{{.UserEmail}}/answers/*.json"), "{yaml}");
