@@ -20,6 +20,7 @@ mod gate_expiry;
 mod gate_mcp;
 mod gate_metrics;
 mod gate_verdicts;
+mod groups;
 mod http;
 mod http_contract;
 mod http_jobs;

@@ -115,6 +115,15 @@ pub(crate) enum Command {
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
     },
+    /// As a member of an owner's reviewer group: list, explain and decide their pending jobs
+    /// synced to you (the verdict is a file in their datasite, attested when you have a key)
+    Review {
+        /// The datasite owner whose jobs you review
+        #[arg(long, value_name = "EMAIL")]
+        owner: String,
+        #[command(subcommand)]
+        command: ReviewCommand,
+    },
     /// Your SyftBox identity key: make one (as syft-crypto does) or show it
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -146,6 +155,38 @@ pub(crate) enum Command {
         /// config implies for the sender)
         #[arg(long, value_name = "FILE", requires = "sign")]
         key: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReviewCommand {
+    /// The owner's pending jobs synced to you, with the answer to your verdict on each
+    List {
+        /// Print JSON lines
+        #[arg(long)]
+        json: bool,
+    },
+    /// One pending job: its files, signature, doubts and the answer to your verdict
+    Explain {
+        /// The pending job's uid
+        uid: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write your verdict on a pending job into the owner's verdicts/<your email>/ folder
+    Decide {
+        /// The pending job's uid
+        uid: String,
+        /// approve, reject or request-changes
+        #[arg(value_parser = ["approve", "reject", "request-changes", "request_changes"])]
+        verdict: String,
+        /// Why (required for reject and request-changes; shown to the requester)
+        #[arg(long, value_name = "TEXT")]
+        rationale: Option<String>,
+        /// Refuse if the job's signature is no longer this (what you reviewed)
+        #[arg(long, value_name = "SIGNATURE")]
+        signature: Option<String>,
     },
 }
 

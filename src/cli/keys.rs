@@ -31,7 +31,7 @@ fn config_email(id: &Identity) -> String {
         .unwrap_or_else(|| id.email.clone())
 }
 
-fn key_path(id: &Identity, key: Option<&Path>) -> PathBuf {
+pub(super) fn key_path(id: &Identity, key: Option<&Path>) -> PathBuf {
     let email = config_email(id);
     key.map(Path::to_path_buf)
         .unwrap_or_else(|| identity::key_file(&id.data_dir, &server_url(id), &email))

@@ -11,6 +11,7 @@ pub(crate) mod demo;
 mod help_check;
 mod jobs;
 mod keys;
+mod review;
 mod run;
 mod stores;
 
@@ -87,6 +88,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             jobs::decide(&cli, uid, req)
         }
         Some(Command::Audit(cmd)) => audit::audit(&cli, cmd),
+        Some(Command::Review { owner, command }) => review::review(&cli, owner, command),
         Some(Command::Rules(RulesCommand::Check(q))) => {
             jobs::rules_check(&cli, &q.job, q.at.status, q.json)
         }

@@ -310,7 +310,12 @@ pub fn statement(c: &Claim<'_>) -> String {
 
 /// Signs a claim with the requester's identity key; `key_id` is the DID verification method.
 pub fn sign(key: &SigningKey, key_id: &str, c: &Claim<'_>) -> Attestation {
-    let sig = key.sign(statement(c).as_bytes());
+    sign_text(key, key_id, &statement(c))
+}
+
+/// Signs a statement's text (a job's, or a reviewer's verdict).
+pub fn sign_text(key: &SigningKey, key_id: &str, statement: &str) -> Attestation {
+    let sig = key.sign(statement.as_bytes());
     Attestation {
         v: 1,
         alg: ALG.into(),
@@ -323,6 +328,16 @@ pub fn sign(key: &SigningKey, key_id: &str, c: &Claim<'_>) -> Attestation {
 pub fn verify(
     att: &Attestation,
     c: &Claim<'_>,
+    key_id: &str,
+    public: &[u8; 32],
+) -> Result<(), Refusal> {
+    verify_text(att, &statement(c), key_id, public)
+}
+
+/// Checks a proof over a statement's text against a published identity key.
+pub fn verify_text(
+    att: &Attestation,
+    statement: &str,
     key_id: &str,
     public: &[u8; 32],
 ) -> Result<(), Refusal> {
@@ -346,7 +361,7 @@ pub fn verify(
         .map_err(|v: Vec<u8>| Refusal::Malformed(format!("sig is {} bytes, not 64", v.len())))?;
     let key = VerifyingKey::from_bytes(public).map_err(|_| Refusal::BadSignature)?;
     // Strict: no malleable signatures, no weak keys.
-    key.verify_strict(statement(c).as_bytes(), &Signature::from_bytes(&raw))
+    key.verify_strict(statement.as_bytes(), &Signature::from_bytes(&raw))
         .map_err(|_| Refusal::BadSignature)
 }
 

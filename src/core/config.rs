@@ -101,13 +101,8 @@ pub struct PeersConfig {
     pub auto_share_datasets: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApprovalConfig {
-    /// Jobs wait at most this long for the owner, whatever their own timeout says.
-    #[serde(default)]
-    pub max_timeout_seconds: Option<u64>,
-}
+/// The human gate and its reviewer groups (`core::groups`).
+pub use crate::core::groups::ApprovalConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -240,6 +235,7 @@ impl Config {
     fn check(&self) -> Result<()> {
         self.jobs.check()?;
         self.peers.check()?;
+        self.approval.check()?;
         if let Some(s) = &self.notify.smtp {
             s.check()?;
         }

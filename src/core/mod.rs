@@ -7,6 +7,7 @@ pub(crate) mod canonical;
 pub mod config;
 pub(crate) mod config_words;
 pub mod email;
+pub(crate) mod groups;
 pub(crate) mod hash_cache;
 pub(crate) mod policy;
 pub(crate) mod rel_path;

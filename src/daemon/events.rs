@@ -59,6 +59,7 @@ impl Daemon {
                 || path.starts_with(self.layout.trusted_dir())
                 || path.starts_with(crate::store::peers::peers_dir(&self.layout))
                 || path == &self.layout.config_file()
+                || crate::store::verdicts::is_vote_path(&self.layout, path)
             {
                 // Not postponed by later events: whoever writes in these folders (peer
                 // requests are anyone's) must not be able to hold the reload off.

@@ -14,6 +14,7 @@ pub(crate) mod retry;
 mod run;
 mod stores;
 mod verdicts;
+mod votes;
 pub(crate) mod watcher;
 
 use std::collections::{HashMap, HashSet};

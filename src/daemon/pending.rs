@@ -20,7 +20,8 @@ impl Daemon {
     /// Decides the jobs `uids` (first seen at `first_seen`) as one batch.
     pub(super) fn decide(&mut self, uids: Vec<String>, first_seen: &HashMap<String, Instant>) {
         let mut record = Record::new("daemon");
-        let approvals = self.review_due(uids, &mut record);
+        let mut closed = Vec::new();
+        let approvals = self.review_due(uids, &mut record, &mut closed);
         let mut moved = Vec::new();
         if !approvals.is_empty() {
             // The CLI and the API move jobs too; one mover at a time, and only what can be recorded.
@@ -28,6 +29,7 @@ impl Daemon {
                 return;
             };
             moved = self.approve(&approvals, first_seen, &mut record);
+            self.withdraw_grants(&moved);
         }
         let decided = record.write(&self.layout);
         self.mover.settled(&moved);
@@ -35,11 +37,18 @@ impl Daemon {
         for d in decided {
             self.notifier.announce(d);
         }
+        self.reject_ungated(closed);
     }
 
     /// Reviews the jobs `uids`: notes (once) the ones that wait for the owner, are flagged or
     /// are ignored, and returns the ones a rule approves.
-    fn review_due(&mut self, uids: Vec<String>, record: &mut Record) -> Vec<Review> {
+    /// With no human gate (`approval.enabled: false`) those go to `closed` instead.
+    fn review_due(
+        &mut self,
+        uids: Vec<String>,
+        record: &mut Record,
+        closed: &mut Vec<Review>,
+    ) -> Vec<Review> {
         let mut approvals = Vec::new();
         let dirs: Vec<PathBuf> = uids
             .iter()
@@ -69,12 +78,14 @@ impl Daemon {
                     self.known.insert(uid, known);
                 }
                 Some(v) if v.outcome == Outcome::Approve => approvals.push(r),
+                Some(_) if !self.trust.config.approval.enabled => closed.push(r),
                 Some(v) => {
                     if !repeated {
                         note_waiting(&uid, &r, v, record);
                     }
                     self.track_expiry(&uid, &r, &dir);
-                    self.known.insert(uid, known);
+                    self.known.insert(uid.clone(), known);
+                    self.grant_reviewers(&uid, &dir);
                 }
             }
         }

@@ -57,6 +57,7 @@ impl Daemon {
             w.add_target(crate::store::peers::approved_dir(&self.layout), false);
             w.add_target(crate::store::peers::requests_dir(&self.layout), false);
             w.add_target(self.layout.app_data.clone(), false);
+            w.add_target(crate::store::verdicts::dir(&self.layout), true);
             for dir in self.bypass.watched() {
                 w.add_target(dir, false);
             }
@@ -145,6 +146,7 @@ impl Daemon {
             Err(e) => log::error!("{e}"),
         }
         self.full_scan(true);
+        self.review_by_groups();
         let v = AuditLog::new(&self.layout).verify(None);
         if v.valid {
             log::info!("audit chain verified: {}", v.reason);

@@ -67,6 +67,7 @@ impl Daemon {
                 );
             }
         }
+        self.review_by_groups();
     }
 
     /// Applies the peer config to requests, approvals, dataset grants and answers (the caller

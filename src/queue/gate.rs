@@ -109,6 +109,18 @@ pub fn decide(
     actor: &Actor,
     notifier: Option<&Notifier>,
 ) -> Result<Decided> {
+    decide_as(layout, uid, req, actor, notifier, Some(Method::Human))
+}
+
+/// [`decide`], recorded with `method` (none: the daemon's own refusal when there is no gate).
+pub(crate) fn decide_as(
+    layout: &Layout,
+    uid: &str,
+    req: &RulingRequest,
+    actor: &Actor,
+    notifier: Option<&Notifier>,
+    method: Option<Method>,
+) -> Result<Decided> {
     let verdict = Ruling::parse(&req.verdict).ok_or_else(|| {
         Error::invalid(
             format!("unknown verdict {:?}", req.verdict),
@@ -129,6 +141,7 @@ pub fn decide(
     };
     let mover = Mover::new(layout);
     apply(&mover, &r, uid, verdict, message, &trust)?;
+    crate::store::grants::withdraw_all(layout, uid);
     let mut reasons = vec![format!(
         "{} by {actor}",
         verdict.outcome().as_str().replace('_', " ")
@@ -137,7 +150,7 @@ pub fn decide(
         reasons.push(format!("rationale: {r}"));
     }
     let mut record = Record::new(actor);
-    record.decision(&r, verdict.outcome(), Some(Method::Human), reasons);
+    record.decision(&r, verdict.outcome(), method, reasons);
     let announced = record.write(layout);
     mover.settled([&r.inspection.uid]);
     // Hooks and mail never run under the queue lock.
@@ -344,6 +357,9 @@ pub fn expire(
         }
     }
     mover.settled(&uids);
+    for uid in &done {
+        crate::store::grants::withdraw_all(layout, uid);
+    }
     drop(guard);
     for d in announced {
         announce::announce(layout, Some(notifier), d);

@@ -10,3 +10,4 @@ pub(crate) mod jobs;
 pub(crate) mod peers;
 pub(crate) mod status;
 pub(crate) mod trust;
+pub(crate) mod votes;

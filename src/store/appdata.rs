@@ -80,6 +80,8 @@ pub fn ensure_app_data(layout: &Layout) -> Result<bool> {
     list.sync_permissions(&list.load()?)?;
     // Peer requests: each user may write only the file named with their own email.
     crate::store::peers::ensure_requests_folder(layout)?;
+    // Reviewers' verdicts: each user may write only in the folder named with their own email.
+    crate::store::verdicts::ensure_folder(layout)?;
     Ok(first)
 }
 

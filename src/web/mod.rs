@@ -64,6 +64,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("/tabs.js", JS, include_str!("tabs.js")),
     ("/trusted.js", JS, include_str!("trusted.js")),
     ("/visible.js", JS, include_str!("visible.js")),
+    ("/votes.js", JS, include_str!("votes.js")),
     ("/widgets.js", JS, include_str!("widgets.js")),
 ];
 

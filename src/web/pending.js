@@ -7,6 +7,7 @@ import { plural } from './format.js';
 import { emptyOnFailure, latest } from './notices.js';
 import { restartDataLoop } from './polling.js';
 import { PAGE, state } from './state.js';
+import { votesPanel } from './votes.js';
 import { badge, codeToggle, field, reasonsEl, signatureEl, tagsEl } from './widgets.js';
 
 const VERDICT = {
@@ -76,6 +77,7 @@ function renderPending(jobs, total) {
   const shown = new Set(jobs.map((j) => String(j.uid)));
   for (const el of list.children) {
     if (el._decide) el._decide.setGone(!shown.has(el.dataset.key));
+    if (el._votes && shown.has(el.dataset.key)) el._votes.refresh();
   }
   if (jobs.length === 0) {
     showEmpty($('pending-empty'), filtersActive()
@@ -112,7 +114,8 @@ function buildJob(job) {
   const decide = decideControls(el, loadPending);
   el._decide = decide;
   code.btn.addEventListener('click', () => decide.setChanged(false));
-  el.append(jobMain(job),
+  el._votes = votesPanel(uid);
+  el.append(jobMain(job), el._votes.el,
     h('div', { class: 'card-code card-foot' },
       h('div', { class: 'card-actions' }, code.btn, decide.buttons),
       decide.changed, decide.form, decide.done, code.panel));

@@ -6,12 +6,14 @@ use std::fmt;
 
 /// An enum of fixed names stored as strings, with `Other` keeping any other name verbatim.
 macro_rules! named {
-    ($(#[$doc:meta])* $ty:ident { $($(#[$vdoc:meta])* $variant:ident => $name:literal,)* }) => {
+    ($(#[$doc:meta])* $ty:ident { $($(#[$vdoc:meta])* $variant:ident => $name:literal,)* }
+        $(prefixed { $(#[$pdoc:meta])* $pvariant:ident => $prefix:literal, })?) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
         #[serde(from = "String", into = "String")]
         pub enum $ty {
             $($(#[$vdoc])* $variant,)*
+            $($(#[$pdoc])* $pvariant(Prefixed),)?
             /// A name written by another version (kept as written).
             Other(String),
         }
@@ -20,6 +22,7 @@ macro_rules! named {
             pub fn as_str(&self) -> &str {
                 match self {
                     $($ty::$variant => $name,)*
+                    $($ty::$pvariant(p) => &p.0,)?
                     $ty::Other(s) => s,
                 }
             }
@@ -29,6 +32,9 @@ macro_rules! named {
             fn from(s: &str) -> $ty {
                 match s {
                     $($name => $ty::$variant,)*
+                    $(other if other.len() > $prefix.len() && other.starts_with($prefix) => {
+                        $ty::$pvariant(Prefixed(other.to_string()))
+                    })?
                     other => $ty::Other(other.to_string()),
                 }
             }
@@ -53,6 +59,7 @@ macro_rules! named {
             fn from(v: $ty) -> String {
                 match v {
                     $ty::Other(s) => s,
+                    $($ty::$pvariant(p) => { let _ = $prefix; p.0 })?
                     known => known.as_str().to_string(),
                 }
             }
@@ -99,6 +106,31 @@ named! {
         /// Someone who changed a file by hand, found by the daemon.
         Filesystem => "filesystem",
     }
+    prefixed {
+        /// A member of `approval.reviewer_groups`, by the verdict file in their own folder:
+        /// `reviewer:<email>`.
+        Reviewer => "reviewer:",
+    }
+}
+
+/// A name made of a fixed prefix and a value (`reviewer:alice@lab.org`), kept whole so it is
+/// stored exactly as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefixed(String);
+
+impl Actor {
+    /// The reviewer `email` (lower-cased) as an actor.
+    pub fn reviewer(email: &str) -> Actor {
+        Actor::Reviewer(Prefixed(format!("reviewer:{}", email.to_lowercase())))
+    }
+
+    /// The reviewer's email, when the actor is a reviewer.
+    pub fn reviewer_email(&self) -> Option<&str> {
+        match self {
+            Actor::Reviewer(p) => p.0.strip_prefix("reviewer:"),
+            _ => None,
+        }
+    }
 }
 
 named! {
@@ -126,6 +158,8 @@ named! {
         UnexplainedJob => "queue.unexplained_job",
         /// A decided status folder's permission file was loosened or gone, and was restored.
         PermissionsRestored => "queue.permissions_restored",
+        /// A reviewer's verdict file, counted or refused when it was applied.
+        ReviewVote => "review.vote",
     }
 }
 
@@ -143,5 +177,14 @@ mod tests {
         assert_eq!(Actor::from("web".to_string()), Actor::Web);
         assert_eq!(Actor::from("fuzz"), Actor::Other("fuzz".into()));
         assert_eq!(Actor::Mcp.to_string(), "mcp");
+        let r = Actor::reviewer("Alice@Lab.org");
+        assert_eq!(r.to_string(), "reviewer:alice@lab.org");
+        assert_eq!(Actor::from("reviewer:alice@lab.org"), r);
+        assert_eq!(r.reviewer_email(), Some("alice@lab.org"));
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            "\"reviewer:alice@lab.org\""
+        );
+        assert_eq!(Actor::from("reviewer:"), Actor::Other("reviewer:".into()));
     }
 }

@@ -6,6 +6,7 @@ mod answer;
 mod audit;
 mod jobs;
 mod stores;
+mod votes;
 
 use std::sync::Arc;
 
@@ -88,6 +89,7 @@ const ROUTES: &[(&str, &[&str], Handler)] = &[
     ("GET", &["api", "v1", "jobs", "*"], jobs::detail),
     ("GET", &["api", "v1", "jobs", "*", "explain"], jobs::explain),
     ("POST", &["api", "v1", "jobs", "*", "decide"], jobs::decide),
+    ("GET", &["api", "v1", "jobs", "*", "votes"], votes::of_job),
     ("GET", &["api", "v1", "audit", "verify"], audit::verify),
     ("GET", &["api", "v1", "decisions"], audit::decisions),
 ];
