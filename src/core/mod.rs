@@ -5,8 +5,10 @@
 pub(crate) mod attestation;
 pub(crate) mod canonical;
 pub mod config;
+pub(crate) mod diff;
 pub mod email;
 pub(crate) mod hash_cache;
+pub(crate) mod myers;
 pub(crate) mod policy;
 pub(crate) mod rel_path;
 pub mod signature;
