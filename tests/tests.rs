@@ -11,6 +11,7 @@ mod cli;
 mod config;
 mod crash;
 mod daemon;
+mod diff;
 mod faults;
 mod gate;
 mod gate_audit;
