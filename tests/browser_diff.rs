@@ -118,6 +118,24 @@ fn a_person_reviews_a_job_through_its_diff() {
         sb.status_of(&uid).as_deref() == Some("approved")
     });
 
+    // An invisible character in a changed line is a visible mark in the diff.
+    let mut hidden = old.clone();
+    hidden.splice(0..0, "x = 1\u{200B}\n".bytes());
+    let sneaky = sb.submit_with(
+        from,
+        OWNER,
+        "Mean rows",
+        "Averages",
+        &["stats"],
+        &[("run.sh", run), ("main.py", &hidden)],
+        "pending",
+    );
+    let card = format!("#panel-pending article.job[data-uid=\"{sneaky}\"]");
+    b.click(&b.wait_find(&format!("{card} button.toggle-diff")));
+    let mark = b.wait_find(&format!("{card} .diff-panel .dl-added .hidden-char"));
+    assert_eq!(b.text(&mark), "⟨U+200B⟩");
+    b.screenshot_showing("diff-invisible", &format!("{card} .diff-panel"));
+
     // Trusted code: who marked the pattern, and the job it approved.
     b.open_tab("trusted");
     let rec = b.wait_find("#trusted-list li.record");

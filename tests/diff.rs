@@ -280,3 +280,39 @@ fn the_api_and_mcp_show_the_diff_and_the_trusted_tab_what_a_pattern_did() {
     assert_eq!(r["structuredContent"]["diff"]["summary"], d["summary"]);
     assert_eq!(r["structuredContent"]["would"], "wait");
 }
+
+#[test]
+fn an_invisible_character_in_a_changed_line_is_shown_as_a_mark() {
+    let sb = Sandbox::new();
+    trusted(
+        &sb,
+        &[
+            ("run.sh", b"python3 main.py\n"),
+            ("main.py", b"access = 'user'\n"),
+        ],
+    );
+    let sneaky = "access = 'user\u{202E} \u{2066}admin'\n";
+    let uid = job(
+        &sb,
+        BOB,
+        &[
+            ("run.sh", b"python3 main.py\n"),
+            ("main.py", sneaky.as_bytes()),
+        ],
+    );
+    let text = ok(&sb.cli(&["explain", &uid, "--diff"]));
+    assert!(
+        text.contains("\n+access = 'user⟨U+202E⟩ ⟨U+2066⟩admin'\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\u{202E}'),
+        "the raw character reached the terminal"
+    );
+    // The JSON keeps the text as it is (escaped, so the terminal is safe).
+    let d = explain_diff(&sb, &uid);
+    assert_eq!(
+        lines(file(&d, "main.py"))[1],
+        format!("+{}", sneaky.trim_end())
+    );
+}
