@@ -80,7 +80,19 @@ export function diffView(uid, status, code) {
     summary,
     btn,
     panel,
-    load: fetchDiff,
+    /** Loads the summary once `card` is on screen: a long list does not ask for every diff. */
+    loadWhenShown(card) {
+      if (typeof IntersectionObserver !== 'function') {
+        fetchDiff().catch(() => {});
+        return;
+      }
+      const seen = new IntersectionObserver((entries) => {
+        if (!entries.some((e) => e.isIntersecting)) return;
+        seen.disconnect();
+        fetchDiff().catch(() => {});
+      });
+      seen.observe(card);
+    },
     reset() {
       loading = null;
       rendered = false;

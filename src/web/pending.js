@@ -115,7 +115,7 @@ function buildJob(job) {
   // What changed since the closest known code: its summary under the job, its diff in a panel.
   const diff = diffView(uid, String(job.status || 'pending'), code);
   el._diff = diff;
-  if (job.verdict === 'wait' || job.verdict === 'flag') diff.load().catch(() => {});
+  if (job.verdict === 'wait' || job.verdict === 'flag') diff.loadWhenShown(el);
   code.btn.addEventListener('click', () => decide.setChanged(false));
   diff.btn.addEventListener('click', () => decide.setChanged(false));
   el.append(jobMain(job), diff.summary,
