@@ -265,13 +265,36 @@ fn the_api_and_mcp_show_the_diff_and_the_trusted_tab_what_a_pattern_did() {
     );
     web.get("/api/v1/jobs/no-such-job/diff").expect(404);
 
-    let u = web.get("/api/v1/trusted-code/usage").expect(200);
+    // The audit entry of an approval is written just after the move.
+    let usage_now = |n: u64| {
+        let mut last = Value::Null;
+        let seen = wait_for(WAIT, || {
+            last = web.get("/api/v1/trusted-code/usage").expect(200);
+            last["usage"][0]["approved"] == n
+        });
+        assert!(seen, "the pattern never counted {n} approvals: {last}");
+        last
+    };
+    let u = usage_now(1);
     let usage = &u["usage"][0];
     assert_eq!(usage["signature"], d["closest"]["signature"]);
     assert_eq!(usage["marked_by"], "cli");
     assert!(usage["marked_at"].is_string());
     assert_eq!(usage["approved"], 1);
     assert_eq!(usage["last_uid"], first.as_str());
+    // The same code from someone else is approved by it too; the next answer counts it (the
+    // server reads only what the chain gained since).
+    let again = job(
+        &sb,
+        EVE,
+        &[
+            ("run.sh", b"python3 main.py\n"),
+            ("main.py", &main_py(false)),
+        ],
+    );
+    wait_status(&sb, &web, &again, "approved");
+    let u = usage_now(2);
+    assert_eq!(u["usage"][0]["last_uid"], again.as_str());
 
     let mut mcp = Mcp::start(&sb);
     mcp.request(1, "initialize", serde_json::json!({}));

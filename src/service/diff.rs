@@ -343,40 +343,85 @@ pub(crate) struct Usage {
     pub(crate) last_at: Option<String>,
 }
 
-/// For each signature in `sigs`, what the audit chain says it did: one pass over the chain,
-/// one entry in memory at a time.
+/// What the chain said per signature, and how far it was read: the Trusted code tab asks every
+/// few seconds, and only what was appended since is read again (the chain only grows; a shorter
+/// or other chain is read from the start).
+struct Folded {
+    path: std::path::PathBuf,
+    offset: u64,
+    by_sig: HashMap<String, Usage>,
+}
+
+static FOLDED: std::sync::Mutex<Option<Folded>> = std::sync::Mutex::new(None);
+
+/// For each signature in `sigs`, what the audit chain says it did. Each entry is read once (one
+/// at a time); what is kept is one small summary per signature ever marked or approving.
 pub(crate) fn usage(layout: &Layout, sigs: &HashSet<String>) -> Result<HashMap<String, Usage>> {
-    let mut out: HashMap<String, Usage> = HashMap::new();
     let path = AuditLog::new(layout).chain_path();
-    let file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+    let len = match std::fs::metadata(&path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
         Err(e) => return Err(Error::io("read", &path, e)),
     };
-    let reasons: HashMap<&str, String> = sigs
+    let mut guard = FOLDED.lock().unwrap_or_else(|p| p.into_inner());
+    let mut folded = match guard.take() {
+        Some(f) if f.path == path && f.offset <= len => f,
+        _ => Folded {
+            path: path.clone(),
+            offset: 0,
+            by_sig: HashMap::new(),
+        },
+    };
+    if len > folded.offset {
+        fold(&mut folded)?;
+    }
+    let out = sigs
         .iter()
-        .map(|s| (s.as_str(), crate::core::policy::trusted_code_reason(s)))
+        .filter_map(|s| folded.by_sig.get(s).map(|u| (s.clone(), u.clone())))
         .collect();
-    for line in std::io::BufReader::new(file).split(b'\n') {
-        let line = line.map_err(|e| Error::io("read", &path, e))?;
+    *guard = Some(folded);
+    Ok(out)
+}
+
+/// Reads the complete lines appended after `f.offset` into `f`.
+fn fold(f: &mut Folded) -> Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let path = f.path.clone();
+    let mut file = std::fs::File::open(&path).map_err(|e| Error::io("read", &path, e))?;
+    file.seek(SeekFrom::Start(f.offset))
+        .map_err(|e| Error::io("read", &path, e))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::io("read", &path, e))?;
+        // The end, or a line still being written: read it next time.
+        if n == 0 || line.last() != Some(&b'\n') {
+            return Ok(());
+        }
+        f.offset += n as u64;
         let Ok(entry) = serde_json::from_slice::<Entry>(&line) else {
             continue;
         };
         let ev = &entry.body;
-        let Some(sig) = ev.signature.as_deref().filter(|s| sigs.contains(*s)) else {
+        let Some(sig) = ev.signature.as_deref() else {
             continue;
         };
         match ev.event {
             AuditEvent::TrustedCodeMark => {
-                let u = out.entry(sig.to_string()).or_default();
+                let u = f.by_sig.entry(sig.to_string()).or_default();
                 u.marked_by = Some(ev.actor.to_string());
                 u.marked_at = Some(entry.time.clone());
             }
             AuditEvent::Decision
                 if ev.outcome == "approved"
-                    && reasons.get(sig).is_some_and(|r| ev.reasons.contains(r)) =>
+                    && ev
+                        .reasons
+                        .contains(&crate::core::policy::trusted_code_reason(sig)) =>
             {
-                let u = out.entry(sig.to_string()).or_default();
+                let u = f.by_sig.entry(sig.to_string()).or_default();
                 u.approved += 1;
                 u.last_uid = ev.uid.clone();
                 u.last_at = Some(entry.time.clone());
@@ -384,7 +429,6 @@ pub(crate) fn usage(layout: &Layout, sigs: &HashSet<String>) -> Result<HashMap<S
             _ => {}
         }
     }
-    Ok(out)
 }
 
 /// A trusted pattern with what it did.
