@@ -128,12 +128,12 @@ fn a_one_line_change_to_trusted_code_shows_that_line_and_nothing_else() {
 #[test]
 fn binary_files_are_compared_by_size_and_hash_and_renames_by_identical_bytes() {
     let sb = Sandbox::new();
-    let helper: &[u8] = b"def helper():\n    return 1\n";
+    let shared: &[u8] = b"def util():\n    return 1\n";
     trusted(
         &sb,
         &[
             ("run.sh", b"python3 main.py\n"),
-            ("helper.py", helper),
+            ("util.py", shared),
             ("model.bin", &[0, 159, 146, 150]),
         ],
     );
@@ -142,7 +142,7 @@ fn binary_files_are_compared_by_size_and_hash_and_renames_by_identical_bytes() {
         BOB,
         &[
             ("run.sh", b"python3 main.py\n"),
-            ("lib/helper.py", helper),
+            ("lib/util.py", shared),
             ("model.bin", &[0, 159, 146, 150, 255, 254]),
         ],
     );
@@ -158,19 +158,19 @@ fn binary_files_are_compared_by_size_and_hash_and_renames_by_identical_bytes() {
     );
     assert_ne!(bin["old"]["sha256"], bin["new"]["sha256"]);
     assert!(bin["hunks"].as_array().unwrap().is_empty());
-    let moved = file(&d, "lib/helper.py");
+    let moved = file(&d, "lib/util.py");
     assert_eq!(
         (&moved["change"], &moved["from"]),
-        (&"renamed".into(), &"helper.py".into())
+        (&"renamed".into(), &"util.py".into())
     );
     assert_eq!(
         d["summary"],
-        "identical to trusted \"Count rows\" except `lib/helper.py` renamed from `helper.py` \
+        "identical to trusted \"Count rows\" except `lib/util.py` renamed from `util.py` \
          and `model.bin` (4 -> 6 bytes)"
     );
     let text = ok(&sb.cli(&["explain", &uid, "--diff"]));
     assert!(
-        text.contains("renamed: helper.py -> lib/helper.py (identical bytes)"),
+        text.contains("renamed: util.py -> lib/util.py (identical bytes)"),
         "{text}"
     );
     assert!(
