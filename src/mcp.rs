@@ -8,8 +8,8 @@ use std::io::{BufRead, Write};
 use serde_json::{Value, json};
 
 use crate::daemon::live::Live;
-use crate::service::decide;
 use crate::service::jobs::{self, ListQuery};
+use crate::service::{decide, diff};
 use crate::store::audit::{Actor, AuditEvent, AuditLog, Event};
 use crate::syftbox::Layout;
 use crate::web::api::{ApiError, DECIDE_BODY, parse_body};
@@ -29,7 +29,7 @@ fn tools() -> Value {
         },
         {
             "name": "approvals.explain",
-            "description": "Explain what the reviewer would do with a job and why (a dry run; changes nothing). A uid in several status folders is refused unless status says which copy is meant.",
+            "description": "Explain what the reviewer would do with a job and why (a dry run; changes nothing), and what changed since the closest trusted code or history entry (diff: a summary line and per-file unified hunks). A uid in several status folders is refused unless status says which copy is meant.",
             "inputSchema": {"type": "object", "properties": {"uid": {"type": "string"}, "status": {"type": "string", "enum": ["pending", "approved", "running", "completed", "failed", "rejected", "timedout"]}}, "required": ["uid"], "additionalProperties": false}
         },
         {
@@ -147,7 +147,11 @@ fn call_tool(layout: &Layout, live: &Live, params: &Value) -> Value {
                 Some(s) => Some(jobs::parse_status(s)?),
             };
             let dir = jobs::find(layout, uid, status)?;
-            Ok(to_value(jobs::review(layout, &dir)?.explanation()))
+            let mut v = to_value(jobs::review(layout, &dir)?.explanation());
+            if let Some(o) = v.as_object_mut() {
+                o.insert("diff".into(), to_value(diff::diff_dir(layout, &dir)?));
+            }
+            Ok(v)
         })(),
         "approvals.decide" => (|| {
             let mut body = args.clone();

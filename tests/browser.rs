@@ -375,7 +375,7 @@ fn signature_of(sb: &Sandbox, dir: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn wait_disk(web: &Web, what: &str, cond: impl FnMut() -> bool) {
+pub(crate) fn wait_disk(web: &Web, what: &str, cond: impl FnMut() -> bool) {
     assert!(
         wait_for(WAIT, cond),
         "{what}; daemon log:\n{}",

@@ -49,7 +49,14 @@ pub(crate) enum Command {
         job_dir: PathBuf,
     },
     /// Dry run: what would happen to a job, and why
-    Explain(JobQuery),
+    Explain {
+        #[command(flatten)]
+        query: JobQuery,
+        /// Also show what changed since the closest trusted code or history entry (a summary
+        /// and a unified diff)
+        #[arg(long)]
+        diff: bool,
+    },
     /// Manage the trusted-sender allowlist
     #[command(subcommand)]
     Allow(AllowCommand),

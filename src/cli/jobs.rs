@@ -42,13 +42,26 @@ pub(crate) fn signature(job_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn explain(cli: &Cli, job: &str, status: Option<Status>, json: bool) -> Result<()> {
+pub(crate) fn explain(
+    cli: &Cli,
+    job: &str,
+    status: Option<Status>,
+    json: bool,
+    diff: bool,
+) -> Result<()> {
     let l = layout(cli)?;
     let dir = resolve_job(&l, job, status)?;
     let r = crate::service::jobs::review(&l, &dir)?;
     let ex = r.explanation();
+    let changes = diff
+        .then(|| crate::service::diff::diff_dir(&l, &dir))
+        .transpose()?;
     if json {
-        println!("{}", crate::core::visible::json_pretty(&ex));
+        let mut v = serde_json::to_value(&ex).unwrap_or_default();
+        if let (Some(d), Some(o)) = (&changes, v.as_object_mut()) {
+            o.insert("diff".into(), serde_json::to_value(d).unwrap_or_default());
+        }
+        println!("{}", crate::core::visible::json_pretty(&v));
         return Ok(());
     }
     println!(
@@ -62,6 +75,9 @@ pub(crate) fn explain(cli: &Cli, job: &str, status: Option<Status>, json: bool) 
     println!("would:     {}", ex.would);
     for reason in &ex.reasons {
         println!("  - {}", term(reason));
+    }
+    if let Some(d) = &changes {
+        super::diff::print(d);
     }
     Ok(())
 }

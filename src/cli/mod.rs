@@ -9,6 +9,7 @@ mod common;
 pub(crate) mod demo;
 #[cfg(test)]
 mod help_check;
+mod diff;
 mod jobs;
 mod keys;
 mod review;
@@ -65,7 +66,9 @@ fn dispatch(cli: Cli) -> Result<()> {
         Some(Command::Run(args)) => run::run(&cli, args),
         Some(Command::Hash { files }) => jobs::hash(files),
         Some(Command::Signature { job_dir }) => jobs::signature(job_dir),
-        Some(Command::Explain(q)) => jobs::explain(&cli, &q.job, q.at.status, q.json),
+        Some(Command::Explain { query: q, diff }) => {
+            jobs::explain(&cli, &q.job, q.at.status, q.json, *diff)
+        }
         Some(Command::Allow(cmd)) => stores::allow(&cli, cmd),
         Some(Command::Trust(cmd)) => stores::trust(&cli, cmd),
         Some(Command::Peers(cmd)) => stores::peers(&cli, cmd),

@@ -248,9 +248,7 @@ pub fn decide(f: &Facts) -> Verdict {
     }
     match f.signature {
         Some(sig) if f.code_trusted => {
-            reasons.push(format!(
-                "code signature {sig} is marked trusted (identical name, description, tags and code)"
-            ));
+            reasons.push(trusted_code_reason(sig));
             return Verdict {
                 outcome: Outcome::Approve,
                 method: Some(Method::TrustedCode),
@@ -295,6 +293,12 @@ pub fn decide(f: &Facts) -> Verdict {
         method: None,
         reasons,
     }
+}
+
+/// The reason of an approval by trusted code (also how the Trusted code tab finds, in the audit
+/// chain, the jobs a pattern approved).
+pub(crate) fn trusted_code_reason(sig: &str) -> String {
+    format!("code signature {sig} is marked trusted (identical name, description, tags and code)")
 }
 
 #[cfg(test)]

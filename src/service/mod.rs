@@ -6,6 +6,7 @@
 pub(crate) mod allowlist;
 pub(crate) mod audit;
 pub(crate) mod decide;
+pub(crate) mod diff;
 pub(crate) mod jobs;
 pub(crate) mod peers;
 pub(crate) mod status;

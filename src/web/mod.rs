@@ -53,6 +53,12 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("/client.js", JS, include_str!("client.js")),
     ("/decide.js", JS, include_str!("decide.js")),
     ("/decisions.js", JS, include_str!("decisions.js")),
+    (
+        "/diff.css",
+        "text/css; charset=utf-8",
+        include_str!("diff.css"),
+    ),
+    ("/diff.js", JS, include_str!("diff.js")),
     ("/dom.js", JS, include_str!("dom.js")),
     ("/format.js", JS, include_str!("format.js")),
     ("/notices.js", JS, include_str!("notices.js")),

@@ -2,6 +2,7 @@
 import { ageBadge } from './ages.js';
 import { api, enc } from './client.js';
 import { decideControls } from './decide.js';
+import { diffView } from './diff.js';
 import { $, h, reconcile, showEmpty } from './dom.js';
 import { plural } from './format.js';
 import { emptyOnFailure, latest } from './notices.js';
@@ -113,12 +114,17 @@ function buildJob(job) {
   el._job = job;
   const decide = decideControls(el, loadPending);
   el._decide = decide;
+  // What changed since the closest known code: its summary under the job, its diff in a panel.
+  const diff = diffView(uid, String(job.status || 'pending'), code);
+  el._diff = diff;
+  if (job.verdict === 'wait' || job.verdict === 'flag') diff.loadWhenShown(el);
   code.btn.addEventListener('click', () => decide.setChanged(false));
   el._votes = votesPanel(uid);
-  el.append(jobMain(job), el._votes.el,
+  diff.btn.addEventListener('click', () => decide.setChanged(false));
+  el.append(jobMain(job), diff.summary, el._votes.el,
     h('div', { class: 'card-code card-foot' },
-      h('div', { class: 'card-actions' }, code.btn, decide.buttons),
-      decide.changed, decide.form, decide.done, code.panel));
+      h('div', { class: 'card-actions' }, diff.btn, code.btn, decide.buttons),
+      decide.changed, decide.form, decide.done, diff.panel, code.panel));
   applyJobState(el, job);
   return el;
 }
@@ -134,6 +140,7 @@ function updateJob(el, job) {
   // The code changed under an open panel: load it again, and say so next to the verdicts.
   if (el.dataset.codeSignature !== String(job.signature || '')) {
     el._code.reset();
+    el._diff.reset();
     el._decide.setChanged(true);
   }
   applyJobState(el, job);

@@ -9,15 +9,22 @@ import { badge, codeToggle, field, signatureEl, tagsEl, timeEl } from './widgets
 export async function loadTrusted() {
   const both = await latest(
     'trusted',
-    () => Promise.all([api('GET', '/api/v1/trusted-code'), api('GET', '/api/v1/trusted-code/history')]),
+    () => Promise.all([
+      api('GET', '/api/v1/trusted-code'),
+      api('GET', '/api/v1/trusted-code/history'),
+      // What each pattern did (from the audit chain); the list still shows without it.
+      api('GET', '/api/v1/trusted-code/usage').catch(() => ({ usage: [] })),
+    ]),
     emptyOnFailure(
       ['trusted-list', 'trusted-empty', 'Could not load the trusted code.'],
       ['history-list', 'history-empty', 'Could not load the history.'],
     ),
   );
   if (!both) return;
-  const [trusted, history] = both;
-  const t = Array.isArray(trusted.trusted) ? trusted.trusted : [];
+  const [trusted, history, usage] = both;
+  const used = new Map((Array.isArray(usage.usage) ? usage.usage : []).map((u) => [String(u.signature), u]));
+  const t = (Array.isArray(trusted.trusted) ? trusted.trusted : [])
+    .map((r) => ({ ...r, usage: used.get(String(r.signature)) || null }));
   const hist = Array.isArray(history.history) ? history.history : [];
   reconcile($('trusted-list'), t, { key: (r) => String(r.signature), fp: recordFp, build: (r) => buildRecord(r, 'trusted'), update: (el, r) => updateRecord(el, r, 'trusted') });
   reconcile($('history-list'), hist, { key: (r) => String(r.signature), fp: recordFp, build: (r) => buildRecord(r, 'history'), update: (el, r) => updateRecord(el, r, 'history') });
@@ -28,7 +35,7 @@ export async function loadTrusted() {
 }
 
 function recordFp(r) {
-  return JSON.stringify([r.name, r.description, r.tags, r.requesters, r.uids, r.first_seen, r.last_seen, r.marked_at, r.trusted]);
+  return JSON.stringify([r.name, r.description, r.tags, r.requesters, r.uids, r.first_seen, r.last_seen, r.marked_at, r.trusted, r.usage]);
 }
 
 function buildRecord(rec, kind) {
@@ -77,11 +84,25 @@ function recordMain(rec, kind) {
         ? requesters.map((r, i) => [i ? ', ' : '', h('span', { class: 'email' }, r)])
         : h('span', { class: 'muted' }, 'none recorded')),
       field('Jobs', h('span', { title: uids.join('\n') || undefined }, plural(uids.length, 'uid'))),
-      kind === 'trusted' && rec.marked_at ? field('Marked', timeEl(rec.marked_at)) : null,
+      kind === 'trusted' && rec.marked_at ? field('Marked', timeEl(rec.marked_at), markedBy(rec.usage)) : null,
+      kind === 'trusted' ? field('Approved', approvedEl(rec.usage)) : null,
       field('Last seen', rec.last_seen ? timeEl(rec.last_seen) : h('span', { class: 'muted' }, 'never')),
       Array.isArray(rec.tags) && rec.tags.length ? field('Tags', tagsEl(rec.tags)) : null,
       field('Signature', signatureEl(sig))),
     rec.description ? h('p', { class: 'description' }, String(rec.description)) : null);
+}
+
+/** Who marked a pattern, from the audit chain: " by web". */
+function markedBy(usage) {
+  return usage && usage.marked_by ? h('span', { class: 'marked-by' }, ` by ${usage.marked_by}`) : null;
+}
+
+/** How many jobs a pattern approved, and the last one. */
+function approvedEl(usage) {
+  if (!usage || !usage.approved) return h('span', { class: 'muted approved-count' }, 'no job yet');
+  return h('span', { class: 'approved-count' }, plural(usage.approved, 'job'),
+    usage.last_uid ? [', last ', h('code', { class: 'uid' }, String(usage.last_uid))] : null,
+    usage.last_at ? [' ', timeEl(usage.last_at)] : null);
 }
 
 async function mark(sig, name, btn) {

@@ -4,6 +4,7 @@
 
 mod answer;
 mod audit;
+mod diff;
 mod jobs;
 mod stores;
 mod votes;
@@ -90,6 +91,12 @@ const ROUTES: &[(&str, &[&str], Handler)] = &[
     ("GET", &["api", "v1", "jobs", "*", "explain"], jobs::explain),
     ("POST", &["api", "v1", "jobs", "*", "decide"], jobs::decide),
     ("GET", &["api", "v1", "jobs", "*", "votes"], votes::of_job),
+    ("GET", &["api", "v1", "jobs", "*", "diff"], diff::job),
+    (
+        "GET",
+        &["api", "v1", "trusted-code", "usage"],
+        diff::trusted_usage,
+    ),
     ("GET", &["api", "v1", "audit", "verify"], audit::verify),
     ("GET", &["api", "v1", "decisions"], audit::decisions),
 ];
