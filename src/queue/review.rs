@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::core::attestation::{self, Standing};
+use crate::core::attestation::{self, ProofView, Standing};
 use crate::core::config::{self, Config, PeerCheck, RuleCheck};
 use crate::core::config_words::InForce;
 use crate::core::policy::{self, Facts, Verdict};
@@ -262,7 +262,7 @@ pub struct Explanation<'a> {
     pub would: &'static str,
     pub ignored: Option<&'a str>,
     /// How far the sender is proven (SPEC §9).
-    pub proof: Option<&'a Standing>,
+    pub proof: Option<ProofView>,
     pub reasons: Vec<String>,
 }
 
@@ -294,7 +294,10 @@ impl Review {
             signature: ins.signature.as_deref(),
             would,
             ignored: ins.ignored.as_deref(),
-            proof: self.proof.as_ref(),
+            proof: self
+                .proof
+                .as_ref()
+                .map(|st| ProofView::of(st, ins.requester().unwrap_or("?"))),
             reasons,
         }
     }
