@@ -7,9 +7,9 @@ mod args;
 mod audit;
 mod common;
 pub(crate) mod demo;
+mod diff;
 #[cfg(test)]
 mod help_check;
-mod diff;
 mod jobs;
 mod keys;
 mod review;

@@ -67,7 +67,7 @@ pub(crate) fn allow(cli: &Cli, cmd: &AllowCommand) -> Result<()> {
                         "nobody is in the allowlist yet; add trusted senders with `syft-reviewer allow add EMAIL`"
                     );
                 }
-                                let width = listing.entries.iter().map(|e| e.email.len()).max();
+                let width = listing.entries.iter().map(|e| e.email.len()).max();
                 for e in &listing.entries {
                     let status = serde_json::to_value(e.proof.status).unwrap_or_default();
                     println!(
