@@ -12,6 +12,7 @@ mod config;
 mod crash;
 mod daemon;
 mod faults;
+mod flood;
 mod gate;
 mod gate_audit;
 mod gate_expiry;

@@ -86,11 +86,13 @@ impl Daemon {
         let settle = self.opts.settle;
         // A folder that never goes quiet is still read eventually.
         let cap = (settle * 10).max(Duration::from_secs(2));
-        let entry = self.pending.entry(uid).or_insert(Settle {
-            first: now,
-            due: now + settle,
-        });
+        let entry = self
+            .pending
+            .entry(uid)
+            .or_insert(Settle::new(now, now + settle));
         entry.due = (now + settle).min(entry.first + cap);
+        // Its sender or name may have changed: looked at again for the order of work.
+        entry.rank = None;
     }
 }
 

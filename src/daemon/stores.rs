@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use super::{Daemon, STORES_SETTLE, Settle, report_invalid};
-use crate::queue::Status;
+use super::batch::Affected;
+use super::{Daemon, STORES_SETTLE, report_invalid};
 use crate::queue::review::Trust;
 use crate::store::allowlist::Allowlist;
 use crate::store::audit::{self, AuditEvent, AuditLog};
@@ -41,31 +41,20 @@ impl Daemon {
                 ),
             }
         }
-        let changed = trust.allowlist.entries != self.trust.allowlist.entries
-            || trust.allowlist.stamp != self.trust.allowlist.stamp
-            || trust.trusted != self.trust.trusted
-            || trust.config != self.trust.config
-            || trust.peers != self.trust.peers;
+        let affected = Affected::between(&self.trust, &trust);
         if trust.config != self.trust.config {
             self.notifier.configure(&trust.config);
         }
         self.trust = trust;
-        if changed {
+        if !affected.is_empty() {
+            // Only the jobs the change can decide differently: the others' reviews stand.
+            let n = self.reevaluate(&affected);
             log::info!(
-                "trust changed: {} allowlisted sender(s), {} trusted code pattern(s); re-evaluating pending jobs",
+                "trust changed: {} allowlisted sender(s), {} trusted code pattern(s); re-evaluating {n} of {} pending job(s)",
                 self.trust.allowlist.entries.len(),
-                self.trust.trusted.len()
+                self.trust.trusted.len(),
+                self.known.len()
             );
-            let now = Instant::now();
-            for uid in self.queue.list(Status::Pending) {
-                self.pending.insert(
-                    uid,
-                    Settle {
-                        first: now,
-                        due: now,
-                    },
-                );
-            }
         }
     }
 
