@@ -118,12 +118,9 @@ pub struct Daemon {
     pending: HashMap<String, Settle>,
     completed: HashMap<String, Instant>,
     known: HashMap<String, Known>,
-    /// Pending job folders reviewed as waiting (or left alone) since the last tick: their
-    /// folders are no longer watched inside (the rescan's fingerprints cover them), so a backlog
-    /// of waiting jobs costs no watches.
-    park: Vec<String>,
-    /// Pending job folders found changed by a rescan: watched inside again.
-    unpark: Vec<String>,
+    /// Pending job folders found changed by a rescan: watched inside (again, or for the first
+    /// time if a flood had left no room for their watches).
+    rewatch: Vec<String>,
     seen_completed: HashSet<String>,
     seen_path: PathBuf,
     /// When the stores (allowlist, trusted code, peers, config.yaml) are read again: a short quiet
@@ -174,8 +171,7 @@ impl Daemon {
             pending: HashMap::new(),
             completed: HashMap::new(),
             known: HashMap::new(),
-            park: Vec::new(),
-            unpark: Vec::new(),
+            rewatch: Vec::new(),
             seen_completed,
             seen_path,
             stores_due: None,

@@ -73,17 +73,12 @@ impl Daemon {
                             r.inspection.ignored.as_deref().unwrap_or("")
                         );
                     }
-                    self.park.push(uid.clone());
                     self.known.insert(uid, known);
                 }
                 Some(v) if v.outcome == Outcome::Approve => approvals.push(r),
                 Some(v) => {
                     if !repeated {
                         note_waiting(&uid, &r, v, record);
-                    }
-                    // A flagged job may be one still being written: its folder stays watched.
-                    if v.outcome == Outcome::Wait {
-                        self.park.push(uid.clone());
                     }
                     let expires = self.expiry_of(&r, &dir);
                     self.known.insert(uid, Known { expires, ..known });

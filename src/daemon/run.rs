@@ -248,8 +248,8 @@ impl Daemon {
                                 &self.queue.job_dir(Status::Pending, uid),
                             );
                         if changed {
-                            // Its folder may have stopped being watched: it is again.
-                            self.unpark.push(uid.clone());
+                            // Its folder may not be watched inside (no room in a flood).
+                            self.rewatch.push(uid.clone());
                         }
                         changed
                     }
@@ -292,18 +292,13 @@ impl Daemon {
         (n, more)
     }
 
-    /// Stops watching inside the job folders reviewed as waiting, and watches again those a
-    /// rescan found changed.
+    /// Watches inside the job folders a rescan found changed.
     fn watch_changes(&mut self, watcher: Option<&mut Watcher>) {
-        let park = std::mem::take(&mut self.park);
-        let unpark = std::mem::take(&mut self.unpark);
+        let rewatch = std::mem::take(&mut self.rewatch);
         let Some(w) = watcher else { return };
         let pending = self.queue.status_dir(Status::Pending);
-        for uid in park {
-            w.park(&pending.join(uid));
-        }
-        for uid in unpark {
-            w.unpark(&pending.join(uid));
+        for uid in rewatch {
+            w.rewatch(&pending.join(uid));
         }
     }
 

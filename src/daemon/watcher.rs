@@ -6,6 +6,7 @@
 //! Recursive targets (the `pending/` tree) are watched by [`TreeWatch`], not by the `notify`
 //! crate: `notify` scans every watched path each time a watched folder is moved away, which made
 //! a burst of N approvals cost O(N^2) and kept a core busy. Non-recursive targets use `notify`.
+//! Their number of watched folders is capped, so a flood of job folders costs bounded memory.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::fd::AsFd;
@@ -163,15 +164,9 @@ impl Watcher {
         self.last_error.is_none()
     }
 
-    /// Stops watching inside `dir`, a folder below a recursive target (a pending job reviewed
-    /// as waiting): a backlog of waiting jobs then costs no watches. Its removal and a folder
-    /// moved in its place are still seen from its parent.
-    pub fn park(&mut self, dir: &Path) {
-        self.tree.forget(dir);
-    }
-
-    /// Watches inside `dir` again (a parked job found changed).
-    pub fn unpark(&mut self, dir: &Path) {
+    /// Watches inside `dir`, a folder below a recursive target, if it is not (a job folder
+    /// that arrived when there was no room, found changed by a rescan).
+    pub fn rewatch(&mut self, dir: &Path) {
         self.tree.rewatch(dir);
     }
 }
@@ -263,13 +258,6 @@ impl TreeWatch {
         let mut tree = self.state.lock().unwrap_or_else(|e| e.into_inner());
         tree.remove_tree(&self.inotify, root);
         tree.roots.remove(root);
-    }
-
-    fn forget(&self, dir: &Path) {
-        let mut tree = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if !tree.roots.contains(dir) {
-            tree.remove_tree(&self.inotify, dir);
-        }
     }
 
     fn rewatch(&self, dir: &Path) {
