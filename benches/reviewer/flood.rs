@@ -299,10 +299,18 @@ pub(super) fn flood_section(quick: bool, baseline: bool) -> String {
         .map(|v| v.split(',').filter_map(|s| s.parse().ok()).collect());
     let sizes: Vec<usize> = only.unwrap_or_else(|| sizes.to_vec());
     let mut rows = Vec::new();
+    // Each row as it is measured, so a long run that is cut short still reports what it did.
+    let show = |r: &Row| {
+        eprintln!(
+            "   {} x {} {}: {:?} s, peak {:.1} MB, idle {:.1} MB, allowlisted job {:?} ms, CPU {:.1} s",
+            r.engine, r.n, r.what, r.secs, r.peak_mb, r.idle_mb, r.owner_ms, r.cpu_s
+        )
+    };
     for &n in &sizes {
         for e in engines() {
             eprintln!("== flood: {} x {n} allowlisted (load {})", e.0, loadavg());
             rows.push(allowlisted(&e, n));
+            show(&rows[rows.len() - 1]);
             for arriving in [false, true] {
                 eprintln!(
                     "== flood: {} x {n} strangers, {} (load {})",
@@ -311,6 +319,7 @@ pub(super) fn flood_section(quick: bool, baseline: bool) -> String {
                     loadavg()
                 );
                 rows.push(owner_in_flood(&e, n, arriving));
+                show(&rows[rows.len() - 1]);
             }
         }
     }

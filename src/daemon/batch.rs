@@ -215,3 +215,41 @@ impl Daemon {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(sender: Option<&str>, signature: Option<&str>) -> Known {
+        Known {
+            fingerprint: 1,
+            outcome: None,
+            sender: sender_key(sender),
+            signature: key(signature),
+            expires: None,
+        }
+    }
+
+    #[test]
+    fn a_store_change_affects_only_the_senders_and_signatures_it_names() {
+        let old = Trust::default();
+        let mut new = Trust::default();
+        new.allowlist
+            .entries
+            .insert("carol@x.org".into(), "carol.json".into());
+        new.trusted.insert("ab".repeat(32));
+        let a = Affected::between(&old, &new);
+        assert!(!a.all);
+        assert!(
+            a.covers(&known(Some("Carol@X.org"), None)),
+            "by sender, any case"
+        );
+        assert!(a.covers(&known(Some("dave@x.org"), Some(&"ab".repeat(32)))));
+        assert!(!a.covers(&known(Some("dave@x.org"), Some(&"cd".repeat(32)))));
+        assert!(!a.covers(&known(None, None)));
+        assert!(Affected::between(&new, &new).is_empty(), "nothing changed");
+        let mut rules = new.clone();
+        rules.config.approval.max_timeout_seconds = Some(1);
+        assert!(Affected::between(&new, &rules).all, "the rules changed");
+    }
+}

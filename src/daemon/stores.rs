@@ -91,7 +91,10 @@ impl Daemon {
     /// file manager or editor), so every change to what is trusted is in the chain.
     fn audit_hand_edits(&mut self, new: &Trust) {
         let log = AuditLog::new(&self.layout);
-        let (recent, end) = log.read_since(self.audit_offset);
+        // Only store changes matter here, however many decisions were recorded meanwhile.
+        let (recent, end) = log.read_since_where(self.audit_offset, |line| {
+            contains(line, b"\"allowlist.") || contains(line, b"\"trusted_code.")
+        });
         self.audit_offset = end;
         let recorded = |event: &AuditEvent, email: Option<&str>, sig: Option<&str>| {
             recent.iter().any(|e| {
@@ -141,6 +144,10 @@ impl Daemon {
         if let Err(e) = log.append(&events) {
             log::error!("could not append to the audit chain: {e}");
         }
-        self.audit_offset = log.read_since(self.audit_offset).1;
+        self.audit_offset = log.read_since_where(self.audit_offset, |_| false).1;
     }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
