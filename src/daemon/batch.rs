@@ -202,6 +202,16 @@ impl Daemon {
         n
     }
 
+    /// Caps the allocator's per-thread arenas: each batch's worker threads would otherwise
+    /// leave an arena each holding the memory of their share of the batch.
+    pub(super) fn few_arenas() {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: mallopt only changes allocator tuning; it has no preconditions.
+        unsafe {
+            nix::libc::mallopt(nix::libc::M_ARENA_MAX, 2);
+        }
+    }
+
     /// Once a flood is drained, hands the memory it took back to the system (the allocator
     /// keeps freed memory otherwise, and a daemon at rest should be small).
     pub(super) fn give_back_memory(&self) {

@@ -145,6 +145,7 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn new(layout: Layout, opts: Options) -> Result<Daemon> {
+        Daemon::few_arenas();
         appdata::ensure_app_data(&layout)?;
         appdata::clean_temps(&layout);
         let seen_path = layout.state.join("completed-seen.txt");
