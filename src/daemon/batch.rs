@@ -182,6 +182,13 @@ impl Daemon {
         (batch, more)
     }
 
+    /// The order of work for pending job `uid`; `None` while its metadata cannot be read (it
+    /// may still be being written: it is looked at again when due).
+    pub(super) fn rank_of(&self, uid: &str) -> Option<Rank> {
+        let m = Metadata::read(&self.queue.job_dir(Status::Pending, uid)).ok()?;
+        Some(rank(Some(&m), &self.trust))
+    }
+
     /// Queues for evaluation the reviewed jobs that `affected` covers; returns how many.
     pub(super) fn reevaluate(&mut self, affected: &Affected) -> usize {
         let now = Instant::now();
