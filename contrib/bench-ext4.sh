@@ -5,6 +5,9 @@
 #
 #   BENCH_IMG   the image file   (default: target/bench-ext4.img, 6 GiB, sparse)
 #   BENCH_MNT   where to mount it (default: target/bench-fs)
+#   BENCH_SIZE  the image's size (default 6G)
+#   BENCH_INODE_RATIO  bytes per inode (default 4096: a 100,000-job tree has 700,000 files and
+#               folders, more than mkfs's default of one inode per 16 KiB gives 6 GiB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,8 +21,8 @@ fi
 mkdir -p "$(dirname "$img")" "$mnt"
 if ! mountpoint -q "$mnt"; then
     rm -f "$img"
-    truncate -s 6G "$img"
-    mkfs.ext4 -q -F "$img"
+    truncate -s "${BENCH_SIZE:-6G}" "$img"
+    mkfs.ext4 -q -F -i "${BENCH_INODE_RATIO:-4096}" "$img"
     $sudo mount -o loop "$img" "$mnt"
     $sudo chmod 1777 "$mnt"
     trap '$sudo umount "$mnt"; rm -f "$img"' EXIT

@@ -16,6 +16,7 @@ mod daemon;
 mod diff;
 mod edges;
 mod faults;
+mod flood;
 mod gate;
 mod gate_audit;
 mod gate_expiry;

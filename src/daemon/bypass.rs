@@ -56,19 +56,24 @@ const GUARDED: [Status; 2] = [Status::Approved, Status::Running];
 // enough not to delay the next decision.
 const SETTLE: Duration = Duration::from_secs(1);
 
-/// What explained a job, and what its code looked like then.
+/// What explained a job, and what its code looked like then. Kept for every job in approved/
+/// and running/, so a few words: the signatures it was approved with are in the audit chain,
+/// read again when its code changes.
 struct Explained {
-    /// The signatures it was approved with (`None`: an approval that named none).
-    sigs: Vec<Option<String>>,
+    /// Every approval of it named a signature, so its code is compared when it changes.
+    compared: bool,
     /// [`signature::fingerprint`] of its `code/` when it was explained, in approved/.
     code: Option<u64>,
 }
 
 impl Explained {
-    fn new(queue: &Queue, s: Status, uid: &str, sigs: Vec<Option<String>>) -> Explained {
+    fn new(queue: &Queue, s: Status, uid: &str, sigs: &[Option<String>]) -> Explained {
         let code = (s == Status::Approved)
             .then(|| signature::fingerprint(&queue.job_dir(s, uid).join("code")));
-        Explained { sigs, code }
+        Explained {
+            compared: !sigs.iter().any(Option::is_none),
+            code,
+        }
     }
 }
 
@@ -213,22 +218,17 @@ impl Bypass {
         self.reported.retain(|u, _| here.contains(u.as_str()));
         let log = AuditLog::new(&self.layout);
         self.read_recent_approvals(&log);
-        let (left, changed) = self.unexplained_so_far(&present, recheck);
+        let left = self.unexplained_so_far(&present, recheck);
         self.recent.retain(|u, _| here.contains(u.as_str()));
         if left.is_empty() {
             return Vec::new();
         }
-        let wanted: HashSet<&str> = left
-            .iter()
-            .map(|(_, u)| u.as_str())
-            .filter(|u| !changed.contains_key(*u))
-            .collect();
-        let mut history = if wanted.is_empty() {
+        let wanted: HashSet<&str> = left.iter().map(|(_, u)| u.as_str()).collect();
+        let history = if wanted.is_empty() {
             History::default()
         } else {
             History::read(&log.chain_path(), &wanted)
         };
-        history.approvals.extend(changed);
         let mut fresh = Vec::new();
         for (s, uid) in left {
             let dir = self.queue.job_dir(s, &uid);
@@ -236,8 +236,8 @@ impl Bypass {
                 continue;
             }
             let Some(why) = self.unexplained_because(s, &uid, &dir, &history) else {
-                let sigs = history.approvals.remove(uid.as_str()).unwrap_or_default();
-                let x = Explained::new(&self.queue, s, &uid, sigs);
+                let sigs = history.approvals.get(uid.as_str());
+                let x = Explained::new(&self.queue, s, &uid, sigs.map_or(&[], Vec::as_slice));
                 self.explained.insert(uid, x);
                 continue;
             };
@@ -265,24 +265,21 @@ impl Bypass {
     }
 
     /// The jobs of `present` that nothing explains yet (and, with `recheck`, the explained ones
-    /// in approved/ whose code changed, with the signatures that were approved for them).
-    #[allow(clippy::type_complexity)]
+    /// in approved/ whose code changed: their approvals are read from the chain again).
     fn unexplained_so_far(
         &mut self,
         present: &[(Status, String)],
         recheck: bool,
-    ) -> (Vec<(Status, String)>, HashMap<String, Vec<Option<String>>>) {
+    ) -> Vec<(Status, String)> {
         let mut left = Vec::new();
-        let mut changed: HashMap<String, Vec<Option<String>>> = HashMap::new();
         let mut in_flight = None;
         for (s, uid) in present {
             if let Some(x) = self.explained.get_mut(uid) {
-                if recheck && *s == Status::Approved && !x.sigs.iter().any(Option::is_none) {
+                if recheck && *s == Status::Approved && x.compared {
                     let now = signature::fingerprint(&self.queue.job_dir(*s, uid).join("code"));
                     if x.code.is_some_and(|c| c != now) {
                         // Hashed below; unchanged code keeps its explanation.
                         x.code = Some(now);
-                        changed.insert(uid.clone(), x.sigs.clone());
                         left.push((*s, uid.clone()));
                     }
                 }
@@ -292,7 +289,7 @@ impl Bypass {
                 continue;
             }
             if let Some(sigs) = self.recent.remove(uid) {
-                let x = Explained::new(&self.queue, *s, uid, sigs);
+                let x = Explained::new(&self.queue, *s, uid, &sigs);
                 self.explained.insert(uid.clone(), x);
                 continue;
             }
@@ -306,7 +303,7 @@ impl Bypass {
             }
             left.push((*s, uid.clone()));
         }
-        (left, changed)
+        left
     }
 
     /// Why job `uid` in `dir` (in status `s`) is not explained by the approvals in `history`;

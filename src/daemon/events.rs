@@ -87,11 +87,18 @@ impl Daemon {
         let settle = self.opts.settle;
         // A folder that never goes quiet is still read eventually.
         let cap = (settle * 10).max(Duration::from_secs(2));
-        let entry = self.pending.entry(uid).or_insert(Settle {
-            first: now,
-            due: now + settle,
-        });
-        entry.due = (now + settle).min(entry.first + cap);
+        if !self.pending.contains_key(&uid) {
+            // Ranked as it arrives, from its metadata alone: a job of the owner's arriving in a
+            // flood is then decided as soon as it has settled, not after the flood is ranked.
+            let rank = self.rank_of(&uid);
+            let mut s = Settle::new(now, now + settle);
+            s.rank = rank;
+            self.pending.insert(uid, s);
+            return;
+        }
+        if let Some(entry) = self.pending.get_mut(&uid) {
+            entry.due = (now + settle).min(entry.first + cap);
+        }
     }
 }
 

@@ -11,13 +11,20 @@ impl Daemon {
     /// Moves jobs whose timeout has passed to `timedout/`.
     pub(super) fn expire_due(&mut self) {
         let now = metadata::now_naive();
-        let due = super::due(&self.expiries, &now);
+        let due: Vec<String> = self
+            .known
+            .iter_mut()
+            .filter(|(_, k)| k.expires.is_some_and(|t| t <= now))
+            .map(|(u, k)| {
+                k.expires = None;
+                u.clone()
+            })
+            .collect();
         if due.is_empty() {
             return;
         }
         let mut reviews = Vec::new();
         for uid in due {
-            self.expiries.remove(&uid);
             let dir = self.queue.job_dir(Status::Pending, &uid);
             if !dir.is_dir() {
                 continue;

@@ -4,6 +4,7 @@
 //! only once the sender has finished writing it. Events are hints; a full rescan runs at start,
 //! on watcher overflow or errors, and on a timer.
 
+mod batch;
 pub(crate) mod bypass;
 mod completed;
 mod events;
@@ -67,19 +68,41 @@ const SHUTDOWN_NOTIFY: Duration = Duration::from_secs(2);
 struct Settle {
     first: Instant,
     due: Instant,
+    /// Where the job stands in the order of work, from its metadata alone (`None`: not looked
+    /// at yet).
+    rank: Option<batch::Rank>,
 }
 
-/// What was last said about a pending job, so rescans do not repeat it.
+impl Settle {
+    fn new(first: Instant, due: Instant) -> Settle {
+        Settle {
+            first,
+            due,
+            rank: None,
+        }
+    }
+}
+
+/// What the daemon keeps about a reviewed pending job: what was last said about it (so rescans
+/// do not repeat it), when it expires, and what a store change must match to affect it. Kept
+/// for every job in the queue, so a few words, not the review.
 #[derive(Debug, Clone, PartialEq)]
 struct Known {
     fingerprint: u64,
     outcome: Option<Outcome>,
+    /// [`batch::key`] of the lowercased sender and of the signature (0: none).
+    sender: u64,
+    signature: u64,
+    /// When it expires if nobody decides it (from its own created_at + timeout_seconds).
+    expires: Option<chrono::NaiveDateTime>,
 }
 
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
     pub sent_back: u64,
     pub expired: u64,
+    /// Pending jobs reviewed (read, hashed and judged), including those reviewed again.
+    pub reviews: u64,
     pub events: u64,
     pub rescans: u64,
     pub watcher_errors: u64,
@@ -96,8 +119,9 @@ pub struct Daemon {
     pending: HashMap<String, Settle>,
     completed: HashMap<String, Instant>,
     known: HashMap<String, Known>,
-    /// When each job waiting for the owner expires (from its own created_at + timeout_seconds).
-    expiries: HashMap<String, chrono::NaiveDateTime>,
+    /// Pending job folders found changed by a rescan: watched inside (again, or for the first
+    /// time if a flood had left no room for their watches).
+    rewatch: Vec<String>,
     seen_completed: HashSet<String>,
     seen_path: PathBuf,
     /// When the stores (allowlist, trusted code, peers, config.yaml) are read again: a short quiet
@@ -122,6 +146,7 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn new(layout: Layout, opts: Options) -> Result<Daemon> {
+        Daemon::few_arenas();
         appdata::ensure_app_data(&layout)?;
         appdata::clean_temps(&layout);
         let seen_path = layout.state.join("completed-seen.txt");
@@ -148,7 +173,7 @@ impl Daemon {
             pending: HashMap::new(),
             completed: HashMap::new(),
             known: HashMap::new(),
-            expiries: HashMap::new(),
+            rewatch: Vec::new(),
             seen_completed,
             seen_path,
             stores_due: None,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::{Daemon, Known, RETRY_AFTER, Settle};
+use super::{Daemon, Known, RETRY_AFTER, Settle, batch};
 use crate::core::attestation::Standing;
 use crate::core::policy::{Disposition, Method, Outcome, Verdict};
 use crate::queue::Status;
@@ -55,6 +55,7 @@ impl Daemon {
             .map(|u| self.queue.job_dir(Status::Pending, u))
             .collect();
         let looked = review::review_all(&dirs, &self.layout.email, &self.trust);
+        self.stats.reviews += looked.len() as u64;
         for ((uid, dir), looked) in uids.into_iter().zip(dirs).zip(looked) {
             let Some((fingerprint, r)) = looked else {
                 self.known.remove(&uid);
@@ -65,8 +66,14 @@ impl Daemon {
             let known = Known {
                 fingerprint,
                 outcome,
+                sender: batch::sender_key(r.inspection.requester()),
+                signature: batch::key(r.inspection.signature.as_deref()),
+                expires: None,
             };
-            let repeated = self.known.get(&uid) == Some(&known);
+            let repeated = self
+                .known
+                .get(&uid)
+                .is_some_and(|k| (k.fingerprint, k.outcome) == (fingerprint, outcome));
             match &r.verdict {
                 None => {
                     if !repeated {
@@ -83,8 +90,8 @@ impl Daemon {
                     if !repeated {
                         note_waiting(&uid, &r, v, record);
                     }
-                    self.track_expiry(&uid, &r, &dir);
-                    self.known.insert(uid.clone(), known);
+                    let expires = self.expiry_of(&r, &dir);
+                    self.known.insert(uid.clone(), Known { expires, ..known });
                     self.grant_reviewers(&uid, &dir);
                 }
             }
@@ -92,14 +99,10 @@ impl Daemon {
         approvals
     }
 
-    /// Remembers when a job waiting for the owner expires.
-    fn track_expiry(&mut self, uid: &str, r: &Review, dir: &Path) {
-        if let Some(m) = &r.inspection.meta
-            && let Some(t) =
-                gate::expires_at(&m.meta, dir, self.trust.config.approval.max_timeout_seconds)
-        {
-            self.expiries.insert(uid.to_string(), t);
-        }
+    /// When a job waiting for the owner expires.
+    fn expiry_of(&self, r: &Review, dir: &Path) -> Option<chrono::NaiveDateTime> {
+        let m = r.inspection.meta.as_ref()?;
+        gate::expires_at(&m.meta, dir, self.trust.config.approval.max_timeout_seconds)
     }
 
     /// Takes the queue lock for the approvals, or puts them back to be tried again later.
@@ -112,10 +115,7 @@ impl Daemon {
                 for r in approvals {
                     self.pending.insert(
                         r.inspection.uid.clone(),
-                        Settle {
-                            first: now,
-                            due: now + RETRY_AFTER,
-                        },
+                        Settle::new(now, now + RETRY_AFTER),
                     );
                 }
                 None
@@ -171,7 +171,6 @@ impl Daemon {
             );
         }
         self.known.remove(&uid);
-        self.expiries.remove(&uid);
         self.retries.clear(&uid);
         log::info!(
             "approved job {uid} {} ({}): {}",
@@ -264,13 +263,7 @@ impl Daemon {
             record.event(r, Disposition::ApprovalFailed, vec![why]);
         }
         let now = Instant::now();
-        self.pending.insert(
-            uid,
-            Settle {
-                first: now,
-                due: now + f.retry_in,
-            },
-        );
+        self.pending.insert(uid, Settle::new(now, now + f.retry_in));
     }
 }
 

@@ -1,7 +1,7 @@
 //! The daemon's loop: its watches, what wakes it up (events, settle windows, retries, expiries,
 //! the rescan and status timers), the start-up recovery and the scans that find due work.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
@@ -70,7 +70,17 @@ impl Daemon {
         self.startup();
         self.publish(watcher.as_ref());
         if self.opts.once {
-            self.process(Instant::now() + Duration::from_secs(3600));
+            // In bounded batches, like the loop, until what was pending is decided (a job put
+            // back to be retried is not tried again and again).
+            let until = Instant::now() + Duration::from_secs(3600);
+            let mut left = self.pending.len();
+            loop {
+                let (n, more) = self.process(until);
+                left = left.saturating_sub(n);
+                if !more || left == 0 {
+                    break;
+                }
+            }
             // A cron run exits next: let its hooks and mail finish first (within limits).
             let hooks = Duration::from_secs(self.trust.config.hooks.timeout_seconds);
             self.notifier.close(hooks + Duration::from_secs(30));
@@ -177,8 +187,8 @@ impl Daemon {
         if let Some(c) = self.completed.values().min() {
             next = next.min(*c);
         }
-        if let Some(e) = self.expiries.values().min() {
-            let wait = (*e - metadata::now_naive())
+        if let Some(e) = self.known.values().filter_map(|k| k.expires).min() {
+            let wait = (e - metadata::now_naive())
                 .to_std()
                 .unwrap_or(Duration::ZERO);
             // Clock jumps are caught by the periodic rescan; never sleep past it anyway.
@@ -187,14 +197,14 @@ impl Daemon {
         next
     }
 
-    fn tick(&mut self, watcher: Option<&mut Watcher>) {
+    fn tick(&mut self, mut watcher: Option<&mut Watcher>) {
         let now = Instant::now();
         if self.stores_due.is_some_and(|d| now >= d) {
             self.stores_due = None;
             self.reload_stores();
         }
         if now >= self.rescan_due {
-            if let Some(w) = watcher
+            if let Some(w) = watcher.as_mut()
                 && !w.refresh()
             {
                 self.stats.watcher_errors += 1;
@@ -210,6 +220,7 @@ impl Daemon {
         if self.stores_due.is_none() {
             self.process(Instant::now());
         }
+        self.watch_changes(watcher);
         self.bypass.tick(&self.notifier);
         if Instant::now() >= self.next_status {
             self.next_status = Instant::now() + STATUS_EVERY;
@@ -221,11 +232,11 @@ impl Daemon {
     /// evaluated (or all of them, at start) are queued for a decision.
     fn full_scan(&mut self, all: bool) {
         let now = Instant::now();
-        let uids = self.queue.list(Status::Pending);
-        let present: HashSet<&String> = uids.iter().collect();
-        self.known.retain(|uid, _| present.contains(uid));
-        self.expiries.retain(|uid, _| present.contains(uid));
-        self.retries.retain(|uid| present.contains(uid));
+        let mut uids = self.queue.list(Status::Pending);
+        uids.sort_unstable();
+        let present = |uid: &String| uids.binary_search(uid).is_ok();
+        self.known.retain(|uid, _| present(uid));
+        self.retries.retain(|uid| present(uid));
         for uid in &uids {
             if self.pending.contains_key(uid) {
                 continue;
@@ -234,16 +245,21 @@ impl Daemon {
                 || match self.known.get(uid) {
                     None => true,
                     Some(k) => {
-                        k.fingerprint
+                        let changed = k.fingerprint
                             != crate::queue::copies::fingerprint(
                                 &self.queue.job_dir(Status::Pending, uid),
-                            )
+                            );
+                        if changed {
+                            // Its folder may not be watched inside (no room in a flood).
+                            self.rewatch.push(uid.clone());
+                        }
+                        changed
                     }
                 };
             if fresh {
                 // Found by a walk, not an event: it may still be being written, so settle it too.
                 let due = now + self.opts.settle;
-                self.pending.insert(uid.clone(), Settle { first: now, due });
+                self.pending.insert(uid.clone(), Settle::new(now, due));
             }
         }
         for uid in self.queue.list(Status::Completed) {
@@ -253,23 +269,19 @@ impl Daemon {
         }
     }
 
-    /// Decides every pending job whose settle window has passed by `until`, and records every
-    /// completed job that is due.
-    fn process(&mut self, until: Instant) {
-        let due: Vec<String> = self
-            .pending
-            .iter()
-            .filter(|(u, s)| s.due <= until && self.retries.ready_at(u).is_none_or(|r| r <= until))
-            .map(|(u, _)| u.clone())
-            .collect();
-        if !due.is_empty() {
-            let mut seen = HashMap::new();
-            for uid in &due {
-                if let Some(st) = self.pending.remove(uid) {
-                    seen.insert(uid.clone(), st.first);
-                }
-            }
+    /// Decides the next batch of pending jobs whose settle window has passed by `until`, and
+    /// records every completed job that is due. Returns how many jobs were decided and whether
+    /// due jobs are left.
+    fn process(&mut self, until: Instant) -> (usize, bool) {
+        let (batch, more) = self.next_batch(until);
+        let n = batch.len();
+        if !batch.is_empty() {
+            let (due, seen): (Vec<String>, Vec<Instant>) = batch.into_iter().unzip();
+            let seen: HashMap<String, Instant> = due.iter().cloned().zip(seen).collect();
             self.decide(due, &seen);
+            if !more {
+                self.give_back_memory();
+            }
         }
         let done = super::due(&self.completed, &until);
         if !done.is_empty() {
@@ -279,6 +291,17 @@ impl Daemon {
             self.record_completed(done);
         }
         self.expire_due();
+        (n, more)
+    }
+
+    /// Watches inside the job folders a rescan found changed.
+    fn watch_changes(&mut self, watcher: Option<&mut Watcher>) {
+        let rewatch = std::mem::take(&mut self.rewatch);
+        let Some(w) = watcher else { return };
+        let pending = self.queue.status_dir(Status::Pending);
+        for uid in rewatch {
+            w.rewatch(&pending.join(uid));
+        }
     }
 
     fn status_line(&self) {

@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use super::{Daemon, STORES_SETTLE, Settle, report_invalid};
-use crate::queue::Status;
+use super::batch::Affected;
+use super::{Daemon, STORES_SETTLE, report_invalid};
 use crate::queue::review::Trust;
 use crate::store::allowlist::Allowlist;
 use crate::store::audit::{self, AuditEvent, AuditLog};
@@ -41,31 +41,20 @@ impl Daemon {
                 ),
             }
         }
-        let changed = trust.allowlist.entries != self.trust.allowlist.entries
-            || trust.allowlist.stamp != self.trust.allowlist.stamp
-            || trust.trusted != self.trust.trusted
-            || trust.config != self.trust.config
-            || trust.peers != self.trust.peers;
+        let affected = Affected::between(&self.trust, &trust);
         if trust.config != self.trust.config {
             self.notifier.configure(&trust.config);
         }
         self.trust = trust;
-        if changed {
+        if !affected.is_empty() {
+            // Only the jobs the change can decide differently: the others' reviews stand.
+            let n = self.reevaluate(&affected);
             log::info!(
-                "trust changed: {} allowlisted sender(s), {} trusted code pattern(s); re-evaluating pending jobs",
+                "trust changed: {} allowlisted sender(s), {} trusted code pattern(s); re-evaluating {n} of {} pending job(s)",
                 self.trust.allowlist.entries.len(),
-                self.trust.trusted.len()
+                self.trust.trusted.len(),
+                self.known.len()
             );
-            let now = Instant::now();
-            for uid in self.queue.list(Status::Pending) {
-                self.pending.insert(
-                    uid,
-                    Settle {
-                        first: now,
-                        due: now,
-                    },
-                );
-            }
         }
         self.review_by_groups();
     }
@@ -103,7 +92,10 @@ impl Daemon {
     /// file manager or editor), so every change to what is trusted is in the chain.
     fn audit_hand_edits(&mut self, new: &Trust) {
         let log = AuditLog::new(&self.layout);
-        let (recent, end) = log.read_since(self.audit_offset);
+        // Only store changes matter here, however many decisions were recorded meanwhile.
+        let (recent, end) = log.read_since_where(self.audit_offset, |line| {
+            contains(line, b"\"allowlist.") || contains(line, b"\"trusted_code.")
+        });
         self.audit_offset = end;
         let recorded = |event: &AuditEvent, email: Option<&str>, sig: Option<&str>| {
             recent.iter().any(|e| {
@@ -153,6 +145,10 @@ impl Daemon {
         if let Err(e) = log.append(&events) {
             log::error!("could not append to the audit chain: {e}");
         }
-        self.audit_offset = log.read_since(self.audit_offset).1;
+        self.audit_offset = log.read_since_where(self.audit_offset, |_| false).1;
     }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }

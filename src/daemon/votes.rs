@@ -69,7 +69,6 @@ impl Daemon {
         let decided = crate::service::votes::apply(&self.layout, &cfg, Some(&self.notifier));
         for d in decided {
             self.known.remove(&d.uid);
-            self.expiries.remove(&d.uid);
             self.retries.clear(&d.uid);
             if let Some(live) = &self.live {
                 live.count_decision(
@@ -107,7 +106,6 @@ impl Daemon {
                         waited.unwrap_or_default()
                     );
                     self.known.remove(&uid);
-                    self.expiries.remove(&uid);
                 }
                 Err(e) => {
                     // Not known, so the next rescan tries again.

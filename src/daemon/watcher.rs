@@ -6,6 +6,7 @@
 //! Recursive targets (the `pending/` tree) are watched by [`TreeWatch`], not by the `notify`
 //! crate: `notify` scans every watched path each time a watched folder is moved away, which made
 //! a burst of N approvals cost O(N^2) and kept a core busy. Non-recursive targets use `notify`.
+//! Their number of watched folders is capped, so a flood of job folders costs bounded memory.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::fd::AsFd;
@@ -162,7 +163,18 @@ impl Watcher {
     pub fn healthy(&self) -> bool {
         self.last_error.is_none()
     }
+
+    /// Watches inside `dir`, a folder below a recursive target, if it is not (a job folder
+    /// that arrived when there was no room, found changed by a rescan).
+    pub fn rewatch(&mut self, dir: &Path) {
+        self.tree.rewatch(dir);
+    }
 }
+
+/// At most this many folders are watched recursively. In a flood beyond it, new job folders
+/// are not watched inside (their arrival still is, from their parent): the periodic rescan's
+/// fingerprints catch later changes, and the watches' memory stays bounded.
+const MAX_TREE_WATCHES: usize = 16_384;
 
 /// Recursive watches on one inotify instance, read by a thread of its own. Folders are indexed
 /// by path in order, so the watches of a folder moved or deleted away are found by a range
@@ -179,6 +191,8 @@ struct Tree {
     /// Ordered by components, so a folder's subfolders follow it contiguously.
     wds: BTreeMap<PathBuf, WatchDescriptor>,
     roots: HashSet<PathBuf>,
+    /// The room for watches ran out (and this was said).
+    full: bool,
 }
 
 /// What the daemon needs to know about (opening and reading files are not among them).
@@ -246,6 +260,21 @@ impl TreeWatch {
         tree.roots.remove(root);
     }
 
+    fn rewatch(&self, dir: &Path) {
+        let mut tree = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let under_root = dir.parent().is_some_and(|p| {
+            tree.wds.contains_key(p) && tree.roots.iter().any(|r| dir.starts_with(r))
+        });
+        if !under_root || tree.wds.contains_key(dir) {
+            return;
+        }
+        let mut errors = Vec::new();
+        tree.watch_folder(&self.inotify, dir, &mut errors);
+        for e in errors.into_iter().filter_map(Result::err) {
+            log::warn!("could not watch {}: {}", dir.display(), describe(&e));
+        }
+    }
+
     /// The root is watched and its watch is alive (it was not deleted or moved away).
     fn has_root(&self, root: &Path) -> bool {
         let tree = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -304,11 +333,57 @@ impl Tree {
         self.wds.insert(path, wd);
     }
 
-    /// Watches every folder under `dir` (not `dir` itself).
+    /// Watches `dir` and every folder under it, while there is room ([`MAX_TREE_WATCHES`]).
+    fn watch_folder(
+        &mut self,
+        inotify: &Inotify,
+        dir: &Path,
+        out: &mut Vec<notify::Result<Event>>,
+    ) {
+        if !self.room() {
+            return;
+        }
+        match inotify.add_watch(dir, tree_mask()) {
+            Ok(wd) => {
+                self.insert(wd, dir.to_path_buf());
+                self.add_below(inotify, dir, out);
+            }
+            Err(Errno::ENOENT | Errno::ENOTDIR) => {}
+            Err(e) => out.push(Err(watch_error(e, dir))),
+        }
+    }
+
+    /// Whether another folder may be watched; says so once when the room runs out.
+    fn room(&mut self) -> bool {
+        if self.wds.len() < MAX_TREE_WATCHES {
+            self.full = false;
+            return true;
+        }
+        if !self.full {
+            self.full = true;
+            log::warn!(
+                "{} folders are watched: new job folders are not watched inside until the backlog \
+                 shrinks (their arrival still is; the periodic rescan catches later changes)",
+                self.wds.len()
+            );
+        }
+        false
+    }
+
+    /// Watches every folder under `dir` (not `dir` itself), while there is room.
     fn add_below(&mut self, inotify: &Inotify, dir: &Path, out: &mut Vec<notify::Result<Event>>) {
-        let walk = walkdir::WalkDir::new(dir).follow_links(false).min_depth(1);
-        for entry in walk.into_iter().flatten() {
+        let mut walk = walkdir::WalkDir::new(dir)
+            .follow_links(false)
+            .min_depth(1)
+            .into_iter();
+        while let Some(entry) = walk.next() {
+            let Ok(entry) = entry else { continue };
             if !entry.file_type().is_dir() {
+                continue;
+            }
+            if !self.room() {
+                // A folder left unwatched takes its subfolders with it.
+                walk.skip_current_dir();
                 continue;
             }
             match inotify.add_watch(entry.path(), tree_mask()) {
@@ -399,14 +474,7 @@ impl Tree {
                 self.remove_tree(inotify, &path);
             }
             if m.intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO) {
-                match inotify.add_watch(&path, tree_mask()) {
-                    Ok(wd) => {
-                        self.insert(wd, path.clone());
-                        self.add_below(inotify, &path, out);
-                    }
-                    Err(Errno::ENOENT | Errno::ENOTDIR) => {}
-                    Err(e) => out.push(Err(watch_error(e, &path))),
-                }
+                self.watch_folder(inotify, &path, out);
             }
         }
         if ev.name.is_none() && m.intersects(AddWatchFlags::IN_MOVE_SELF) {

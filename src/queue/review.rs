@@ -22,6 +22,9 @@ use crate::syftbox::Layout;
 pub struct Trust {
     pub allowlist: Listing,
     pub trusted: HashSet<String>,
+    /// The names of the trusted code: a job named so is decided before others in a flood (an
+    /// order of work only; approval is by signature).
+    pub trusted_names: HashSet<String>,
     /// Store files that could not be used, with the reason (reported, never used).
     pub invalid: Vec<String>,
     /// The rule config in force.
@@ -50,7 +53,14 @@ impl Trust {
     /// [`Trust::load`], saying that `in_force` holds if config.yaml is invalid.
     fn load_as(layout: &Layout, in_force: InForce) -> Result<Trust> {
         let allowlist = Allowlist::new(layout).load()?;
-        let (trusted, bad_trusted) = TrustedCode::new(layout).signatures()?;
+        let store = TrustedCode::new(layout);
+        let (trusted, bad_trusted) = store.signatures()?;
+        let trusted_names = store
+            .list()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.record.name)
+            .collect();
         let mut invalid: Vec<String> = allowlist
             .invalid
             .iter()
@@ -69,6 +79,7 @@ impl Trust {
         Ok(Trust {
             allowlist,
             trusted,
+            trusted_names,
             invalid,
             config,
             config_error,

@@ -1,0 +1,238 @@
+//! Floods of jobs: the owner's jobs are decided before a backlog of strangers' jobs, a store
+//! change re-evaluates only the jobs it can change, and nothing is lost on the way.
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::util::*;
+
+const WAIT: Duration = Duration::from_secs(120);
+const STRANGER: &str = "stranger@flood.example";
+const BOB: &str = "bob@x.org";
+
+fn ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "command failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `n` jobs from `from`, built beside the queue and renamed into `pending/` one by one, as the
+/// queue client does. Returns their uids.
+fn flood(sb: &Sandbox, n: usize, from: &str) -> Vec<String> {
+    let staging = sb.dir.path().join("staging");
+    fs::create_dir_all(&staging).unwrap();
+    let code = simple_code();
+    let mut uids = Vec::with_capacity(n);
+    while uids.len() < n {
+        let uid = new_uid();
+        let dir = staging.join(&uid);
+        if dir.exists() {
+            continue;
+        }
+        write_job(
+            &dir,
+            &uid,
+            from,
+            OWNER,
+            "Analysis",
+            "Counts rows",
+            &["flood"],
+            &code,
+        );
+        uids.push(uid);
+    }
+    for uid in &uids {
+        fs::rename(staging.join(uid), sb.job_dir("pending", uid)).unwrap();
+    }
+    uids
+}
+
+/// The decision log's outcomes in order, as (uid, outcome).
+fn outcomes(sb: &Sandbox) -> Vec<(String, String)> {
+    sb.decisions()
+        .into_iter()
+        .map(|e| {
+            (
+                e["uid"].as_str().unwrap_or("").to_string(),
+                e["outcome"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// How many jobs of the flood were logged as waiting before `uid`'s approval.
+fn waiting_before(sb: &Sandbox, uid: &str) -> usize {
+    let log = outcomes(sb);
+    let at = log
+        .iter()
+        .position(|(u, o)| u == uid && o == "approved")
+        .expect("the job is approved");
+    log[..at].iter().filter(|(_, o)| o == "waiting").count()
+}
+
+fn wait_waiting(sb: &Sandbox, d: &Daemon, n: usize) {
+    assert!(
+        wait_for(WAIT, || outcomes(sb)
+            .iter()
+            .filter(|(_, o)| o == "waiting")
+            .count()
+            >= n),
+        "not every job of the flood was reviewed; daemon log tail:\n{}",
+        log_tails(sb, 1, 30)
+    );
+    let _ = d;
+}
+
+#[test]
+fn a_trusted_senders_job_present_with_a_flood_is_decided_before_the_flood() {
+    let sb = Sandbox::new();
+    ok(&sb.cli(&["allow", "add", BOB]));
+    let n = 3000;
+    let strangers = flood(&sb, n, STRANGER);
+    // Written last, so neither name nor age puts it first: only who sent it does.
+    let mine = sb.submit(BOB, &simple_code());
+    let d = sb.start(&[]);
+    assert!(
+        wait_for(WAIT, || sb.status_of(&mine).as_deref() == Some("approved")),
+        "the allowlisted job was not approved; log:\n{}",
+        d.log_text()
+    );
+    wait_waiting(&sb, &d, n);
+    let before = waiting_before(&sb, &mine);
+    assert!(
+        before < n / 4,
+        "{before} of the {n} strangers' jobs were reviewed before the owner's job"
+    );
+    for uid in strangers.iter().take(50) {
+        assert_eq!(sb.status_of(uid).as_deref(), Some("pending"));
+    }
+}
+
+#[test]
+fn a_trusted_senders_job_arriving_during_a_flood_is_decided_before_the_flood() {
+    let sb = Sandbox::new();
+    ok(&sb.cli(&["allow", "add", BOB]));
+    let n = 3000;
+    flood(&sb, n, STRANGER);
+    let d = sb.start(&[]);
+    // The flood's review has just begun: this one arrives behind all of it.
+    let mine = sb.submit(BOB, &simple_code());
+    assert!(
+        wait_for(WAIT, || sb.status_of(&mine).as_deref() == Some("approved")),
+        "the allowlisted job was not approved; log:\n{}",
+        d.log_text()
+    );
+    wait_waiting(&sb, &d, n);
+    let before = waiting_before(&sb, &mine);
+    assert!(
+        before < n / 2,
+        "{before} of the {n} strangers' jobs were reviewed before the owner's job that arrived \
+         during the flood"
+    );
+}
+
+#[test]
+fn a_store_change_re_evaluates_only_the_jobs_it_names() {
+    let sb = Sandbox::new();
+    let strangers = flood(&sb, 40, STRANGER);
+    let carol = sb.submit("carol@x.org", &simple_code());
+    let d = sb.start(&[]);
+    wait_waiting(&sb, &d, 41);
+    ok(&sb.cli(&["allow", "add", "carol@x.org"]));
+    assert!(
+        wait_for(WAIT, || sb.status_of(&carol).as_deref() == Some("approved")),
+        "carol's job was not approved once she was allowlisted; log:\n{}",
+        d.log_text()
+    );
+    let log = d.log_text();
+    assert!(
+        log.contains("re-evaluating 1 of 41 pending job(s)"),
+        "allowing carol re-evaluated more than her job:\n{log}"
+    );
+    // Trusting code nobody sent re-evaluates nothing.
+    let other = sb.submit_with(
+        "dave@x.org",
+        OWNER,
+        "Other",
+        "Something else",
+        &["x"],
+        &[("run.sh", b"echo other\n")],
+        "completed",
+    );
+    ok(&sb.cli(&["trust", "add", "--job", &other]));
+    assert!(
+        wait_for(WAIT, || d.log_text().contains("re-evaluating 0 of 40")),
+        "trusting unrelated code re-evaluated waiting jobs:\n{}",
+        d.log_text()
+    );
+    for uid in &strangers {
+        assert_eq!(sb.status_of(uid).as_deref(), Some("pending"));
+    }
+}
+
+#[test]
+fn nothing_is_lost_in_a_flood() {
+    let sb = Sandbox::new();
+    ok(&sb.cli(&["allow", "add", BOB]));
+    // More than one batch of each, some there at start and some arriving while it runs.
+    let mut waiting = flood(&sb, 700, STRANGER);
+    let mut approved = flood(&sb, 600, BOB);
+    let d = sb.start(&[]);
+    waiting.extend(flood(&sb, 700, STRANGER));
+    approved.extend(flood(&sb, 600, BOB));
+    assert!(
+        wait_for(WAIT, || {
+            let log = outcomes(&sb);
+            log.iter().filter(|(_, o)| o == "approved").count() >= approved.len()
+                && log.iter().filter(|(_, o)| o == "waiting").count() >= waiting.len()
+        }),
+        "not everything was decided; log tail:\n{}",
+        log_tails(&sb, 1, 30)
+    );
+    let log = outcomes(&sb);
+    for uid in &approved {
+        assert_eq!(sb.status_of(uid).as_deref(), Some("approved"), "{uid}");
+        assert_eq!(sb.metadata("approved", uid)["status"], "approved");
+        assert_eq!(
+            log.iter()
+                .filter(|(u, o)| u == uid && o == "approved")
+                .count(),
+            1,
+            "{uid} is approved once"
+        );
+    }
+    for uid in &waiting {
+        assert_eq!(sb.status_of(uid).as_deref(), Some("pending"), "{uid}");
+        assert_eq!(
+            log.iter()
+                .filter(|(u, o)| u == uid && o == "waiting")
+                .count(),
+            1,
+            "{uid} is noted as waiting once"
+        );
+    }
+    let journal: Vec<PathBuf> = fs::read_dir(sb.state().join("moves"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(journal.is_empty(), "moves left in the journal: {journal:?}");
+    drop(d);
+}
+
+#[test]
+fn a_single_run_decides_a_backlog_larger_than_a_batch() {
+    let sb = Sandbox::new();
+    ok(&sb.cli(&["allow", "add", BOB]));
+    let uids = flood(&sb, 1100, BOB);
+    let out = sb.cli(&["run", "--once", "--no-web", "--settle-ms", "0"]);
+    ok(&out);
+    let left = uids
+        .iter()
+        .filter(|u| sb.status_of(u).as_deref() != Some("approved"))
+        .count();
+    assert_eq!(left, 0, "jobs left undecided by run --once");
+}
