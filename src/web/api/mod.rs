@@ -1,9 +1,10 @@
 //! The JSON API behind the web UI (the table in README.md): one route table, and handlers (by
-//! resource: [`jobs`], [`stores`], [`audit`]) that call the services of [`crate::service`] and
+//! resource: [`jobs`], [`bulk`], [`stores`], [`audit`]) that call the services of [`crate::service`] and
 //! serialise their results.
 
 mod answer;
 mod audit;
+mod bulk;
 mod jobs;
 mod stores;
 
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 pub(crate) use answer::parse_body;
 pub use answer::{Answer, ApiError, Query, Reply};
+pub(crate) use bulk::parse as parse_bulk;
 pub(crate) use jobs::DECIDE_BODY;
 
 use crate::daemon::live::Live;
@@ -85,6 +87,7 @@ const ROUTES: &[(&str, &[&str], Handler)] = &[
         stores::peer_revoke,
     ),
     ("GET", &["api", "v1", "jobs"], jobs::list),
+    ("POST", &["api", "v1", "jobs", "decide"], bulk::decide),
     ("GET", &["api", "v1", "jobs", "*"], jobs::detail),
     ("GET", &["api", "v1", "jobs", "*", "explain"], jobs::explain),
     ("POST", &["api", "v1", "jobs", "*", "decide"], jobs::decide),

@@ -1,0 +1,92 @@
+//! `POST /api/v1/jobs/decide`: one verdict on many pending jobs, chosen by a filter or listed
+//! with the signatures the owner saw. The body is also what MCP's `approvals.decide_many` takes.
+
+use serde::Deserialize;
+
+use super::answer::{Answer, ApiError, Call, Ctx, ok};
+use crate::queue::gate::Ruling;
+use crate::service::bulk::{self, BulkRequest, Filter, Pick, Selection};
+
+/// What a bulk verdict's body looks like, for the error that refuses one.
+pub(crate) const BULK_BODY: &str = r#"{"verdict": "reject"|"request_changes", "rationale": "...", "filter": {"sender": "...", "name": "...", "flagged": true, "older_than_hours": 24, "max_age_hours": 48}} or {"verdict": "approve"|..., "jobs": [{"uid": "...", "signature": "<what you reviewed>"}]}"#;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    verdict: Ruling,
+    #[serde(default)]
+    rationale: Option<String>,
+    #[serde(default)]
+    filter: Option<FilterBody>,
+    #[serde(default)]
+    jobs: Option<Vec<Pick>>,
+    /// Decide at most this many: the count the owner confirmed.
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilterBody {
+    #[serde(default)]
+    sender: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    flagged: bool,
+    #[serde(default)]
+    older_than_hours: Option<u64>,
+    #[serde(default)]
+    max_age_hours: Option<u64>,
+}
+
+/// The request a body asks for.
+pub(crate) fn parse(body: &[u8]) -> Result<BulkRequest, ApiError> {
+    let b: Body = super::parse_body(body, BULK_BODY)?;
+    let selection = match (b.filter, b.jobs) {
+        (Some(f), None) => Selection::Filter(filter(f)?),
+        (None, Some(jobs)) => Selection::List(jobs),
+        _ => {
+            return Err(ApiError::new(
+                400,
+                "the request must give either \"filter\" or \"jobs\", not both or neither",
+                format!("send JSON like {BULK_BODY}"),
+            ));
+        }
+    };
+    Ok(BulkRequest {
+        selection,
+        verdict: b.verdict,
+        rationale: b.rationale,
+        limit: b.limit,
+    })
+}
+
+fn filter(f: FilterBody) -> Result<Filter, ApiError> {
+    let hours = |h: Option<u64>, key: &str| match h {
+        Some(h) if h > bulk::MAX_AGE_HOURS => Err(ApiError::new(
+            400,
+            format!("{key}={h} is more than {} (100 years)", bulk::MAX_AGE_HOURS),
+            "use a smaller number of hours, or leave it out",
+        )),
+        h => Ok(h.map(|h| chrono::Duration::hours(h as i64))),
+    };
+    let text = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    Ok(Filter {
+        sender: text(f.sender),
+        name: text(f.name),
+        flagged: f.flagged,
+        older_than: hours(f.older_than_hours, "older_than_hours")?,
+        newer_than: hours(f.max_age_hours, "max_age_hours")?,
+    })
+}
+
+pub(crate) fn decide(ctx: &Ctx, call: &Call) -> Answer {
+    let req = parse(call.body)?;
+    ok(bulk::decide_many(
+        &ctx.layout,
+        &ctx.actor,
+        &req,
+        Some(&ctx.live),
+    )?)
+}
