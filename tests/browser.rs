@@ -20,7 +20,7 @@ use crate::util::*;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A chromedriver process with one Chromium session; both end when dropped.
@@ -169,7 +169,7 @@ impl Browser {
     }
 
     #[track_caller]
-    fn wait_gone(&self, css: &str) {
+    pub(crate) fn wait_gone(&self, css: &str) {
         let end = Instant::now() + WAIT;
         while self.find(css).is_some() {
             assert!(
@@ -189,7 +189,7 @@ impl Browser {
         );
     }
 
-    fn type_into(&self, element: &str, text: &str) {
+    pub(crate) fn type_into(&self, element: &str, text: &str) {
         self.cmd(
             "POST",
             &format!("/element/{element}/value"),
@@ -220,7 +220,7 @@ impl Browser {
         )
     }
 
-    fn page_text(&self) -> String {
+    pub(crate) fn page_text(&self) -> String {
         let path = format!("/session/{}/execute/sync", self.session);
         self.call("POST", &path, Some(&json!({"script": "return document.body ? document.body.innerText : ''", "args": []})))
             .map(|v| v.as_str().unwrap_or("").to_string())
@@ -229,7 +229,7 @@ impl Browser {
 
     /// Waits for a `window.confirm` dialog, checks its text and accepts it.
     #[track_caller]
-    fn accept_confirm(&self, expect: &str) {
+    pub(crate) fn accept_confirm(&self, expect: &str) {
         let path = format!("/session/{}/alert/text", self.session);
         let end = Instant::now() + WAIT;
         let text = loop {
@@ -247,7 +247,7 @@ impl Browser {
     }
 
     /// Opens a tab and waits until its panel is the one shown.
-    fn open_tab(&self, name: &str) {
+    pub(crate) fn open_tab(&self, name: &str) {
         let tab = self.wait_find(&format!("#tab-{name}"));
         self.click(&tab);
         let shown = wait_for(WAIT, || {
@@ -276,7 +276,7 @@ impl Browser {
     }
 
     /// Saves a PNG screenshot under `target/browser-artifacts/`.
-    fn screenshot(&self, name: &str) -> PathBuf {
+    pub(crate) fn screenshot(&self, name: &str) -> PathBuf {
         self.script("window.scrollTo(0, 0)", json!([]));
         self.save_screenshot(name)
     }
@@ -306,7 +306,7 @@ impl Browser {
 
     /// Asserts that the error banner is hidden.
     #[track_caller]
-    fn no_error_banner(&self) {
+    pub(crate) fn no_error_banner(&self) {
         let shown = self.script("return !document.getElementById('error').hidden", json!([]));
         assert_eq!(
             shown,
@@ -370,7 +370,7 @@ fn signature_of(sb: &Sandbox, dir: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn wait_disk(web: &Web, what: &str, cond: impl FnMut() -> bool) {
+pub(crate) fn wait_disk(web: &Web, what: &str, cond: impl FnMut() -> bool) {
     assert!(
         wait_for(WAIT, cond),
         "{what}; daemon log:\n{}",

@@ -7,6 +7,7 @@ mod attack_jobs;
 mod attack_web;
 mod bad_input;
 mod browser;
+mod browser_bulk;
 mod bulk;
 mod cli;
 mod config;

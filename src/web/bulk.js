@@ -6,6 +6,7 @@ import { $, clear, h } from './dom.js';
 import { plural } from './format.js';
 import { showError, withButton } from './notices.js';
 import { state } from './state.js';
+import { refreshStatus } from './status.js';
 
 const VERDICTS = {
   reject: ['Reject', 'Rejected'],
@@ -23,6 +24,7 @@ export function initBulk(refresh) {
   $('bulk-select').addEventListener('click', () => {
     if (selected) return unselect();
     selected = { filters: { ...state.filters }, count: matching };
+    $('bulk-result').hidden = true;
     $('bulk-form').hidden = false;
     $('bulk-select').setAttribute('aria-pressed', 'true');
     $('bulk-select').textContent = `Selected: all ${matching.toLocaleString('en-US')} matching (unselect)`;
@@ -36,8 +38,9 @@ export function initBulk(refresh) {
 /** Called with every refresh of the list: the count the selection offers. */
 export function updateBulk(total) {
   matching = total;
-  const bar = $('pending-bulk');
-  bar.hidden = total === 0 && !selected;
+  // The last result stays in view after the list empties, until the next selection.
+  $('bulk-select').hidden = total === 0 && !selected;
+  $('pending-bulk').hidden = $('bulk-select').hidden && $('bulk-result').hidden;
   // The filters changed since selecting: the selection no longer says what it would decide.
   if (selected && JSON.stringify(selected.filters) !== JSON.stringify(state.filters)) unselect();
   if (!selected) $('bulk-select').textContent = `Select all ${total.toLocaleString('en-US')} matching`;
@@ -80,6 +83,7 @@ async function decideAll(button, verdict) {
   showResult(verdict, r);
   $('bulk-rationale').value = '';
   unselect();
+  refreshStatus();
   try {
     await reload();
   } catch (err) {
