@@ -57,7 +57,7 @@ fn tools() -> Value {
                     "older_than_hours": {"type": "integer", "minimum": 0, "maximum": 876000},
                     "max_age_hours": {"type": "integer", "minimum": 0, "maximum": 876000}
                 }, "additionalProperties": false},
-                "jobs": {"type": "array", "maxItems": 10000, "items": {"type": "object", "properties": {
+                "jobs": {"type": "array", "maxItems": 4000, "items": {"type": "object", "properties": {
                     "uid": {"type": "string"}, "signature": {"type": "string"}
                 }, "required": ["uid", "signature"], "additionalProperties": false}},
                 "limit": {"type": "integer", "minimum": 0, "description": "decide at most this many"}

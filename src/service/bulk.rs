@@ -26,8 +26,9 @@ use crate::syftbox::Layout;
 /// Jobs reviewed, moved and recorded together: one journal file, one log append and one chain
 /// append (each with its fsync) per batch, and the most that is held in memory at once.
 pub(crate) const BATCH: usize = 500;
-/// The longest explicit list one request may name.
-pub(crate) const MAX_LIST: usize = 10_000;
+/// The longest explicit list one request may name: it always fits in a request body
+/// (`web::MAX_BODY`, 1 MiB) with the longest uids.
+pub(crate) const MAX_LIST: usize = 4_000;
 /// The per-job results an answer carries at most (refusals first); the counts cover every job.
 pub(crate) const MAX_RESULTS: usize = 1_000;
 /// Ages beyond this (100 years) are refused rather than overflowing date arithmetic.
