@@ -4,7 +4,8 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use clap::Args;
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory};
 
 use super::args::{Cli, StatusArg};
 use super::common::{layout, term};
@@ -15,6 +16,7 @@ use crate::store::audit::Actor;
 
 /// More jobs than this are decided together only with `--yes` or a confirmation at a terminal.
 pub(crate) const CONFIRM_ABOVE: usize = 10;
+const VERDICTS: [&str; 4] = ["approve", "reject", "request-changes", "request_changes"];
 /// Refusals printed one by one; the rest are counted.
 const PRINTED_REFUSALS: usize = 50;
 
@@ -24,7 +26,7 @@ pub(crate) struct DecideArgs {
     #[arg(value_name = "UID")]
     uid: String,
     /// approve, reject or request-changes
-    #[arg(value_name = "VERDICT")]
+    #[arg(value_name = "VERDICT", value_parser = VERDICTS)]
     verdict: Option<String>,
     /// Why (required for reject and request-changes; shown to the requester)
     #[arg(long, value_name = "TEXT")]
@@ -62,10 +64,10 @@ pub(crate) struct DecideArgs {
 pub(crate) fn run(cli: &Cli, a: &DecideArgs) -> Result<()> {
     if !a.all {
         let Some(verdict) = &a.verdict else {
-            return Err(Error::invalid(
-                "no verdict given",
-                "use `decide UID approve|reject|request-changes`, or `decide --all [FILTERS] reject --rationale TEXT`",
-            ));
+            usage(
+                ErrorKind::MissingRequiredArgument,
+                "no verdict given: use `decide UID approve|reject|request-changes`, or `decide --all [FILTERS] reject --rationale TEXT`",
+            )
         };
         let req = RulingRequest {
             verdict: verdict.clone(),
@@ -77,17 +79,17 @@ pub(crate) fn run(cli: &Cli, a: &DecideArgs) -> Result<()> {
         return super::jobs::decide(cli, &a.uid, req);
     }
     if a.verdict.is_some() || a.at.status.is_some() {
-        return Err(Error::invalid(
-            "with --all, give only the verdict",
-            "e.g. `decide --all --sender x@example.org reject --rationale \"spam\"`",
-        ));
-    }
-    let verdict = Ruling::parse(&a.uid).ok_or_else(|| {
-        Error::invalid(
-            format!("unknown verdict {:?}", a.uid),
-            "use reject or request-changes",
+        usage(
+            ErrorKind::ArgumentConflict,
+            "with --all, give only the verdict, e.g. `decide --all --sender x@example.org reject --rationale \"spam\"`",
         )
-    })?;
+    }
+    let Some(verdict) = Ruling::parse(&a.uid).filter(|_| VERDICTS.contains(&a.uid.as_str())) else {
+        usage(
+            ErrorKind::InvalidValue,
+            &format!("unknown verdict {:?}: use reject or request-changes", a.uid),
+        )
+    };
     let filter = Filter {
         sender: a.sender.clone().filter(|s| !s.trim().is_empty()),
         name: a.name.clone().filter(|s| !s.trim().is_empty()),
@@ -117,6 +119,11 @@ pub(crate) fn run(cli: &Cli, a: &DecideArgs) -> Result<()> {
     let out = bulk::decide_many(&l, &Actor::Cli, &req, None)?;
     print(&out, a.json);
     Ok(())
+}
+
+/// A usage error, reported as clap reports its own (exit code 2).
+fn usage(kind: ErrorKind, msg: &str) -> ! {
+    Cli::command().error(kind, msg).exit()
 }
 
 /// Asks at the terminal; without one, refuses and says to add `--yes`.

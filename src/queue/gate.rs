@@ -208,10 +208,11 @@ pub(crate) fn locate_pending(queue: &Queue, uid: &str, status: Option<Status>) -
     };
     match found {
         Ok((Status::Pending, dir)) => Ok(dir),
-        Ok((status, _)) => Err(Error::invalid(
-            format!("job {uid} is no longer pending (it is {status})"),
-            "only pending jobs can be decided; reload to see its current state",
-        )),
+        // A conflict with the job's state (409 in the API), not a malformed request.
+        Ok((status, _)) => Err(Error::Conflict {
+            what: format!("job {uid} is no longer pending (it is {status})"),
+            hint: "only pending jobs can be decided; reload to see its current state".into(),
+        }),
         Err(Error::NotFound { .. }) => Err(Error::not_found(
             format!("pending job {uid:?}"),
             "give a uid from `syft-reviewer jobs --status pending`",

@@ -1,7 +1,7 @@
 //! `POST /api/v1/jobs/decide`: one verdict on many pending jobs, chosen by a filter or listed
 //! with the signatures the owner saw. The body is also what MCP's `approvals.decide_many` takes.
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, de};
 
 use super::answer::{Answer, ApiError, Call, Ctx, ok};
 use crate::queue::gate::Ruling;
@@ -21,8 +21,8 @@ struct Body {
     #[serde(default)]
     jobs: Option<Vec<Pick>>,
     /// Decide at most this many: the count the owner confirmed.
-    #[serde(default)]
-    limit: Option<usize>,
+    #[serde(default, deserialize_with = "whole")]
+    limit: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,10 +34,25 @@ struct FilterBody {
     name: Option<String>,
     #[serde(default)]
     flagged: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole")]
     older_than_hours: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole")]
     max_age_hours: Option<u64>,
+}
+
+/// A whole number of 0 or more as JSON Schema's `integer` has it: `24`, and `24.0` too.
+fn whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    n.as_u64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(f))
+                .map(|f| f as u64)
+        })
+        .map(Some)
+        .ok_or_else(|| de::Error::custom(format!("{n} is not a whole number of 0 or more")))
 }
 
 /// The request a body asks for.
@@ -58,7 +73,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<BulkRequest, ApiError> {
         selection,
         verdict: b.verdict,
         rationale: b.rationale,
-        limit: b.limit,
+        limit: b.limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
     })
 }
 
