@@ -48,7 +48,8 @@ fn whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     n.as_u64()
         .or_else(|| {
             n.as_f64()
-                .filter(|f| f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(f))
+                // `u64::MAX as f64` is 2^64, one past the largest u64.
+                .filter(|f| f.fract() == 0.0 && (0.0..u64::MAX as f64).contains(f))
                 .map(|f| f as u64)
         })
         .map(Some)
@@ -104,4 +105,36 @@ pub(crate) fn decide(ctx: &Ctx, call: &Call) -> Answer {
         &req,
         Some(&ctx.live),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_numbers_are_integers_as_json_schema_has_them() {
+        let limit = |v: &str| {
+            let body = format!(r#"{{"verdict":"reject","rationale":"x","jobs":[],"limit":{v}}}"#);
+            parse(body.as_bytes()).map(|r| r.limit)
+        };
+        assert_eq!(limit("24").unwrap(), Some(24));
+        assert_eq!(limit("24.0").unwrap(), Some(24));
+        assert_eq!(limit("null").unwrap(), None);
+        assert_eq!(limit("18446744073709551615").unwrap(), Some(usize::MAX));
+        for bad in ["-1", "1.5", "18446744073709551616", "1e300", "\"3\""] {
+            assert!(limit(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_body_gives_a_filter_or_a_list() {
+        for body in [
+            r#"{"verdict":"reject","rationale":"x"}"#,
+            r#"{"verdict":"reject","rationale":"x","filter":{},"jobs":[]}"#,
+        ] {
+            let e = parse(body.as_bytes()).unwrap_err();
+            assert_eq!(e.status, 400, "{body}");
+        }
+        assert!(parse(br#"{"verdict":"reject","rationale":"x","filter":{},"jobs":null}"#).is_ok());
+    }
 }
