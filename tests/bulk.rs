@@ -133,6 +133,18 @@ fn a_list_through_the_api_refuses_changed_and_decided_jobs_and_decides_the_rest(
     .unwrap();
     ok(&sb.cli(&["decide", decided, "reject", "--rationale", "no"]));
 
+    // Like every verdict route: refused without the page's CSRF token (or the API token).
+    let body = json!({"verdict": "reject", "rationale": "x", "filter": {}}).to_string();
+    let r = unchanged(&sb, "a bulk verdict without a CSRF token", || {
+        web.request(
+            "POST",
+            "/api/v1/jobs/decide",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+    });
+    assert_eq!(r.status, 403, "{r:?}");
+
     // Approving by a filter is refused outright.
     let r = web.post(
         "/api/v1/jobs/decide",
