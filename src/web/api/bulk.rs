@@ -58,7 +58,15 @@ fn whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
 
 /// The request a body asks for.
 pub(crate) fn parse(body: &[u8]) -> Result<BulkRequest, ApiError> {
-    let b: Body = super::parse_body(body, BULK_BODY)?;
+    let v: serde_json::Value = super::parse_body(body, BULK_BODY)?;
+    check_objects(&v)?;
+    let b: Body = serde_json::from_value(v).map_err(|e| {
+        ApiError::new(
+            400,
+            format!("the request body is not valid: {e}"),
+            format!("send JSON like {BULK_BODY}"),
+        )
+    })?;
     let selection = match (b.filter, b.jobs) {
         (Some(f), None) => Selection::Filter(filter(f)?),
         (None, Some(jobs)) => Selection::List(jobs),
@@ -76,6 +84,23 @@ pub(crate) fn parse(body: &[u8]) -> Result<BulkRequest, ApiError> {
         rationale: b.rationale,
         limit: b.limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
     })
+}
+
+/// Objects where the body has them: serde would also fill a struct from an array, positionally.
+fn check_objects(v: &serde_json::Value) -> Result<(), ApiError> {
+    let filter = v.get("filter").filter(|f| !f.is_null());
+    let jobs = v.get("jobs").and_then(|j| j.as_array());
+    let all_objects = v.is_object()
+        && filter.is_none_or(|f| f.is_object())
+        && jobs.is_none_or(|j| j.iter().all(|p| p.is_object()));
+    if all_objects {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        400,
+        "the request body is not valid: the body, its \"filter\" and each of its \"jobs\" must be JSON objects",
+        format!("send JSON like {BULK_BODY}"),
+    ))
 }
 
 fn filter(f: FilterBody) -> Result<Filter, ApiError> {
@@ -136,5 +161,18 @@ mod tests {
             assert_eq!(e.status, 400, "{body}");
         }
         assert!(parse(br#"{"verdict":"reject","rationale":"x","filter":{},"jobs":null}"#).is_ok());
+        // serde alone would read these arrays as the structs, field by field.
+        for body in [
+            r#"{"verdict":"reject","rationale":"x","filter":[null,null]}"#,
+            r#"{"verdict":"reject","rationale":"x","jobs":[["u","s"]]}"#,
+            r#"["reject","x",{}]"#,
+        ] {
+            let e = parse(body.as_bytes()).unwrap_err();
+            assert!(
+                e.error.contains("must be JSON objects"),
+                "{body}: {}",
+                e.error
+            );
+        }
     }
 }
