@@ -119,6 +119,19 @@ fn a_list_through_the_api_refuses_changed_and_decided_jobs_and_decides_the_rest(
     for uid in &jobs {
         wait_waiting(&sb, &web.daemon, uid);
     }
+    settle(&sb);
+    // Like every verdict route: refused without the page's CSRF token (or the API token).
+    let body = json!({"verdict": "reject", "rationale": "x", "filter": {}}).to_string();
+    let r = unchanged(&sb, "a bulk verdict without a CSRF token", || {
+        web.request(
+            "POST",
+            "/api/v1/jobs/decide",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+    });
+    assert_eq!(r.status, 403, "{r:?}");
+
     let sig = |uid: &str| signature_of(&sb, &sb.job_dir("pending", uid));
     let picks: Vec<Value> = jobs
         .iter()
@@ -132,18 +145,6 @@ fn a_list_through_the_api_refuses_changed_and_decided_jobs_and_decides_the_rest(
     )
     .unwrap();
     ok(&sb.cli(&["decide", decided, "reject", "--rationale", "no"]));
-
-    // Like every verdict route: refused without the page's CSRF token (or the API token).
-    let body = json!({"verdict": "reject", "rationale": "x", "filter": {}}).to_string();
-    let r = unchanged(&sb, "a bulk verdict without a CSRF token", || {
-        web.request(
-            "POST",
-            "/api/v1/jobs/decide",
-            &[("Content-Type", "application/json")],
-            body.as_bytes(),
-        )
-    });
-    assert_eq!(r.status, 403, "{r:?}");
 
     // Approving by a filter is refused outright.
     let r = web.post(
