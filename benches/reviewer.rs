@@ -4,7 +4,7 @@
 //! ```sh
 //! cargo bench --bench reviewer                      # the full run (about six minutes)
 //! cargo bench --bench reviewer -- --quick           # small sizes: a smoke check in seconds
-//! cargo bench --bench reviewer -- --only burst,idle # some scenarios: latency burst trusted idle flood
+//! cargo bench --bench reviewer -- --only burst,idle # some scenarios: latency burst trusted idle flood bulk
 //! cargo bench --bench reviewer -- --no-baseline     # skip the baseline runs
 //! ```
 //!
@@ -31,6 +31,8 @@
 //!   signature code), and approves by rename + metadata rewrite, with no fsync. Being Rust, it
 //!   is faster per job than the Python it stands for, so the ratios are conservative.
 
+#[path = "reviewer/bulk.rs"]
+mod bulk;
 #[path = "reviewer/flood.rs"]
 mod flood;
 #[path = "../tests/util.rs"]
@@ -152,7 +154,7 @@ fn main() {
             "--only" => {
                 let list = it
                     .next()
-                    .expect("--only needs a list: latency,burst,trusted,idle,flood");
+                    .expect("--only needs a list: latency,burst,trusted,idle,flood,bulk");
                 opts.only = Some(list.split(',').map(str::to_owned).collect());
             }
             // cargo bench passes --bench; filters and other flags are not used.
@@ -184,6 +186,9 @@ fn main() {
 
     if opts.wants("latency") {
         section(&mut report, &latency_scenarios(&sizes, &opts));
+    }
+    if opts.wants("bulk") {
+        section(&mut report, &bulk::scenario(&opts));
     }
     let kinds: Vec<bool> = [false, true]
         .into_iter()

@@ -1,7 +1,8 @@
 //! `syft-reviewer mcp`: a Model Context Protocol server over stdio (newline-delimited JSON-RPC
-//! 2.0), so an assistant in the owner's terminal can list, explain and decide pending jobs. Each
-//! tool calls the same services as the web UI and answers what its API would (the same JSON,
-//! the same errors), and every call is recorded in the audit chain with actor `mcp`.
+//! 2.0), so an assistant in the owner's terminal can list, explain and decide pending jobs (one by
+//! one, or many with one verdict). Each tool calls the same services as the web UI and answers
+//! what its API would (the same JSON, the same errors), and every call is recorded in the audit
+//! chain with actor `mcp`.
 
 use std::io::{BufRead, Write};
 
@@ -9,10 +10,10 @@ use serde_json::{Value, json};
 
 use crate::daemon::live::Live;
 use crate::service::jobs::{self, ListQuery};
-use crate::service::{decide, diff};
+use crate::service::{bulk, decide, diff};
 use crate::store::audit::{Actor, AuditEvent, AuditLog, Event};
 use crate::syftbox::Layout;
-use crate::web::api::{ApiError, DECIDE_BODY, parse_body};
+use crate::web::api::{ApiError, DECIDE_BODY, parse_body, parse_bulk};
 
 const PROTOCOL_VERSION: &str = "2025-06-18";
 
@@ -42,6 +43,25 @@ fn tools() -> Value {
                 "signature": {"type": "string"},
                 "status": {"type": "string", "enum": ["pending"], "description": "needed when the uid is also in another status folder"}
             }, "required": ["uid", "verdict", "signature"], "additionalProperties": false}
+        },
+        {
+            "name": "approvals.decide_many",
+            "description": "Decide many pending jobs with one verdict and one rationale, chosen either by a filter (reject or request_changes only) or by a list of jobs with the signatures you reviewed (any verdict). Each job is checked again and gets its own audit entry; the answer counts what was decided and refused and says why each refusal happened (up to 1,000 jobs listed).",
+            "inputSchema": {"type": "object", "properties": {
+                "verdict": {"type": "string", "enum": ["approve", "reject", "request_changes"]},
+                "rationale": {"type": "string"},
+                "filter": {"type": "object", "properties": {
+                    "sender": {"type": "string", "description": "part of the sender's email"},
+                    "name": {"type": "string", "description": "part of the job's name"},
+                    "flagged": {"type": "boolean"},
+                    "older_than_hours": {"type": "integer", "minimum": 0, "maximum": 876000},
+                    "max_age_hours": {"type": "integer", "minimum": 0, "maximum": 876000}
+                }, "additionalProperties": false},
+                "jobs": {"type": "array", "maxItems": 4000, "items": {"type": "object", "properties": {
+                    "uid": {"type": "string"}, "signature": {"type": "string"}
+                }, "required": ["uid", "signature"], "additionalProperties": false}},
+                "limit": {"type": "integer", "minimum": 0, "description": "decide at most this many"}
+            }, "required": ["verdict"], "additionalProperties": false}
         }
     ])
 }
@@ -167,8 +187,17 @@ fn call_tool(layout: &Layout, live: &Live, params: &Value) -> Value {
                 req,
             )?))
         })(),
+        "approvals.decide_many" => (|| {
+            let req = parse_bulk(args.to_string().as_bytes())?;
+            Ok(to_value(bulk::decide_many(
+                layout,
+                &Actor::Mcp,
+                &req,
+                None,
+            )?))
+        })(),
         other => {
-            return json!({"content": [{"type": "text", "text": format!("unknown tool {other:?}: use approvals.list, approvals.explain or approvals.decide")}], "isError": true});
+            return json!({"content": [{"type": "text", "text": format!("unknown tool {other:?}: use approvals.list, approvals.explain, approvals.decide or approvals.decide_many")}], "isError": true});
         }
     };
     let (is_error, body, outcome) = match answer {
@@ -182,7 +211,7 @@ fn call_tool(layout: &Layout, live: &Live, params: &Value) -> Value {
         signature: None,
         email: None,
         outcome,
-        reasons: vec![format!("{name} {args}")],
+        reasons: vec![format!("{name} {}", capped(args.to_string()))],
     };
     if let Err(e) = AuditLog::new(layout).append(&[ev]) {
         log::error!("could not append to the audit chain: {e}");
@@ -192,6 +221,21 @@ fn call_tool(layout: &Layout, live: &Live, params: &Value) -> Value {
         "structuredContent": body,
         "isError": is_error,
     })
+}
+
+/// A call's arguments as recorded: a list of thousands of jobs is cut (each decided job has its
+/// own audit entry).
+fn capped(mut s: String) -> String {
+    const MAX: usize = 4096;
+    if s.len() > MAX {
+        let mut end = MAX;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push_str(" …");
+    }
+    s
 }
 
 fn to_value(result: impl serde::Serialize) -> Value {

@@ -35,7 +35,12 @@ fn mcp_server_lists_explains_and_decides_over_stdio_and_audits_every_call() {
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["approvals.list", "approvals.explain", "approvals.decide"]
+        [
+            "approvals.list",
+            "approvals.explain",
+            "approvals.decide",
+            "approvals.decide_many"
+        ]
     );
     for t in tools {
         assert_eq!(t["inputSchema"]["type"], "object", "{t}");

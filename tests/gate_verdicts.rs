@@ -427,7 +427,7 @@ fn refused_verdicts_from_the_api_say_why_and_change_nothing() {
         json!({"verdict": "reject", "rationale": "too late"}),
     ] {
         let v = unchanged(&sb, "a verdict on an approved job", || {
-            web.post(&path, Some(&body)).expect(400)
+            web.post(&path, Some(&body)).expect(409)
         });
         assert!(
             v["error"].as_str().unwrap().contains("no longer pending"),

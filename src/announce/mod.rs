@@ -29,23 +29,33 @@ pub fn announce(layout: &Layout, notifier: Option<&Notifier>, d: Decision) {
         n.decision(d);
         return;
     }
+    let Some(n) = one_shot(layout, &format!("job {}", d.uid)) else {
+        return;
+    };
+    n.decision(d);
+    n.close(n.one_shot_budget());
+}
+
+/// A notifier for decisions made outside the daemon, `None` when the config asks for no hook
+/// and no mail on decisions. The caller closes it within its `one_shot_budget`. `what` names the
+/// decisions in the warning about a config that cannot be read.
+pub(crate) fn one_shot(layout: &Layout, what: &str) -> Option<Notifier> {
     let config = match Config::load(&layout.config_file()) {
         Ok(c) => c,
         Err(e) => {
-            log::warn!("no hook or mail for job {}: {e}", d.uid);
-            return;
+            log::warn!("no hook or mail for {what}: {e}");
+            return None;
         }
     };
     if config.hooks.on_decision.is_none()
         && config.notify.smtp.as_ref().is_none_or(|s| !s.on_decision)
     {
-        return;
+        return None;
     }
     let n = Notifier::new(&layout.email, &config);
     n.set_ui_url(Some(format!(
         "http://127.0.0.1:{}/",
         crate::syftbox::default_port()
     )));
-    n.decision(d);
-    n.close(n.one_shot_budget());
+    Some(n)
 }

@@ -81,29 +81,16 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Decide a pending job yourself: approve, reject or request-changes
-    Decide {
-        /// The pending job's uid
-        uid: String,
-        /// approve, reject or request-changes
-        #[arg(value_parser = ["approve", "reject", "request-changes", "request_changes"])]
-        verdict: String,
-        /// Why (required for reject and request-changes; shown to the requester)
-        #[arg(long, value_name = "TEXT")]
-        rationale: Option<String>,
-        /// Refuse if the job's signature is no longer this (what you reviewed)
-        #[arg(long, value_name = "SIGNATURE")]
-        signature: Option<String>,
-        #[command(flatten)]
-        at: StatusArg,
-    },
+    /// Decide a pending job yourself: approve, reject or request-changes; with --all, every
+    /// pending job the filters select (`decide --all --sender EMAIL reject --rationale TEXT`)
+    Decide(super::decide::DecideArgs),
     /// Check a job against the rule sets of config.yaml, condition by condition
     #[command(subcommand)]
     Rules(RulesCommand),
     /// Check and read the signed audit chain
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Serve the Model Context Protocol on stdin/stdout (tools approvals.list, approvals.explain, approvals.decide)
+    /// Serve the Model Context Protocol on stdin/stdout (tools approvals.list, approvals.explain, approvals.decide, approvals.decide_many)
     Mcp,
     /// Print the address of the running web UI; where the UI needs a login (not on this
     /// machine's loopback under Linux), a one-time login link valid for 10 minutes

@@ -6,6 +6,7 @@
 mod args;
 mod audit;
 mod common;
+mod decide;
 pub(crate) mod demo;
 mod diff;
 #[cfg(test)]
@@ -21,7 +22,6 @@ use std::io::Write;
 use clap::{Args, FromArgMatches, Parser};
 
 use crate::error::{Error, Result};
-use crate::queue::gate::RulingRequest;
 use args::{Cli, Command, KeysCommand, RulesCommand, RunArgs};
 use common::{identity, layout, store_layout, term};
 
@@ -74,22 +74,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Some(Command::Peers(cmd)) => stores::peers(&cli, cmd),
         Some(Command::Jobs { status, json }) => jobs::jobs(&cli, *status, *json),
         Some(Command::Status { json }) => audit::status(&cli, *json),
-        Some(Command::Decide {
-            uid,
-            verdict,
-            rationale,
-            signature,
-            at,
-        }) => {
-            let req = RulingRequest {
-                verdict: verdict.clone(),
-                rationale: rationale.clone(),
-                signature: signature.clone(),
-                status: at.status,
-                signature_required: false,
-            };
-            jobs::decide(&cli, uid, req)
-        }
+        Some(Command::Decide(args)) => decide::run(&cli, args),
         Some(Command::Audit(cmd)) => audit::audit(&cli, cmd),
         Some(Command::Review { owner, command }) => review::review(&cli, owner, command),
         Some(Command::Rules(RulesCommand::Check(q))) => {

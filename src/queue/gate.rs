@@ -53,7 +53,7 @@ impl Ruling {
         }
     }
 
-    fn target(self) -> Status {
+    pub(crate) fn target(self) -> Status {
         match self {
             Ruling::Approve => Status::Approved,
             Ruling::Reject | Ruling::RequestChanges => Status::Rejected,
@@ -134,23 +134,17 @@ pub(crate) fn decide_as(
     let trust = Trust::load(layout)?;
     let r = review::review(&dir, &layout.email, &trust);
     check_seen(&r, uid, verdict, req)?;
-    let message = match verdict {
-        Ruling::Approve => None,
-        Ruling::Reject => rationale.clone(),
-        Ruling::RequestChanges => rationale.as_ref().map(|r| format!("{CHANGES_PREFIX}{r}")),
-    };
+    let message = requester_message(verdict, rationale.as_deref());
     let mover = Mover::new(layout);
     apply(&mover, &r, uid, verdict, message, &trust)?;
     crate::store::grants::withdraw_all(layout, uid);
-    let mut reasons = vec![format!(
-        "{} by {actor}",
-        verdict.outcome().as_str().replace('_', " ")
-    )];
-    if let Some(r) = &rationale {
-        reasons.push(format!("rationale: {r}"));
-    }
     let mut record = Record::new(actor);
-    record.decision(&r, verdict.outcome(), method, reasons);
+    record.decision(
+        &r,
+        verdict.outcome(),
+        method,
+        reasons(verdict, actor, rationale.as_deref()),
+    );
     let announced = record.write(layout);
     mover.settled([&r.inspection.uid]);
     // Hooks and mail never run under the queue lock.
@@ -168,8 +162,29 @@ pub(crate) fn decide_as(
     })
 }
 
+/// What the requester reads in the job's metadata about the owner's verdict.
+pub(crate) fn requester_message(verdict: Ruling, rationale: Option<&str>) -> Option<String> {
+    match verdict {
+        Ruling::Approve => None,
+        Ruling::Reject => rationale.map(str::to_owned),
+        Ruling::RequestChanges => rationale.map(|r| format!("{CHANGES_PREFIX}{r}")),
+    }
+}
+
+/// The reasons recorded with an owner's verdict (decision log and audit chain).
+pub(crate) fn reasons(verdict: Ruling, actor: &Actor, rationale: Option<&str>) -> Vec<String> {
+    let mut reasons = vec![format!(
+        "{} by {actor}",
+        verdict.outcome().as_str().replace('_', " ")
+    )];
+    if let Some(r) = rationale {
+        reasons.push(format!("rationale: {r}"));
+    }
+    reasons
+}
+
 /// The rationale, trimmed (none if empty); required for every verdict but approval.
-fn rationale(verdict: Ruling, given: Option<&str>) -> Result<Option<String>> {
+pub(crate) fn rationale(verdict: Ruling, given: Option<&str>) -> Result<Option<String>> {
     let rationale = given
         .map(str::trim)
         .filter(|r| !r.is_empty())
@@ -196,7 +211,7 @@ fn rationale(verdict: Ruling, given: Option<&str>) -> Result<Option<String>> {
 }
 
 /// The folder of pending job `uid` (the copy in `status`, when named).
-fn locate_pending(queue: &Queue, uid: &str, status: Option<Status>) -> Result<PathBuf> {
+pub(crate) fn locate_pending(queue: &Queue, uid: &str, status: Option<Status>) -> Result<PathBuf> {
     let found = match crate::queue::copies::locate(queue, uid, status) {
         // The copy named is gone: say where the job went, if it is anywhere.
         Err(Error::NotFound { .. }) if status.is_some() => {
@@ -206,10 +221,11 @@ fn locate_pending(queue: &Queue, uid: &str, status: Option<Status>) -> Result<Pa
     };
     match found {
         Ok((Status::Pending, dir)) => Ok(dir),
-        Ok((status, _)) => Err(Error::invalid(
-            format!("job {uid} is no longer pending (it is {status})"),
-            "only pending jobs can be decided; reload to see its current state",
-        )),
+        // A conflict with the job's state (409 in the API), not a malformed request.
+        Ok((status, _)) => Err(Error::Conflict {
+            what: format!("job {uid} is no longer pending (it is {status})"),
+            hint: "only pending jobs can be decided; reload to see its current state".into(),
+        }),
         Err(Error::NotFound { .. }) => Err(Error::not_found(
             format!("pending job {uid:?}"),
             "give a uid from `syft-reviewer jobs --status pending`",
@@ -219,7 +235,12 @@ fn locate_pending(queue: &Queue, uid: &str, status: Option<Status>) -> Result<Pa
 }
 
 /// Refuses a verdict on a job that is not the owner's, or not the code the owner saw.
-fn check_seen(r: &Review, uid: &str, verdict: Ruling, req: &RulingRequest) -> Result<()> {
+pub(crate) fn check_seen(
+    r: &Review,
+    uid: &str,
+    verdict: Ruling,
+    req: &RulingRequest,
+) -> Result<()> {
     if let Some(why) = &r.inspection.ignored {
         return Err(Error::invalid(
             format!("job {uid} is not yours to decide"),

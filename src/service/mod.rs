@@ -5,6 +5,7 @@
 
 pub(crate) mod allowlist;
 pub(crate) mod audit;
+pub(crate) mod bulk;
 pub(crate) mod decide;
 pub(crate) mod diff;
 pub(crate) mod jobs;

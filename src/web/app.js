@@ -1,6 +1,7 @@
 // syft-reviewer browser UI. Plain JavaScript modules, no dependencies and no build step: this
 // entry module wires the page's controls to the feature modules it imports.
 import { addEmail, setAllowMsg } from './allowlist.js';
+import { initBulk } from './bulk.js';
 import { $ } from './dom.js';
 import { hideError, withButton } from './notices.js';
 import { applyFilters, loadPending, scheduleFilters } from './pending.js';
@@ -27,6 +28,7 @@ function init() {
     $('filter-max-age').value = '';
     applyFilters(true);
   });
+  initBulk(loadPending);
   $('pending-more').addEventListener('click', async (ev) => {
     state.pendingWant += PAGE;
     await withButton(ev.currentTarget, loadPending);

@@ -50,6 +50,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("/app.js", JS, include_str!("app.js")),
     ("/ages.js", JS, include_str!("ages.js")),
     ("/allowlist.js", JS, include_str!("allowlist.js")),
+    ("/bulk.js", JS, include_str!("bulk.js")),
     ("/client.js", JS, include_str!("client.js")),
     ("/decide.js", JS, include_str!("decide.js")),
     ("/decisions.js", JS, include_str!("decisions.js")),

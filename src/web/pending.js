@@ -1,6 +1,7 @@
 // The Pending tab: the job list, its filters and paging, and each job card.
 import { ageBadge } from './ages.js';
 import { api, enc } from './client.js';
+import { updateBulk } from './bulk.js';
 import { decideControls } from './decide.js';
 import { diffView } from './diff.js';
 import { $, h, reconcile, showEmpty } from './dom.js';
@@ -97,6 +98,7 @@ function renderPending(jobs, total) {
   const sumEl = $('pending-summary');
   if (sumEl.textContent !== summary) sumEl.textContent = summary;
   $('pending-more').hidden = !(jobs.length < total);
+  updateBulk(total);
 }
 
 function jobFp(j) {

@@ -1,9 +1,10 @@
 //! The JSON API behind the web UI (the table in README.md): one route table, and handlers (by
-//! resource: [`jobs`], [`stores`], [`audit`]) that call the services of [`crate::service`] and
+//! resource: [`jobs`], [`bulk`], [`stores`], [`audit`]) that call the services of [`crate::service`] and
 //! serialise their results.
 
 mod answer;
 mod audit;
+mod bulk;
 mod diff;
 mod jobs;
 mod stores;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 pub(crate) use answer::parse_body;
 pub use answer::{Answer, ApiError, Query, Reply};
+pub(crate) use bulk::parse as parse_bulk;
 pub(crate) use jobs::DECIDE_BODY;
 
 use crate::daemon::live::Live;
@@ -22,10 +24,11 @@ use crate::syftbox::Layout;
 use answer::{Call, Ctx};
 
 type Handler = fn(&Ctx, &Call) -> Answer;
+type Route = (&'static str, &'static [&'static str], Handler);
 
 /// Every endpoint: method, path pattern (`*` is one segment, handed to the handler) and
 /// handler. Both the dispatch and the 405-versus-404 answer come from this table.
-const ROUTES: &[(&str, &[&str], Handler)] = &[
+const ROUTES: &[Route] = &[
     ("GET", &["api", "status"], audit::status),
     ("GET", &["api", "v1", "allowlist"], stores::allowlist),
     (
@@ -87,6 +90,7 @@ const ROUTES: &[(&str, &[&str], Handler)] = &[
         stores::peer_revoke,
     ),
     ("GET", &["api", "v1", "jobs"], jobs::list),
+    ("POST", &["api", "v1", "jobs", "decide"], bulk::decide),
     ("GET", &["api", "v1", "jobs", "*"], jobs::detail),
     ("GET", &["api", "v1", "jobs", "*", "explain"], jobs::explain),
     ("POST", &["api", "v1", "jobs", "*", "decide"], jobs::decide),
@@ -117,6 +121,21 @@ fn matches<'a>(pattern: &[&str], seg: &[&'a str]) -> Option<Vec<&'a str>> {
     Some(params)
 }
 
+/// The routes whose pattern matches `seg`, keeping only the most specific (fewest `*`): a fixed
+/// segment such as `jobs/decide` wins over `jobs/{uid}`.
+fn routes_for(seg: &[&str]) -> Vec<&'static Route> {
+    let wild = |p: &[&str]| p.iter().filter(|s| **s == "*").count();
+    let found: Vec<&'static Route> = ROUTES
+        .iter()
+        .filter(|(_, p, _)| matches(p, seg).is_some())
+        .collect();
+    let fewest = found.iter().map(|(_, p, _)| wild(p)).min();
+    found
+        .into_iter()
+        .filter(|(_, p, _)| Some(wild(p)) == fewest)
+        .collect()
+}
+
 pub struct Api {
     ctx: Ctx,
 }
@@ -137,7 +156,7 @@ impl Api {
     pub fn handle(&self, method: &str, segments: &[String], query: &str, body: &[u8]) -> Answer {
         let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
         let mut path_known = false;
-        for (m, pattern, handler) in ROUTES {
+        for (m, pattern, handler) in routes_for(&seg) {
             let Some(params) = matches(pattern, &seg) else {
                 continue;
             };
@@ -171,11 +190,7 @@ impl Api {
     /// path: the `Allow` of a 405 and of an OPTIONS answer.
     pub fn allowed(&self, segments: &[String]) -> Vec<&'static str> {
         let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
-        let mut out: Vec<&'static str> = ROUTES
-            .iter()
-            .filter(|(_, pattern, _)| matches(pattern, &seg).is_some())
-            .map(|(m, _, _)| *m)
-            .collect();
+        let mut out: Vec<&'static str> = routes_for(&seg).iter().map(|(m, _, _)| *m).collect();
         if out.contains(&"GET") {
             out.push("HEAD");
         }
@@ -195,6 +210,14 @@ impl Api {
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
+
+    #[test]
+    fn a_fixed_segment_wins_over_a_uid_in_the_same_place() {
+        let methods =
+            |seg: &[&str]| -> Vec<&str> { routes_for(seg).iter().map(|(m, _, _)| *m).collect() };
+        assert_eq!(methods(&["api", "v1", "jobs", "decide"]), ["POST"]);
+        assert_eq!(methods(&["api", "v1", "jobs", "some-uid"]), ["GET"]);
+    }
 
     /// The route table and `openapi.json` cannot drift: every route is described, and every
     /// described `/api/` operation is routed.
