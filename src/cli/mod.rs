@@ -9,6 +9,7 @@ mod common;
 pub(crate) mod demo;
 mod jobs;
 mod keys;
+mod remote;
 mod run;
 mod stores;
 

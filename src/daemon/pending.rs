@@ -52,6 +52,7 @@ impl Daemon {
                 self.retries.clear(&uid);
                 continue;
             };
+            self.indexer.reviewed(&uid, &r);
             let outcome = r.verdict.as_ref().map(|v| v.outcome);
             let known = Known {
                 fingerprint,
