@@ -4,7 +4,7 @@
 //! ```sh
 //! cargo bench --bench reviewer                      # the full run (about six minutes)
 //! cargo bench --bench reviewer -- --quick           # small sizes: a smoke check in seconds
-//! cargo bench --bench reviewer -- --only burst,idle # some scenarios: latency burst trusted idle
+//! cargo bench --bench reviewer -- --only burst,idle # some scenarios: latency burst trusted idle page
 //! cargo bench --bench reviewer -- --no-baseline     # skip the baseline runs
 //! ```
 //!
@@ -31,6 +31,8 @@
 //!   signature code), and approves by rename + metadata rewrite, with no fsync. Being Rust, it
 //!   is faster per job than the Python it stands for, so the ratios are conservative.
 
+#[path = "reviewer/page.rs"]
+mod page;
 #[path = "../tests/util.rs"]
 mod util;
 
@@ -182,6 +184,9 @@ fn main() {
 
     if opts.wants("latency") {
         section(&mut report, &latency_scenarios(&sizes, &opts));
+    }
+    if opts.wants("page") {
+        section(&mut report, &page::scenario(opts.quick));
     }
     let kinds: Vec<bool> = [false, true]
         .into_iter()

@@ -26,6 +26,9 @@ pub(crate) struct Indexer {
     dirty: HashMap<(Status, String), Instant>,
     /// A status folder itself changed (created, removed, renamed): compare everything.
     resync: bool,
+    /// The first comparison is being read; the index is ready once it is.
+    warming: bool,
+    ready_after: bool,
 }
 
 impl Indexer {
@@ -35,6 +38,8 @@ impl Indexer {
             live: None,
             dirty: HashMap::new(),
             resync: false,
+            warming: false,
+            ready_after: false,
         }
     }
 
@@ -83,7 +88,7 @@ impl Indexer {
 
     /// When the next marked job is due.
     pub(crate) fn next_wakeup(&self) -> Option<Instant> {
-        if self.resync {
+        if self.resync || self.ready_after {
             return Some(Instant::now());
         }
         self.dirty.values().min().copied()
@@ -107,7 +112,13 @@ impl Indexer {
             .map(|(k, _)| k.clone())
             .take(BATCH)
             .collect();
+        if due.len() < BATCH && self.warming {
+            // Caught up with the first comparison once this batch is in.
+            self.warming = false;
+            self.ready_after = true;
+        }
         if due.is_empty() {
+            self.mark_ready();
             return;
         }
         let Some(shared) = self.shared() else { return };
@@ -137,53 +148,55 @@ impl Indexer {
         for k in &due {
             self.dirty.remove(k);
         }
+        self.mark_ready();
+    }
+
+    fn mark_ready(&mut self) {
+        if std::mem::take(&mut self.ready_after)
+            && let Some(s) = self.shared()
+        {
+            s.set_ready(true);
+        }
     }
 
     /// Compares every status folder with the index: entries of folders gone are dropped, new
-    /// and changed folders read. The index is ready once this has run.
+    /// and changed folders marked to be read (by [`flush`](Indexer::flush), a batch at a time,
+    /// so a queue of 100,000 jobs at start never holds the loop up). The index is ready once
+    /// the first comparison is read.
     pub(crate) fn resync(&mut self) {
         let Some(live) = self.live.clone() else {
             return;
         };
         let shared = &live.index;
         self.resync = false;
+        let now = Instant::now();
         for status in Status::ALL {
             let on_disk = self.queue.list(status);
-            let known = shared.read_always().stamps(status);
+            let known: HashMap<_, _> = shared.read_always().stamps(status).into_iter().collect();
             let gone: Vec<_> = known
-                .iter()
-                .filter(|(uid, _)| on_disk.binary_search_by(|d| d.as_str().cmp(uid)).is_err())
-                .map(|(uid, _)| uid.clone())
+                .keys()
+                .filter(|uid| on_disk.binary_search_by(|d| d.as_str().cmp(uid)).is_err())
+                .cloned()
                 .collect();
-            let known: HashMap<_, _> = known.into_iter().collect();
             if !gone.is_empty() {
                 let mut ix = shared.write();
                 for uid in gone {
                     ix.remove(status, &uid);
                 }
             }
-            // Read in bounded groups, each put under a short write lock.
-            for chunk in on_disk.chunks(BATCH) {
-                let mut read = Vec::new();
-                for uid in chunk {
-                    let dir = self.queue.job_dir(status, uid);
-                    let was = known.get(uid.as_str());
-                    match index::stamp(&dir) {
-                        Some((stamp, _)) if was == Some(&stamp) => {}
-                        None if was.is_none() => {}
-                        _ => read.push((uid, index::read_facts(&dir))),
+            for uid in on_disk {
+                let changed = match known.get(uid.as_str()) {
+                    None => true,
+                    Some(was) => {
+                        index::stamp(&self.queue.job_dir(status, &uid)).map(|s| s.0) != Some(*was)
                     }
-                }
-                let mut ix = shared.write();
-                for (uid, fresh) in read {
-                    match fresh {
-                        Some(f) => ix.put(status, uid, f),
-                        None => ix.remove(status, uid),
-                    }
+                };
+                if changed {
+                    self.dirty.insert((status, uid), now);
                 }
             }
         }
-        shared.set_ready(true);
+        self.warming |= !shared.is_ready();
     }
 }
 

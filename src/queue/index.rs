@@ -512,6 +512,10 @@ impl Shared {
         self.index.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
     pub(crate) fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);
     }
