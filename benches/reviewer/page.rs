@@ -64,6 +64,17 @@ pub(crate) fn scenario(quick: bool) -> String {
             format!("/api/v1/jobs?limit=50&offset={}", n.saturating_sub(50)),
         ),
         (
+            "first page, index entries only",
+            "/api/v1/jobs?limit=50&view=brief".to_string(),
+        ),
+        (
+            "far page, index entries only",
+            format!(
+                "/api/v1/jobs?limit=50&view=brief&offset={}",
+                n.saturating_sub(50)
+            ),
+        ),
+        (
             "first page, sender filter",
             format!("/api/v1/jobs?limit=50&sender={RARE_SENDER}"),
         ),

@@ -186,20 +186,19 @@ pub(crate) fn list(layout: &Layout, index: Option<&Shared>, q: &ListQuery) -> Re
     let (source, total, rows) = select(layout, index, status, &f, q.offset, limit);
     let queue = Queue::new(layout.queue.clone());
     let trust = trust_for(layout, status)?;
-    // One page reads at most this long in all; jobs left unread are flagged as too slow.
+    // One page reads at most this long in all; jobs left unread are flagged as too slow. The
+    // page's jobs are read on every core.
     let deadline = std::time::Instant::now() + signature::READ_BUDGET;
-    let jobs = signature::with_read_deadline(deadline, || {
-        rows.into_iter()
-            .map(|r| {
-                summary(
-                    layout,
-                    &queue.job_dir(status, &r.uid),
-                    status,
-                    trust.as_ref(),
-                )
-                .0
-            })
-            .collect()
+    let jobs = crate::queue::par::map(&rows, |r| {
+        signature::with_read_deadline(deadline, || {
+            summary(
+                layout,
+                &queue.job_dir(status, &r.uid),
+                status,
+                trust.as_ref(),
+            )
+            .0
+        })
     });
     Ok(Page {
         jobs,
