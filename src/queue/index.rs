@@ -428,14 +428,31 @@ impl QueueIndex {
             && before.is_none()
             && filter.flagged.is_none();
         if plain {
-            let rows = f
-                .order
-                .iter()
-                .skip(offset)
-                .take(limit)
-                .map(|(k, e)| self.row(status, k, e))
-                .collect();
-            return (f.order.len(), rows);
+            let len = f.order.len();
+            let take = limit.min(len.saturating_sub(offset));
+            // A far page is counted from the far end: at most half the entries are skipped.
+            let rows = if take == 0 {
+                Vec::new()
+            } else if offset > len / 2 {
+                let mut rows: Vec<Row> = f
+                    .order
+                    .iter()
+                    .rev()
+                    .skip(len - offset - take)
+                    .take(take)
+                    .map(|(k, e)| self.row(status, k, e))
+                    .collect();
+                rows.reverse();
+                rows
+            } else {
+                f.order
+                    .iter()
+                    .skip(offset)
+                    .take(take)
+                    .map(|(k, e)| self.row(status, k, e))
+                    .collect()
+            };
+            return (len, rows);
         }
         let mut total = 0usize;
         let mut rows = Vec::new();
@@ -555,6 +572,13 @@ mod tests {
         assert_eq!((n, uids(&rows)), (3, vec!["b", "c", "a"]));
         let (n, rows) = ix.select(Status::Pending, &all, 1, 1);
         assert_eq!((n, uids(&rows)), (3, vec!["c"]));
+        // Far pages (counted from the end) and pages past the end.
+        let (n, rows) = ix.select(Status::Pending, &all, 2, 5);
+        assert_eq!((n, uids(&rows)), (3, vec!["a"]));
+        let (n, rows) = ix.select(Status::Pending, &all, 1, 5);
+        assert_eq!((n, uids(&rows)), (3, vec!["c", "a"]));
+        assert!(ix.select(Status::Pending, &all, 3, 5).1.is_empty());
+        assert!(ix.select(Status::Pending, &all, usize::MAX, 5).1.is_empty());
         let ann = Filter {
             sender: "ANN@".into(),
             ..Filter::default()
@@ -595,6 +619,38 @@ mod tests {
         assert!(ix.strings.ids.is_empty());
         ix.put(Status::Pending, "k", facts("t@x.org", "M", 1, 1));
         assert_eq!(ix.strings.slots.len(), 2, "freed numbers are reused");
+    }
+
+    /// What 100,000 pending entries from a flood cost (run with `--ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn memory_of_a_flood() {
+        let rss = || {
+            std::fs::read_to_string("/proc/self/status")
+                .unwrap_or_default()
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let before = rss();
+        let mut ix = QueueIndex::default();
+        for i in 0..100_000u64 {
+            let uid = format!("{:08x}-{:04x}-4abc-8def-{:012x}", i, i % 65536, i * 7919);
+            ix.put(
+                Status::Pending,
+                &uid,
+                facts("flood@junk.example", "Analysis", i as i64, i),
+            );
+        }
+        let after = rss();
+        println!("entry {} bytes", std::mem::size_of::<Entry>());
+        println!(
+            "100,000 entries: {} kB ({} bytes each)",
+            after - before,
+            (after - before) * 1024 / 100_000
+        );
+        assert_eq!(ix.count(Status::Pending), 100_000);
     }
 
     #[test]
