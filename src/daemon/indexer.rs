@@ -122,7 +122,7 @@ impl Indexer {
             return;
         }
         let Some(shared) = self.shared() else { return };
-        // Read outside the lock: the web server keeps answering meanwhile.
+        // Read under a read lock only: the web server keeps answering meanwhile.
         let mut read = Vec::with_capacity(due.len());
         {
             let ix = shared.read_always();
