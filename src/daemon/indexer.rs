@@ -86,6 +86,15 @@ impl Indexer {
         }
     }
 
+    /// Jobs the daemon has just moved.
+    pub(crate) fn moved(&self, uids: &[String]) {
+        if let Some(s) = self.shared() {
+            for uid in uids {
+                s.refresh(&self.queue, uid);
+            }
+        }
+    }
+
     /// When the next marked job is due.
     pub(crate) fn next_wakeup(&self) -> Option<Instant> {
         if self.resync || self.ready_after {

@@ -28,6 +28,7 @@ impl Daemon {
                 return;
             };
             moved = self.approve(&approvals, first_seen, &mut record);
+            self.indexer.moved(&moved);
         }
         let decided = record.write(&self.layout);
         self.mover.settled(&moved);

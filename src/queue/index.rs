@@ -520,6 +520,22 @@ impl Shared {
         Some(self.index.read().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// Looks at `uid` in every status folder now, for a move this process has just made: its
+    /// counts and listings are right when the move returns, not once the watcher's event is in.
+    pub(crate) fn refresh(&self, queue: &Queue, uid: &str) {
+        let found: Vec<(Status, Option<Facts>)> = Status::ALL
+            .iter()
+            .map(|s| (*s, read_facts(&queue.job_dir(*s, uid))))
+            .collect();
+        let mut ix = self.write();
+        for (s, fresh) in found {
+            match fresh {
+                Some(f) => ix.put(s, uid, f),
+                None => ix.remove(s, uid),
+            }
+        }
+    }
+
     /// The index whether ready or not (for the daemon that fills it).
     pub(crate) fn read_always(&self) -> RwLockReadGuard<'_, QueueIndex> {
         self.index.read().unwrap_or_else(|p| p.into_inner())

@@ -53,11 +53,9 @@ pub(crate) fn explain(ctx: &Ctx, call: &Call) -> Answer {
 pub(crate) fn decide(ctx: &Ctx, call: &Call) -> Answer {
     let req: RulingRequest = call.body(DECIDE_BODY)?;
     let uid = call.param(0);
-    ok(decide::decide_reviewed(
-        &ctx.layout,
-        &ctx.live,
-        &ctx.actor,
-        uid,
-        req,
-    )?)
+    let decided = decide::decide_reviewed(&ctx.layout, &ctx.live, &ctx.actor, uid, req)?;
+    // The listing and the counts show the verdict as soon as it is answered.
+    let queue = crate::queue::Queue::new(ctx.layout.queue.clone());
+    ctx.live.index.refresh(&queue, uid);
+    ok(decided)
 }
