@@ -4,7 +4,7 @@
 //! ```sh
 //! cargo bench --bench reviewer                      # the full run (about six minutes)
 //! cargo bench --bench reviewer -- --quick           # small sizes: a smoke check in seconds
-//! cargo bench --bench reviewer -- --only burst,idle # some scenarios: latency burst trusted idle flood bulk
+//! cargo bench --bench reviewer -- --only burst,idle # some scenarios: latency burst trusted idle flood bulk page
 //! cargo bench --bench reviewer -- --no-baseline     # skip the baseline runs
 //! ```
 //!
@@ -35,6 +35,8 @@
 mod bulk;
 #[path = "reviewer/flood.rs"]
 mod flood;
+#[path = "reviewer/page.rs"]
+mod page;
 #[path = "../tests/util.rs"]
 mod util;
 
@@ -154,7 +156,7 @@ fn main() {
             "--only" => {
                 let list = it
                     .next()
-                    .expect("--only needs a list: latency,burst,trusted,idle,flood,bulk");
+                    .expect("--only needs a list: latency,burst,trusted,idle,flood,bulk,page");
                 opts.only = Some(list.split(',').map(str::to_owned).collect());
             }
             // cargo bench passes --bench; filters and other flags are not used.
@@ -189,6 +191,9 @@ fn main() {
     }
     if opts.wants("bulk") {
         section(&mut report, &bulk::scenario(&opts));
+    }
+    if opts.wants("page") {
+        section(&mut report, &page::scenario(opts.quick));
     }
     let kinds: Vec<bool> = [false, true]
         .into_iter()

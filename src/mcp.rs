@@ -159,7 +159,7 @@ fn call_tool(layout: &Layout, live: &Live, params: &Value) -> Value {
                 name: text("name").unwrap_or("").to_string(),
                 max_age_hours: None,
             };
-            Ok(to_value(jobs::list(layout, &q)?))
+            Ok(to_value(jobs::list(layout, None, &q)?))
         })(),
         "approvals.explain" => (|| {
             let status = match text("status") {

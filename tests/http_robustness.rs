@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::http::{BOB, ok, serve, wait_status};
+use crate::http::{BOB, WAIT, ok, serve, wait_status};
 use crate::util::*;
 
 // ------------------------------------------------------------------------------ robustness
@@ -88,7 +88,11 @@ fn slow_clients_hold_up_neither_decisions_nor_other_requests() {
     for _ in 0..3 {
         let t = Instant::now();
         assert_eq!(web.get("/health").expect(200), json!({"status": "ok"}));
-        assert_eq!(web.get("/api/status").expect(200)["jobs"]["approved"], 1);
+        // Counted from the daemon's index, which follows the move a moment after it is on disk.
+        assert!(wait_for(
+            WAIT,
+            || web.get("/api/status").expect(200)["jobs"]["approved"] == 1
+        ));
         web.get("/api/v1/jobs?status=approved").expect(200);
         assert!(
             t.elapsed() < Duration::from_secs(3),

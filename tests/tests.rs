@@ -32,6 +32,7 @@ mod http_jobs;
 mod http_refusals;
 mod http_robustness;
 mod http_stores;
+mod index;
 mod notify;
 mod peers;
 mod proof;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::args::Cli;
 use super::common::{layout, resolve_job, term};
 use super::demo;
+use super::remote::{self, Asked};
 use crate::core::signature;
 use crate::error::{Error, Result};
 use crate::queue::gate::RulingRequest;
@@ -13,8 +14,10 @@ use crate::queue::metadata::Metadata;
 use crate::queue::review::Trust;
 use crate::queue::{Queue, Status};
 use crate::service::decide;
+use crate::service::jobs::{self, ListQuery};
 use crate::store::audit::Actor;
 use crate::syftbox::{Identity, Layout};
+use serde_json::Value;
 
 pub(crate) fn hash(files: &[PathBuf]) -> Result<()> {
     for f in files {
@@ -134,43 +137,20 @@ pub(crate) fn rules_check(cli: &Cli, job: &str, status: Option<Status>, json: bo
     Ok(())
 }
 
+/// `syft-reviewer jobs`: every job of each status, newest first, from the running daemon's
+/// index through its local API, or read from the disk when no reviewer runs.
 pub(crate) fn jobs(cli: &Cli, status: Option<Status>, json: bool) -> Result<()> {
     let l = layout(cli)?;
-    let q = Queue::new(l.queue.clone());
     let statuses: Vec<Status> = status
         .map(|s| vec![s])
         .unwrap_or_else(|| Status::ALL.to_vec());
     let mut table = Vec::new();
     for s in statuses {
-        for uid in q.list(s) {
-            let dir = q.job_dir(s, &uid);
-            let m = Metadata::read(&dir).ok();
-            let (name, from, created) = match &m {
-                Some(m) => (
-                    m.meta.name.clone(),
-                    m.meta.requester_email.clone(),
-                    m.doc
-                        .get("created_at")
-                        .and_then(|v| v.as_str())
-                        .unwrap_or("")
-                        .to_string(),
-                ),
-                None => ("(unreadable metadata)".into(), String::new(), String::new()),
-            };
+        for row in listed(&l, s)? {
             if json {
-                println!(
-                    "{}",
-                    crate::core::visible::json_line(
-                        &serde_json::json!({"uid": uid, "status": s, "name": name, "requester": from, "created_at": created})
-                    )
-                );
+                print_row(&row);
             } else {
-                table.push([
-                    term(&uid).into_owned(),
-                    s.as_str().to_string(),
-                    term(&from).into_owned(),
-                    term(&name).into_owned(),
-                ]);
+                table.push(table_row(&row));
             }
         }
     }
@@ -194,6 +174,87 @@ fn print_jobs(rows: &[[String; 4]], status: Option<Status>) {
     for [uid, status, from, name] in rows {
         println!("{uid:<w0$}  {status:<w1$}  {from:<w2$}  {name}");
     }
+}
+
+/// The entries of one status, as the API gives them (`view=brief`, page after page) or, without a
+/// running reviewer, as the same listing code reads them from the disk.
+fn listed(l: &Layout, status: Status) -> Result<Vec<Value>> {
+    match from_daemon(l, status) {
+        Ok(Some(rows)) => return Ok(rows),
+        Ok(None) => {}
+        // Worth saying: the listing below may lag what the reviewer sees.
+        Err(why) => eprintln!(
+            "note: the running reviewer could not list the jobs ({why}); read from the disk instead"
+        ),
+    }
+    let q = ListQuery {
+        status,
+        ..ListQuery::default()
+    };
+    let (_, _, rows) = jobs::select(l, None, status, &jobs::filter(&q)?, 0, usize::MAX);
+    rows.iter()
+        .map(|r| serde_json::to_value(r).map_err(|e| Error::invalid("a job entry", e.to_string())))
+        .collect()
+}
+
+/// `Ok(None)` when no reviewer runs, `Err` (why) when one runs but could not answer.
+fn from_daemon(l: &Layout, status: Status) -> std::result::Result<Option<Vec<Value>>, String> {
+    let mut rows = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut offset = 0usize;
+    loop {
+        let path = format!(
+            "/api/v1/jobs?status={status}&view=brief&offset={offset}&limit={}",
+            jobs::MAX_PAGE
+        );
+        let page = match remote::get(&l.state, &path) {
+            Asked::NotRunning if offset == 0 => return Ok(None),
+            Asked::NotRunning => return Err("it stopped answering".into()),
+            Asked::Failed(why) => return Err(why),
+            Asked::Answer(v) => v,
+        };
+        let got = page["jobs"].as_array().cloned().unwrap_or_default();
+        let total = page["total"].as_u64().unwrap_or(0);
+        let n = got.len();
+        // Jobs that moved between pages would shift the offsets: each is kept once.
+        rows.extend(
+            got.into_iter()
+                .filter(|r| seen.insert(r["uid"].to_string())),
+        );
+        offset = offset.saturating_add(n);
+        if n == 0 || offset as u64 >= total {
+            return Ok(Some(rows));
+        }
+    }
+}
+
+fn fields(r: &Value) -> (String, String, String, String) {
+    let text = |k: &str| r[k].as_str().unwrap_or("").to_string();
+    let name = r["name"]
+        .as_str()
+        .map_or_else(|| "(unreadable metadata)".to_string(), str::to_owned);
+    (text("uid"), text("status"), text("requester"), name)
+}
+
+fn print_row(r: &Value) {
+    let (uid, status, from, name) = fields(r);
+    println!(
+        "{}",
+        crate::core::visible::json_line(&serde_json::json!({
+            "uid": uid, "status": status, "name": name, "requester": from,
+            "created_at": r["created_at"].as_str().unwrap_or(""),
+        }))
+    );
+}
+
+fn table_row(r: &Value) -> [String; 4] {
+    let (uid, status, from, name) = fields(r);
+    [
+        term(&uid).into_owned(),
+        status,
+        term(&from).into_owned(),
+        term(&name).into_owned(),
+    ]
 }
 
 pub(crate) fn decide(cli: &Cli, uid: &str, req: RulingRequest) -> Result<()> {

@@ -13,6 +13,7 @@ mod diff;
 mod help_check;
 mod jobs;
 mod keys;
+mod remote;
 mod review;
 mod run;
 mod stores;

@@ -49,6 +49,7 @@ impl Daemon {
                 continue;
             }
             self.bypass.note(path);
+            self.indexer.note(path);
             if let Some(uid) = first_component(path, &pending_dir) {
                 self.touch_pending(uid);
             } else if let Some(uid) = first_component(path, &completed_dir) {

@@ -1,5 +1,5 @@
-//! What the running daemon is doing, published for the web server: `/api/status` and the
-//! Prometheus counters of `/metrics`.
+//! What the running daemon is doing, published for the web server: `/api/status`, the
+//! Prometheus counters of `/metrics`, and the queue's index that listings and counts read.
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
@@ -34,6 +34,8 @@ pub struct Live {
     /// The daemon's notifier, for verdicts given through the web server in its process (gone
     /// once the daemon stops: a verdict is then announced on its own).
     notifier: Mutex<Weak<Notifier>>,
+    /// The queue's index, kept by the daemon (not ready without one: readers use the disk).
+    pub(crate) index: crate::queue::index::Shared,
 }
 
 /// What the daemon found wrong in the decided part of the queue (see `bypass`).
@@ -53,6 +55,7 @@ impl Default for Live {
             counters: Mutex::new(Counters::default()),
             integrity: Mutex::new(Integrity::default()),
             notifier: Mutex::new(Weak::new()),
+            index: Default::default(),
         }
     }
 }
@@ -72,6 +75,17 @@ impl Live {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .upgrade()
+    }
+
+    /// How many jobs each status folder holds, from the daemon's index (`None` without one).
+    pub(crate) fn job_counts(&self) -> Option<Vec<(crate::queue::Status, usize)>> {
+        let ix = self.index.read()?;
+        Some(
+            crate::queue::Status::ALL
+                .iter()
+                .map(|s| (*s, ix.count(*s)))
+                .collect(),
+        )
     }
 
     pub fn snapshot(&self) -> Snapshot {

@@ -9,6 +9,7 @@ pub(crate) mod bypass;
 mod completed;
 mod events;
 mod expiry;
+mod indexer;
 pub mod live;
 mod pending;
 pub(crate) mod retry;
@@ -142,6 +143,8 @@ pub struct Daemon {
     retries: Retries,
     /// Watches the decided status folders for jobs and permissions nobody decided.
     bypass: crate::daemon::bypass::Bypass,
+    /// The queue's index, for the web server.
+    indexer: crate::daemon::indexer::Indexer,
 }
 
 impl Daemon {
@@ -186,6 +189,7 @@ impl Daemon {
             audit_offset: std::fs::metadata(AuditLog::new(&layout).chain_path())
                 .map_or(0, |m| m.len()),
             bypass: crate::daemon::bypass::Bypass::new(&layout, opts.rescan),
+            indexer: crate::daemon::indexer::Indexer::new(Queue::new(layout.queue.clone())),
             layout,
             opts,
         })
@@ -196,6 +200,7 @@ impl Daemon {
         // Verdicts given through the web server in this process are announced by this notifier.
         live.set_notifier(&self.notifier);
         self.bypass.with_live(Some(live.clone()));
+        self.indexer.share(&live);
         self.live = Some(live);
         self
     }

@@ -30,6 +30,7 @@ impl Daemon {
             };
             moved = self.approve(&approvals, first_seen, &mut record);
             self.withdraw_grants(&moved);
+            self.indexer.moved(&moved);
         }
         let decided = record.write(&self.layout);
         self.mover.settled(&moved);
@@ -62,6 +63,7 @@ impl Daemon {
                 self.retries.clear(&uid);
                 continue;
             };
+            self.indexer.reviewed(&uid, &r);
             let outcome = r.verdict.as_ref().map(|v| v.outcome);
             let known = Known {
                 fingerprint,

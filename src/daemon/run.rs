@@ -178,6 +178,7 @@ impl Daemon {
         if let Some(d) = self.stores_due {
             next = next.min(d);
         }
+        next = self.indexer.next_wakeup().map_or(next, |t| next.min(t));
         let held = |(uid, s): (&String, &Settle)| {
             self.retries.ready_at(uid).map_or(s.due, |r| r.max(s.due))
         };
@@ -221,6 +222,7 @@ impl Daemon {
             self.process(Instant::now());
         }
         self.watch_changes(watcher);
+        self.indexer.flush();
         self.bypass.tick(&self.notifier);
         if Instant::now() >= self.next_status {
             self.next_status = Instant::now() + STATUS_EVERY;
@@ -231,6 +233,7 @@ impl Daemon {
     /// Walks the pending and completed folders. Pending jobs that changed since they were last
     /// evaluated (or all of them, at start) are queued for a decision.
     fn full_scan(&mut self, all: bool) {
+        self.indexer.resync();
         let now = Instant::now();
         let mut uids = self.queue.list(Status::Pending);
         uids.sort_unstable();

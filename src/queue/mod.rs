@@ -5,6 +5,7 @@
 pub(crate) mod content;
 pub(crate) mod copies;
 pub mod gate;
+pub(crate) mod index;
 pub(crate) mod inspect;
 pub(crate) mod job;
 pub(crate) mod journal;

@@ -46,10 +46,20 @@ pub(crate) struct Overview {
 }
 
 pub(crate) fn overview(layout: &Layout) -> Result<Overview> {
+    overview_with(layout, None)
+}
+
+/// [`overview`] with the job counts given (the daemon's index), or counted on disk when `None`.
+pub(crate) fn overview_with(
+    layout: &Layout,
+    counts: Option<Vec<(Status, usize)>>,
+) -> Result<Overview> {
     let q = Queue::new(layout.queue.clone());
     let trust = Trust::load(layout)?;
     Ok(Overview {
-        jobs: JobCounts(Status::ALL.iter().map(|s| (*s, q.list(*s).len())).collect()),
+        jobs: JobCounts(
+            counts.unwrap_or_else(|| Status::ALL.iter().map(|s| (*s, q.list(*s).len())).collect()),
+        ),
         allowlisted_senders: trust.allowlist.entries.len(),
         trusted_code: trust.trusted.len(),
         rule_sets: trust

@@ -44,7 +44,7 @@ struct Report<'a> {
 }
 
 pub(crate) fn status(ctx: &Ctx, _: &Call) -> Answer {
-    let o = status::overview(&ctx.layout)?;
+    let o = status::overview_with(&ctx.layout, ctx.live.job_counts())?;
     let s = ctx.live.snapshot();
     let integrity = ctx.live.integrity();
     let layout: &Layout = &ctx.layout;

@@ -9,8 +9,21 @@ use crate::service::jobs::{self, ListQuery};
 /// What a verdict's body looks like, for the error that refuses one.
 pub(crate) const DECIDE_BODY: &str = r#"{"verdict": "approve"|"reject"|"request_changes", "rationale": "...", "signature": "<what you reviewed>"}"#;
 
+/// A page of jobs: summaries with the dry run (`view=full`, the default), or the index's
+/// entries alone (`view=brief`, no job read).
 pub(crate) fn list(ctx: &Ctx, call: &Call) -> Answer {
     let q = &call.query;
+    let brief = match q.get("view") {
+        None | Some("" | "full") => false,
+        Some("brief") => true,
+        Some(v) => {
+            return Err(crate::error::Error::invalid(
+                format!("unknown view {v:?}"),
+                "use view=full (summaries with the dry run) or view=brief (index entries only)",
+            )
+            .into());
+        }
+    };
     let defaults = ListQuery::default();
     let query = ListQuery {
         status: jobs::listed_status(q.get("status"))?,
@@ -20,7 +33,12 @@ pub(crate) fn list(ctx: &Ctx, call: &Call) -> Answer {
         name: q.get("name").unwrap_or("").to_string(),
         max_age_hours: q.number("max_age_hours")?,
     };
-    ok(jobs::list(&ctx.layout, &query)?)
+    let index = Some(&ctx.live.index);
+    if brief {
+        ok(jobs::brief(&ctx.layout, index, &query)?)
+    } else {
+        ok(jobs::list(&ctx.layout, index, &query)?)
+    }
 }
 
 pub(crate) fn detail(ctx: &Ctx, call: &Call) -> Answer {
@@ -35,11 +53,9 @@ pub(crate) fn explain(ctx: &Ctx, call: &Call) -> Answer {
 pub(crate) fn decide(ctx: &Ctx, call: &Call) -> Answer {
     let req: RulingRequest = call.body(DECIDE_BODY)?;
     let uid = call.param(0);
-    ok(decide::decide_reviewed(
-        &ctx.layout,
-        &ctx.live,
-        &ctx.actor,
-        uid,
-        req,
-    )?)
+    let decided = decide::decide_reviewed(&ctx.layout, &ctx.live, &ctx.actor, uid, req)?;
+    // The listing and the counts show the verdict as soon as it is answered.
+    let queue = crate::queue::Queue::new(ctx.layout.queue.clone());
+    ctx.live.index.refresh(&queue, uid);
+    ok(decided)
 }

@@ -199,9 +199,12 @@ impl Api {
 
     /// Prometheus text for `/metrics`.
     pub fn metrics(&self) -> String {
-        let pending = Queue::new(self.ctx.layout.queue.clone())
-            .list(Status::Pending)
-            .len();
+        let pending = match self.ctx.live.index.read() {
+            Some(ix) => ix.count(Status::Pending),
+            None => Queue::new(self.ctx.layout.queue.clone())
+                .list(Status::Pending)
+                .len(),
+        };
         self.ctx.live.prometheus(pending)
     }
 }

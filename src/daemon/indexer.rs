@@ -1,0 +1,219 @@
+//! Keeping the queue's index (`queue::index`) right as the queue changes: every watcher event
+//! under a status folder marks that job for a fresh look once it has been quiet a moment (moves
+//! by the daemon, by the owner's verdicts from any process, by the job runner or by hand), the
+//! daemon's reviews give pending jobs their verdict, and each full scan compares the whole queue
+//! with the index (a stat per job; only what changed is read again).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::daemon::live::Live;
+use crate::queue::index::{self, Shared};
+use crate::queue::review::Review;
+use crate::queue::{Queue, Status};
+
+/// Quiet time before a job folder that had events is read again.
+const SETTLE: Duration = Duration::from_millis(100);
+/// Job folders read per wake-up at most, so a flood of arrivals never holds the loop up long.
+const BATCH: usize = 2_000;
+
+pub(crate) struct Indexer {
+    queue: Queue,
+    /// The index the web server reads: none without a web server (nothing is kept then).
+    live: Option<Arc<Live>>,
+    dirty: HashMap<(Status, String), Instant>,
+    /// A status folder itself changed (created, removed, renamed): compare everything.
+    resync: bool,
+    /// The first comparison is being read; the index is ready once it is.
+    warming: bool,
+    ready_after: bool,
+}
+
+impl Indexer {
+    pub(crate) fn new(queue: Queue) -> Indexer {
+        Indexer {
+            queue,
+            live: None,
+            dirty: HashMap::new(),
+            resync: false,
+            warming: false,
+            ready_after: false,
+        }
+    }
+
+    pub(crate) fn share(&mut self, live: &Arc<Live>) {
+        self.live = Some(live.clone());
+    }
+
+    fn shared(&self) -> Option<&Shared> {
+        self.live.as_deref().map(|l| &l.index)
+    }
+
+    /// A watcher event on `path`.
+    pub(crate) fn note(&mut self, path: &Path) {
+        if self.live.is_none() {
+            return;
+        }
+        let Ok(rel) = path.strip_prefix(&self.queue.root) else {
+            return;
+        };
+        let mut parts = rel.components().map(|c| c.as_os_str().to_str());
+        let Some(Some(status)) = parts.next().map(|s| s.and_then(Status::parse)) else {
+            // The queue folder itself.
+            self.resync |= rel.as_os_str().is_empty();
+            return;
+        };
+        match parts.next() {
+            None => self.resync = true,
+            Some(Some(uid)) if !uid.starts_with('.') => {
+                self.dirty
+                    .entry((status, uid.to_string()))
+                    .or_insert_with(|| Instant::now() + SETTLE);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// The daemon's review of the pending job `uid`.
+    pub(crate) fn reviewed(&mut self, uid: &str, r: &Review) {
+        let Some(s) = self.shared() else { return };
+        if s.write().reviewed(uid, r) {
+            // Known from the review only: the index reads the folder itself next.
+            self.dirty
+                .insert((Status::Pending, uid.to_string()), Instant::now());
+        }
+    }
+
+    /// Jobs the daemon has just moved.
+    pub(crate) fn moved(&self, uids: &[String]) {
+        if let Some(s) = self.shared() {
+            for uid in uids {
+                s.refresh(&self.queue, uid);
+            }
+        }
+    }
+
+    /// When the next marked job is due.
+    pub(crate) fn next_wakeup(&self) -> Option<Instant> {
+        if self.resync || self.ready_after {
+            return Some(Instant::now());
+        }
+        self.dirty.values().min().copied()
+    }
+
+    /// Reads again the marked jobs that are due (a bounded number), or everything if a status
+    /// folder changed.
+    pub(crate) fn flush(&mut self) {
+        if self.live.is_none() {
+            return;
+        }
+        if self.resync {
+            self.resync();
+            return;
+        }
+        let now = Instant::now();
+        let due: Vec<(Status, String)> = self
+            .dirty
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(k, _)| k.clone())
+            .take(BATCH)
+            .collect();
+        if due.len() < BATCH && self.warming {
+            // Caught up with the first comparison once this batch is in.
+            self.warming = false;
+            self.ready_after = true;
+        }
+        if due.is_empty() {
+            self.mark_ready();
+            return;
+        }
+        let Some(shared) = self.shared() else { return };
+        // Read under a read lock only: the web server keeps answering meanwhile.
+        let mut read = Vec::with_capacity(due.len());
+        {
+            let ix = shared.read_always();
+            for (status, uid) in &due {
+                let dir = self.queue.job_dir(*status, uid);
+                let fresh = match (index::stamp(&dir), ix.stamp_of(*status, uid)) {
+                    (None, None) => continue,
+                    (Some((now, _)), Some(was)) if now == was => continue,
+                    (None, Some(_)) => None,
+                    (Some(_), _) => index::read_facts(&dir),
+                };
+                read.push((*status, uid.clone(), fresh));
+            }
+        }
+        let mut ix = shared.write();
+        for (status, uid, fresh) in read {
+            match fresh {
+                Some(f) => ix.put(status, &uid, f),
+                None => ix.remove(status, &uid),
+            }
+        }
+        drop(ix);
+        for k in &due {
+            self.dirty.remove(k);
+        }
+        self.mark_ready();
+    }
+
+    fn mark_ready(&mut self) {
+        if std::mem::take(&mut self.ready_after)
+            && let Some(s) = self.shared()
+        {
+            s.set_ready(true);
+        }
+    }
+
+    /// Compares every status folder with the index: entries of folders gone are dropped, new
+    /// and changed folders marked to be read (by [`flush`](Indexer::flush), a batch at a time,
+    /// so a queue of 100,000 jobs at start never holds the loop up). The index is ready once
+    /// the first comparison is read.
+    pub(crate) fn resync(&mut self) {
+        let Some(live) = self.live.clone() else {
+            return;
+        };
+        let shared = &live.index;
+        self.resync = false;
+        let now = Instant::now();
+        for status in Status::ALL {
+            let on_disk = self.queue.list(status);
+            let known: HashMap<_, _> = shared.read_always().stamps(status).into_iter().collect();
+            let gone: Vec<_> = known
+                .keys()
+                .filter(|uid| on_disk.binary_search_by(|d| d.as_str().cmp(uid)).is_err())
+                .cloned()
+                .collect();
+            if !gone.is_empty() {
+                let mut ix = shared.write();
+                for uid in gone {
+                    ix.remove(status, &uid);
+                }
+            }
+            for uid in on_disk {
+                let changed = match known.get(uid.as_str()) {
+                    None => true,
+                    Some(was) => {
+                        index::stamp(&self.queue.job_dir(status, &uid)).map(|s| s.0) != Some(*was)
+                    }
+                };
+                if changed {
+                    self.dirty.insert((status, uid), now);
+                }
+            }
+        }
+        self.warming |= !shared.is_ready();
+    }
+}
+
+impl Drop for Indexer {
+    fn drop(&mut self) {
+        // A stopped daemon no longer follows the queue: readers go back to the disk.
+        if let Some(s) = self.shared() {
+            s.set_ready(false);
+        }
+    }
+}
