@@ -83,7 +83,7 @@ pub(crate) enum Command {
     },
     /// Decide a pending job yourself: approve, reject or request-changes; with --all, every
     /// pending job the filters select (`decide --all --sender EMAIL reject --rationale TEXT`)
-    Decide(super::decide::DecideArgs),
+    Decide(DecideArgs),
     /// Check a job against the rule sets of config.yaml, condition by condition
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -379,4 +379,48 @@ fn parse_since(s: &str) -> std::result::Result<String, String> {
             "{s:?} is not a date or time: use a local date such as 2026-11-22, or a date and time such as 2026-11-22T10:00"
         ))
     }
+}
+
+/// The verdicts `decide` takes.
+pub(crate) const VERDICTS: [&str; 4] = ["approve", "reject", "request-changes", "request_changes"];
+
+#[derive(Debug, Args)]
+pub(crate) struct DecideArgs {
+    /// The pending job's uid (with --all: the verdict)
+    #[arg(value_name = "UID")]
+    pub(crate) uid: String,
+    /// approve, reject or request-changes
+    #[arg(value_name = "VERDICT", value_parser = VERDICTS)]
+    pub(crate) verdict: Option<String>,
+    /// Why (required for reject and request-changes; shown to the requester)
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) rationale: Option<String>,
+    /// Refuse if the job's signature is no longer this (what you reviewed)
+    #[arg(long, value_name = "SIGNATURE", conflicts_with = "all")]
+    pub(crate) signature: Option<String>,
+    #[command(flatten)]
+    pub(crate) at: StatusArg,
+    /// Decide every pending job the filters select: `decide --all [FILTERS] reject|request-changes
+    /// --rationale TEXT` (approving needs each job's signature: decide them one by one, or in the
+    /// web UI)
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// With --all: jobs whose sender's email contains this (case-insensitive)
+    #[arg(long, value_name = "EMAIL", requires = "all")]
+    pub(crate) sender: Option<String>,
+    /// With --all: jobs whose name contains this (case-insensitive)
+    #[arg(long, value_name = "TEXT", requires = "all")]
+    pub(crate) name: Option<String>,
+    /// With --all: only jobs the rules flag
+    #[arg(long, requires = "all")]
+    pub(crate) flagged: bool,
+    /// With --all: only jobs created at least this long ago (e.g. 90m, 36h, 7d, 2w)
+    #[arg(long, value_name = "DURATION", requires = "all", value_parser = crate::service::bulk::parse_duration)]
+    pub(crate) older_than: Option<chrono::Duration>,
+    /// With --all: decide more than 10 jobs without asking
+    #[arg(long, requires = "all")]
+    pub(crate) yes: bool,
+    /// With --all: print the result as JSON
+    #[arg(long, requires = "all")]
+    pub(crate) json: bool,
 }

@@ -4,10 +4,10 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
+use clap::CommandFactory;
 use clap::error::ErrorKind;
-use clap::{Args, CommandFactory};
 
-use super::args::{Cli, StatusArg};
+use super::args::{Cli, DecideArgs, VERDICTS};
 use super::common::{layout, term};
 use crate::error::{Error, Result};
 use crate::queue::gate::{Ruling, RulingRequest};
@@ -16,50 +16,8 @@ use crate::store::audit::Actor;
 
 /// More jobs than this are decided together only with `--yes` or a confirmation at a terminal.
 pub(crate) const CONFIRM_ABOVE: usize = 10;
-const VERDICTS: [&str; 4] = ["approve", "reject", "request-changes", "request_changes"];
 /// Refusals printed one by one; the rest are counted.
 const PRINTED_REFUSALS: usize = 50;
-
-#[derive(Debug, Args)]
-pub(crate) struct DecideArgs {
-    /// The pending job's uid (with --all: the verdict)
-    #[arg(value_name = "UID")]
-    uid: String,
-    /// approve, reject or request-changes
-    #[arg(value_name = "VERDICT", value_parser = VERDICTS)]
-    verdict: Option<String>,
-    /// Why (required for reject and request-changes; shown to the requester)
-    #[arg(long, value_name = "TEXT")]
-    rationale: Option<String>,
-    /// Refuse if the job's signature is no longer this (what you reviewed)
-    #[arg(long, value_name = "SIGNATURE", conflicts_with = "all")]
-    signature: Option<String>,
-    #[command(flatten)]
-    at: StatusArg,
-    /// Decide every pending job the filters select: `decide --all [FILTERS] reject|request-changes
-    /// --rationale TEXT` (approving needs each job's signature: decide them one by one, or in the
-    /// web UI)
-    #[arg(long)]
-    all: bool,
-    /// With --all: jobs whose sender's email contains this (case-insensitive)
-    #[arg(long, value_name = "EMAIL", requires = "all")]
-    sender: Option<String>,
-    /// With --all: jobs whose name contains this (case-insensitive)
-    #[arg(long, value_name = "TEXT", requires = "all")]
-    name: Option<String>,
-    /// With --all: only jobs the rules flag
-    #[arg(long, requires = "all")]
-    flagged: bool,
-    /// With --all: only jobs created at least this long ago (e.g. 90m, 36h, 7d, 2w)
-    #[arg(long, value_name = "DURATION", requires = "all", value_parser = bulk::parse_duration)]
-    older_than: Option<chrono::Duration>,
-    /// With --all: decide more than 10 jobs without asking
-    #[arg(long, requires = "all")]
-    yes: bool,
-    /// With --all: print the result as JSON
-    #[arg(long, requires = "all")]
-    json: bool,
-}
 
 pub(crate) fn run(cli: &Cli, a: &DecideArgs) -> Result<()> {
     if !a.all {

@@ -8,9 +8,9 @@
 //! re-evaluates only the jobs whose sender or signature it names.
 
 use std::collections::{BTreeMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
+use super::rank::{Rank, key};
 use super::{Daemon, Known, Settle};
 use crate::queue::Status;
 use crate::queue::metadata::Metadata;
@@ -24,30 +24,6 @@ const MAX_OTHER_BATCH: usize = 256;
 /// At most this many due jobs have their metadata read for the order of work per batch, the
 /// newest first (a job that just arrived is ranked before the flood it arrived in).
 const MAX_TRIAGE: usize = 4096;
-
-/// Where a job stands in the order of work; lower goes first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Rank {
-    /// Its sender is allowlisted or an approved peer, or its name is that of trusted code: a
-    /// rule may well approve it.
-    Owner,
-    /// Anyone else: most likely it waits for the owner.
-    Other,
-}
-
-/// A short, stable key for a sender or a signature (0 for none). Equal keys only cost a
-/// needless re-evaluation, never a missed one.
-pub(super) fn key(s: Option<&str>) -> u64 {
-    let Some(s) = s else { return 0 };
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    s.hash(&mut h);
-    h.finish() | 1
-}
-
-/// The sender key of a job: its lowercased `requester_email`.
-pub(super) fn sender_key(sender: Option<&str>) -> u64 {
-    key(sender.map(str::to_lowercase).as_deref())
-}
 
 /// The order of work for one job, from its metadata alone.
 fn rank(meta: Option<&Metadata>, trust: &Trust) -> Rank {
@@ -246,6 +222,7 @@ impl Daemon {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::rank::sender_key;
 
     fn known(sender: Option<&str>, signature: Option<&str>) -> Known {
         Known {

@@ -12,6 +12,7 @@ mod expiry;
 mod indexer;
 pub mod live;
 mod pending;
+mod rank;
 pub(crate) mod retry;
 mod run;
 mod stores;
@@ -71,7 +72,7 @@ struct Settle {
     due: Instant,
     /// Where the job stands in the order of work, from its metadata alone (`None`: not looked
     /// at yet).
-    rank: Option<batch::Rank>,
+    rank: Option<rank::Rank>,
 }
 
 impl Settle {
@@ -91,7 +92,7 @@ impl Settle {
 struct Known {
     fingerprint: u64,
     outcome: Option<Outcome>,
-    /// [`batch::key`] of the lowercased sender and of the signature (0: none).
+    /// [`rank::key`] of the lowercased sender and of the signature (0: none).
     sender: u64,
     signature: u64,
     /// When it expires if nobody decides it (from its own created_at + timeout_seconds).

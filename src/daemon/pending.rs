@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::{Daemon, Known, RETRY_AFTER, Settle, batch};
+use super::{Daemon, Known, RETRY_AFTER, Settle, rank};
 use crate::core::attestation::Standing;
 use crate::core::policy::{Disposition, Method, Outcome, Verdict};
 use crate::queue::Status;
@@ -68,8 +68,8 @@ impl Daemon {
             let known = Known {
                 fingerprint,
                 outcome,
-                sender: batch::sender_key(r.inspection.requester()),
-                signature: batch::key(r.inspection.signature.as_deref()),
+                sender: rank::sender_key(r.inspection.requester()),
+                signature: rank::key(r.inspection.signature.as_deref()),
                 expires: None,
             };
             let repeated = self

@@ -58,7 +58,7 @@ fn whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
 
 /// The request a body asks for.
 pub(crate) fn parse(body: &[u8]) -> Result<BulkRequest, ApiError> {
-    let v: serde_json::Value = super::parse_body(body, BULK_BODY)?;
+    let v: serde_json::Value = super::answer::parse_body(body, BULK_BODY)?;
     check_objects(&v)?;
     let b: Body = serde_json::from_value(v).map_err(|e| {
         ApiError::new(
