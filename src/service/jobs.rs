@@ -231,59 +231,6 @@ pub(crate) fn brief(layout: &Layout, index: Option<&Shared>, q: &ListQuery) -> R
     })
 }
 
-/// A job a filter selects, with the signature a verdict on it must name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Match {
-    pub(crate) uid: String,
-    pub(crate) signature: Option<String>,
-}
-
-/// Every job of `status` that `filter` keeps, newest first, with the signature to decide it by
-/// (for a verdict by filter). Jobs the index has no signature or verdict for yet (read from the
-/// disk, or not reviewed yet) are reviewed here, so the flagged filter and the signatures hold.
-// The selection of verdicts by filter; kept here so the listing's rules have one home.
-#[allow(dead_code)]
-pub(crate) fn matching(
-    layout: &Layout,
-    index: Option<&Shared>,
-    status: Status,
-    filter: &Filter,
-) -> Result<(Source, Vec<Match>)> {
-    let wide = Filter {
-        flagged: None,
-        ..filter.clone()
-    };
-    let (source, _, rows) = select(layout, index, status, &wide, 0, usize::MAX);
-    let queue = Queue::new(layout.queue.clone());
-    let mut trust = None;
-    let mut out = Vec::new();
-    for r in rows {
-        let (signature, flagged) = match (&r.signature, r.flagged) {
-            (Some(s), Some(f)) => (Some(s.clone()), f),
-            _ if status != Status::Pending => (r.signature.clone(), false),
-            _ => {
-                if trust.is_none() {
-                    trust = Some(Trust::load(layout)?);
-                }
-                let Some(t) = &trust else { continue };
-                let rv = review::review(&queue.job_dir(status, &r.uid), &layout.email, t);
-                let flagged = rv
-                    .verdict
-                    .as_ref()
-                    .is_some_and(|v| v.outcome == crate::core::policy::Outcome::Invalid);
-                (rv.inspection.signature.clone(), flagged)
-            }
-        };
-        if filter.flagged.is_none_or(|want| want == flagged) {
-            out.push(Match {
-                uid: r.uid,
-                signature,
-            });
-        }
-    }
-    Ok((source, out))
-}
-
 /// One job with the text of its files (each cut at [`FILE_VIEW_LIMIT`], all of them together
 /// at [`FILE_VIEW_TOTAL`], so a job of many large files costs one bounded read).
 pub(crate) fn detail(layout: &Layout, uid: &str, status: Option<Status>) -> Result<Detail> {
