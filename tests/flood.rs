@@ -5,21 +5,12 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::gate::ok;
 use crate::util::*;
 
 const WAIT: Duration = Duration::from_secs(120);
 const STRANGER: &str = "stranger@flood.example";
 const BOB: &str = "bob@x.org";
-
-fn ok(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "command failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// `n` jobs from `from`, built beside the queue and renamed into `pending/` one by one, as the
 /// queue client does. Returns their uids.
