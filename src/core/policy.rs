@@ -26,6 +26,8 @@ pub struct Facts<'a> {
     pub code_trusted: bool,
     /// Each configured rule set checked against the job (empty when rules are off).
     pub rules: &'a [RuleCheck],
+    /// `approval.enabled: false`: nobody reviews what the rules do not approve.
+    pub no_human_gate: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +181,12 @@ pub struct Verdict {
 }
 
 const WAITING: &str = "it waits for the owner to approve, reject or request changes";
+const NO_GATE: &str = "approval.enabled is false: nobody reviews what the trust rules do not approve, so it is rejected";
+
+/// What becomes of a job no rule approves.
+fn waiting(f: &Facts) -> &'static str {
+    if f.no_human_gate { NO_GATE } else { WAITING }
+}
 
 pub fn decide(f: &Facts) -> Verdict {
     let sender = f.requester.unwrap_or("(unknown sender)");
@@ -188,7 +196,7 @@ pub fn decide(f: &Facts) -> Verdict {
             .iter()
             .map(|p| format!("not auto-approved: {p}"))
             .collect();
-        reasons.push(WAITING.into());
+        reasons.push(waiting(f).into());
         return Verdict {
             outcome: Outcome::Invalid,
             method: None,
@@ -200,7 +208,7 @@ pub fn decide(f: &Facts) -> Verdict {
         return Verdict {
             outcome: Outcome::Invalid,
             method: None,
-            reasons: vec![s.reason(sender).unwrap_or_default(), WAITING.into()],
+            reasons: vec![s.reason(sender).unwrap_or_default(), waiting(f).into()],
         };
     }
     let mut reasons = Vec::new();
@@ -239,7 +247,7 @@ pub fn decide(f: &Facts) -> Verdict {
                 .iter()
                 .map(|d| format!("not approved by trusted code or rules: {d}")),
         );
-        reasons.push(WAITING.into());
+        reasons.push(waiting(f).into());
         return Verdict {
             outcome: Outcome::Invalid,
             method: None,
@@ -287,7 +295,7 @@ pub fn decide(f: &Facts) -> Verdict {
             failed.join("; ")
         ));
     }
-    reasons.push(WAITING.into());
+    reasons.push(waiting(f).into());
     Verdict {
         outcome: Outcome::Wait,
         method: None,
@@ -317,7 +325,27 @@ mod tests {
             signature: Some(SIG),
             code_trusted: false,
             rules: &[],
+            no_human_gate: false,
         }
+    }
+
+    #[test]
+    fn without_a_human_gate_what_would_wait_is_said_to_be_rejected() {
+        let v = decide(&facts());
+        assert_eq!(v.outcome, Outcome::Wait);
+        assert!(v.reasons.last().unwrap().contains("waits for the owner"));
+        let v = decide(&Facts {
+            no_human_gate: true,
+            ..facts()
+        });
+        assert_eq!(v.outcome, Outcome::Wait);
+        assert!(
+            v.reasons
+                .last()
+                .unwrap()
+                .contains("approval.enabled is false"),
+            "{v:?}"
+        );
     }
 
     #[test]

@@ -176,6 +176,7 @@ fn judge(ins: &Inspection, trust: &Trust) -> (Option<Verdict>, Option<Standing>)
             .as_deref()
             .is_some_and(|s| trust.trusted.contains(s)),
         rules: &rules,
+        no_human_gate: !trust.config.approval.enabled,
     };
     let verdict = policy::decide(&facts);
     (Some(verdict), standing)
