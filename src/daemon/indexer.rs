@@ -89,8 +89,9 @@ impl Indexer {
     /// Jobs the daemon has just moved.
     pub(crate) fn moved(&self, uids: &[String]) {
         if let Some(s) = self.shared() {
+            // Approved, or sent back to pending/: the other status folders are not touched.
             for uid in uids {
-                s.refresh(&self.queue, uid);
+                s.refresh_in(&self.queue, uid, &[Status::Pending, Status::Approved]);
             }
         }
     }

@@ -523,7 +523,13 @@ impl Shared {
     /// Looks at `uid` in every status folder now, for a move this process has just made: its
     /// counts and listings are right when the move returns, not once the watcher's event is in.
     pub(crate) fn refresh(&self, queue: &Queue, uid: &str) {
-        let found: Vec<(Status, Option<Facts>)> = Status::ALL
+        self.refresh_in(queue, uid, &Status::ALL);
+    }
+
+    /// [`refresh`](Self::refresh) in `statuses` only: a move touches its source and its
+    /// destination, nothing else.
+    pub(crate) fn refresh_in(&self, queue: &Queue, uid: &str, statuses: &[Status]) {
+        let found: Vec<(Status, Option<Facts>)> = statuses
             .iter()
             .map(|s| (*s, read_facts(&queue.job_dir(*s, uid))))
             .collect();
