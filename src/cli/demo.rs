@@ -71,12 +71,19 @@ pub fn prepare(root: &Path) -> Result<Identity> {
             ),
         ];
         // The trusted sender proves their jobs (their allowlist entry requires it): the demo
-        // makes them an identity key as syft-crypto would, and signs their sample job.
-        let andrew =
-            crate::store::identity::init(&data_dir, SERVER_URL, "andrew@openmined.org", true)?;
-        let andrew_key = crate::store::identity::read_private(&andrew.key_file)?;
+        // makes them an identity key as syft-crypto would, and signs their sample job as
+        // `submit --sign` does, before it enters the queue.
+        const ANDREW: &str = "andrew@openmined.org";
+        let made = crate::store::identity::init(&data_dir, SERVER_URL, ANDREW, true)?;
+        let andrew = Identity {
+            data_dir: data_dir.clone(),
+            email: ANDREW.into(),
+            source: None,
+        };
+        let signer = super::keys::Signer::load(&andrew, Some(&made.key_file))?;
+        let sign = |dir: &Path| signer.sign(dir).map(|_| ());
         for (sample, from, name, description, tag, status) in jobs {
-            let uid = submit(
+            submit(
                 &q,
                 &samples.join(sample),
                 from,
@@ -85,12 +92,8 @@ pub fn prepare(root: &Path) -> Result<Identity> {
                 description,
                 &[tag.into()],
                 status,
-                None,
+                (from == ANDREW).then_some(&sign as BeforeMove),
             )?;
-            if from == "andrew@openmined.org" {
-                let ins = crate::queue::inspect(&q.job_dir(status, &uid), DEMO_OWNER);
-                crate::queue::proof::attest(&ins, &andrew_key, from, &andrew.identity)?;
-            }
         }
     }
     Ok(id)
