@@ -316,11 +316,13 @@ impl Drop for Daemon {
 // Helpers shared by the daemon, bad-input and CLI tests.
 
 impl Sandbox {
-    /// The decision log (`decisions.jsonl`), one JSON value per line.
+    /// The decision log (`decisions.jsonl`), one JSON value per line. A last line without its
+    /// newline is still being appended by the daemon, and is not read yet.
     pub fn decisions(&self) -> Vec<serde_json::Value> {
         fs::read_to_string(self.app_data().join("decisions.jsonl"))
             .unwrap_or_default()
-            .lines()
+            .split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
             .map(|l| serde_json::from_str(l).expect("every decision log line is JSON"))
             .collect()
     }
