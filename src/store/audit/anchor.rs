@@ -95,9 +95,17 @@ pub fn load(state: &Path) -> std::result::Result<Option<Anchor>, Tamper> {
 }
 
 pub fn store(state: &Path, a: &Anchor) -> Result<()> {
+    let mut sync = durable::Sync::batch();
+    store_with(state, a, &mut sync)?;
+    sync.commit()
+}
+
+/// [`store`], leaving the fsyncs to `sync` (an append makes the checkpoint and the anchor
+/// durable together, after the chain itself).
+pub fn store_with(state: &Path, a: &Anchor, sync: &mut durable::Sync) -> Result<()> {
     durable::ensure_private_dir(state, 0o700)?;
     let body = serde_json::to_vec(a).expect("anchors serialize");
-    durable::write_atomic(&path(state), &body, 0o600)
+    durable::write_atomic_with(&path(state), &body, 0o600, sync)
 }
 
 pub fn remove(state: &Path) -> Result<()> {
@@ -190,12 +198,14 @@ impl AuditLog {
         Ok(anchor)
     }
 
-    /// Moves the anchor to the end of `appended`, the entries just written after `count` others.
+    /// Moves the anchor to the end of `appended`, the entries just written after `count` others
+    /// (durable once `sync` commits).
     pub(super) fn advance_anchor(
         &self,
         anchored: Option<Anchor>,
         count: u64,
         appended: &[Entry],
+        sync: &mut durable::Sync,
     ) -> Result<()> {
         let Some(last) = appended.last() else {
             return Ok(());
@@ -206,13 +216,14 @@ impl AuditLog {
             // First append of a version with anchors: the chain as it is becomes the reference.
             _ => hash_of_line(&self.chain_path(), 0).unwrap_or_default(),
         };
-        store(
+        store_with(
             &self.state,
             &Anchor {
                 chain_id,
                 entries: last.seq.saturating_add(1),
                 head: last.hash.clone(),
             },
+            sync,
         )
     }
 

@@ -93,21 +93,32 @@ impl AuditLog {
         f.write_all(&buf)
             .and_then(|()| f.sync_data())
             .map_err(|e| Error::io("append to", &path, e))?;
-        self.write_checkpoint(&key, count + events.len() as u64, &prev)?;
-        self.advance_anchor(anchored, count, &out)?;
+        // The chain is durable first: a checkpoint or anchor ahead of it would read as a cut
+        // chain after a crash. Their own fsyncs are shared (one journal commit on ext4).
+        let mut sync = durable::Sync::batch();
+        self.write_checkpoint(&key, count + events.len() as u64, &prev, &mut sync)?;
+        self.advance_anchor(anchored, count, &out, &mut sync)?;
+        sync.commit()?;
         Ok(out)
     }
 
-    fn write_checkpoint(&self, key: &SigningKey, size: u64, hash: &str) -> Result<()> {
+    fn write_checkpoint(
+        &self,
+        key: &SigningKey,
+        size: u64,
+        hash: &str,
+        sync: &mut durable::Sync,
+    ) -> Result<()> {
         let cp = Checkpoint {
             size,
             hash: hash.to_string(),
             sig: sign_hex(key, &Checkpoint::message(size, hash)),
         };
-        durable::write_atomic(
+        durable::write_atomic_with(
             &self.checkpoint_path(),
             &serde_json::to_vec_pretty(&cp).expect("checkpoints serialize"),
             0o644,
+            sync,
         )
     }
 
@@ -161,7 +172,9 @@ impl AuditLog {
                 .read_checkpoint()
                 .is_none_or(|c| c.size != count || c.hash != head)
         {
-            self.write_checkpoint(key, count, &head)?;
+            let mut sync = durable::Sync::batch();
+            self.write_checkpoint(key, count, &head, &mut sync)?;
+            sync.commit()?;
         }
         Ok((count, head))
     }
