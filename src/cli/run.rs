@@ -49,7 +49,7 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
         rescan: Duration::from_secs(args.rescan_secs),
         once: args.once,
     };
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::sync_channel(crate::daemon::watcher::QUEUE);
     if !args.once {
         let stop = tx.clone();
         ctrlc::set_handler(move || {
