@@ -71,6 +71,9 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
             }
         }
     };
+    if web.is_none() {
+        live.index.set_unread();
+    }
     let ui_url = web
         .as_ref()
         .map(|w| format!("http://127.0.0.1:{}/", w.addr.port()));

@@ -46,7 +46,10 @@ impl Indexer {
     }
 
     pub(crate) fn share(&mut self, live: &Arc<Live>) {
-        self.live = Some(live.clone());
+        // Without a reader (no web server) an index of 100,000 jobs would be memory for nothing.
+        if !live.index.is_unread() {
+            self.live = Some(live.clone());
+        }
     }
 
     fn shared(&self) -> Option<&Shared> {

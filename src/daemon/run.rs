@@ -214,6 +214,8 @@ impl Daemon {
             // Also catches store changes the watcher missed and dataset grants edited by hand.
             self.reload_stores();
             self.full_scan(false);
+            // The scan's listings are gone: with nothing pending, their pages go back too.
+            self.give_back_memory();
             self.rescan_due = Instant::now() + self.opts.rescan;
         }
         // Pending jobs wait for a store change in flight: a job must not be approved under trust

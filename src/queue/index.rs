@@ -483,6 +483,8 @@ impl QueueIndex {
 pub(crate) struct Shared {
     index: RwLock<QueueIndex>,
     ready: AtomicBool,
+    /// Nothing in this process reads it (no web server): the daemon keeps none.
+    unread: AtomicBool,
 }
 
 impl Shared {
@@ -531,6 +533,15 @@ impl Shared {
 
     pub(crate) fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);
+    }
+
+    /// Says that nothing in this process will read the index (before the daemon starts).
+    pub(crate) fn set_unread(&self) {
+        self.unread.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_unread(&self) -> bool {
+        self.unread.load(Ordering::Acquire)
     }
 }
 
