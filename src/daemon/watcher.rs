@@ -603,4 +603,36 @@ mod tests {
         assert!(state.wds.keys().all(|p| p.starts_with(&root)));
         assert_eq!(state.paths.len(), state.wds.len());
     }
+
+    #[test]
+    fn events_lost_to_a_full_channel_come_back_as_one_rescan() {
+        let (tx, rx) = sync_channel(2);
+        let f = Forward {
+            tx,
+            lost: AtomicBool::new(false),
+        };
+        let ev = |p: &str| Ok(Event::new(EventKind::Any).add_path(PathBuf::from(p)));
+        for p in ["/a", "/b", "/c", "/d"] {
+            f.send(ev(p));
+        }
+        let paths = |m: Msg| match m {
+            Msg::Fs(Ok(e)) => (e.need_rescan(), e.paths),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            paths(rx.recv().unwrap()),
+            (false, vec![PathBuf::from("/a")])
+        );
+        assert_eq!(
+            paths(rx.recv().unwrap()),
+            (false, vec![PathBuf::from("/b")])
+        );
+        assert!(rx.try_recv().is_err(), "/c and /d were dropped");
+        f.send(ev("/e"));
+        assert_eq!(paths(rx.recv().unwrap()), (true, vec![]));
+        assert_eq!(
+            paths(rx.recv().unwrap()),
+            (false, vec![PathBuf::from("/e")])
+        );
+    }
 }

@@ -452,4 +452,39 @@ mod tests {
         assert_eq!(f.store.slots.len, slots);
         assert!(f.store.signatures.len <= 5000);
     }
+
+    #[test]
+    fn a_job_moved_between_statuses_is_in_one_of_them_with_its_facts() {
+        use crate::queue::Status;
+        use crate::queue::index::{Facts, Filter, QueueIndex};
+        let facts = |t: i64| Facts {
+            sender: Some("s@x.org".into()),
+            name: Some("N".into()),
+            created: chrono::DateTime::from_timestamp(t, 0).map(|t| t.naive_utc()),
+            updated: t,
+            stamp: t as u64,
+        };
+        let odd = format!("../{}", "é".repeat(100));
+        let uuid = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+        let mut ix = QueueIndex::default();
+        for (i, uid) in [uuid, odd.as_str(), "plain"].into_iter().enumerate() {
+            // Equal times: ordered by uid.
+            ix.put(Status::Pending, uid, facts(if i == 2 { 5 } else { 7 }));
+        }
+        ix.remove(Status::Pending, &odd);
+        ix.put(Status::Approved, &odd, facts(7));
+        let all = Filter::default();
+        let (n, rows) = ix.select(Status::Pending, &all, 0, 10);
+        let uids: Vec<&str> = rows.iter().map(|r| r.uid.as_str()).collect();
+        assert_eq!((n, uids), (2, vec![uuid, "plain"]));
+        let (n, rows) = ix.select(Status::Approved, &all, 0, 10);
+        assert_eq!((n, rows[0].uid.as_str()), (1, odd.as_str()));
+        assert_eq!(rows[0].requester.as_deref(), Some("s@x.org"));
+        assert_eq!(ix.stamp_of(Status::Approved, &odd), Some(7));
+        assert_eq!(ix.stamp_of(Status::Pending, &odd), None);
+        assert_eq!(
+            ix.missing(Status::Pending, |u| u == "plain"),
+            vec![uuid.to_string()]
+        );
+    }
 }
