@@ -15,6 +15,7 @@ use crate::announce::decision::Decision;
 use crate::announce::hooks;
 use crate::announce::mail::{self, MailJob};
 use crate::core::config::{Config, HooksConfig, SmtpConfig};
+use crate::queue::uid::Uid;
 
 /// Notifications that may wait for each worker before new ones are dropped.
 const QUEUE: usize = 64;
@@ -38,7 +39,8 @@ struct Settings {
 #[derive(Default)]
 struct Announced {
     path: Option<PathBuf>,
-    uids: HashSet<String>,
+    /// One per waiting job announced: compact uids (a flood of strangers' jobs is all here).
+    uids: HashSet<Uid>,
 }
 
 pub struct Notifier {
@@ -119,12 +121,20 @@ impl Notifier {
     /// Remembers in `path` which waiting jobs were announced, so each is announced once even
     /// across restarts. Uids no longer in `still_pending` are forgotten.
     pub fn track_announced(&self, path: PathBuf, still_pending: &[String]) {
-        let keep: HashSet<&String> = still_pending.iter().collect();
-        let uids: HashSet<String> = fs::read_to_string(&path)
+        // A queue's listing comes sorted: looked up in place rather than copied into a set.
+        let unsorted: Option<HashSet<&str>> = (!still_pending.is_sorted())
+            .then(|| still_pending.iter().map(String::as_str).collect());
+        let keep = |l: &str| match &unsorted {
+            Some(set) => set.contains(l),
+            None => still_pending
+                .binary_search_by(|p| p.as_str().cmp(l))
+                .is_ok(),
+        };
+        let uids: HashSet<Uid> = fs::read_to_string(&path)
             .unwrap_or_default()
             .lines()
-            .filter(|l| keep.contains(&l.to_string()))
-            .map(str::to_owned)
+            .filter(|l| keep(l))
+            .map(Uid::new)
             .collect();
         let mut text: String = uids.iter().map(|u| format!("{u}\n")).collect();
         if uids.is_empty() {
@@ -146,7 +156,7 @@ impl Notifier {
         }
         {
             let mut a = lock(&self.announced);
-            if !a.uids.insert(d.uid.clone()) {
+            if !a.uids.insert(Uid::new(&d.uid)) {
                 return;
             }
             if let Some(path) = &a.path {

@@ -49,7 +49,7 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
         rescan: Duration::from_secs(args.rescan_secs),
         once: args.once,
     };
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::sync_channel(crate::daemon::watcher::QUEUE);
     if !args.once {
         let stop = tx.clone();
         ctrlc::set_handler(move || {
@@ -71,6 +71,9 @@ pub(crate) fn run(cli: &Cli, args: &RunArgs) -> Result<()> {
             }
         }
     };
+    if web.is_none() {
+        live.index.set_unread();
+    }
     let ui_url = web
         .as_ref()
         .map(|w| format!("http://127.0.0.1:{}/", w.addr.port()));

@@ -15,8 +15,11 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 /// Entries per generation (at most twice this many are held, about 130 bytes each, plus the few
-/// invisible characters kept per file that has any).
-const GENERATION: usize = 16_384;
+/// invisible characters kept per file that has any). A batch of the daemon (at most 1,024 jobs)
+/// reads its files twice, in the review and in the check after the move, so two generations of
+/// this size hold a batch of jobs of up to eight files; more files only cost a second read.
+/// Each generation is allocated whole once (2 MB each), never grown by doubling.
+const GENERATION: usize = 8_192;
 
 /// A file changed this recently may change again within the timestamp granularity of its
 /// filesystem without its times moving: it is hashed each time until it has been quiet this long.
@@ -73,7 +76,7 @@ impl<V: Clone> FileCache<V> {
     fn with<R>(&self, f: impl FnOnce(&mut Generations<V>) -> R) -> R {
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         f(guard.get_or_insert_with(|| Generations {
-            young: HashMap::new(),
+            young: HashMap::with_capacity(GENERATION),
             old: HashMap::new(),
         }))
     }
@@ -109,7 +112,10 @@ impl<V: Clone> FileCache<V> {
 impl<V> Generations<V> {
     fn insert_young(&mut self, key: FileKey, value: V) {
         if self.young.len() >= GENERATION {
-            self.old = std::mem::take(&mut self.young);
+            // The old generation's table is reused for the new one: no allocation, no growth.
+            std::mem::swap(&mut self.old, &mut self.young);
+            self.young.clear();
+            self.young.reserve(GENERATION);
         }
         self.young.insert(key, value);
     }

@@ -196,12 +196,16 @@ impl Daemon {
     }
 
     /// Caps the allocator's per-thread arenas: each batch's worker threads would otherwise
-    /// leave an arena each holding the memory of their share of the batch.
+    /// leave an arena each holding the memory of their share of the batch. And fixes the size
+    /// from which an allocation gets pages of its own (glibc raises it as such blocks are
+    /// freed): a flood's big transient tables and listings then go back to the system when
+    /// dropped instead of staying in the heap as its high-water mark.
     pub(super) fn few_arenas() {
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         // SAFETY: mallopt only changes allocator tuning; it has no preconditions.
         unsafe {
             nix::libc::mallopt(nix::libc::M_ARENA_MAX, 2);
+            nix::libc::mallopt(nix::libc::M_MMAP_THRESHOLD, 128 * 1024);
         }
     }
 

@@ -22,6 +22,7 @@ use crate::daemon::live::{Live, Unexplained};
 use crate::durable::{self, Sync};
 use crate::queue::journal::Mover;
 use crate::queue::metadata::{self, Metadata};
+use crate::queue::uid::Uid;
 use crate::queue::{self, Queue, Status};
 use crate::store::audit::{self, AuditLog};
 use crate::store::decision_log::{DecisionLog, Record};
@@ -84,8 +85,9 @@ pub struct Bypass {
     /// event, so not joined each time).
     decided_dirs: Vec<(PathBuf, PathBuf)>,
     mover: Mover,
-    /// Jobs now in approved/ or running/ that an approval explains.
-    explained: HashMap<String, Explained>,
+    /// Jobs now in approved/ or running/ that an approval explains (one per approved job, so
+    /// the uid is kept in its compact form).
+    explained: HashMap<Uid, Explained>,
     /// Jobs now in approved/ or running/ that nothing explains.
     reported: HashMap<String, Unexplained>,
     /// Approvals read from the chain since the last look, for jobs not seen yet: uid -> signatures.
@@ -209,17 +211,23 @@ impl Bypass {
     /// a job whose files changed is hashed).
     fn scan(&mut self, recheck: bool) -> Vec<Unexplained> {
         // approved/ first: a job moving on to running/ meanwhile is then seen in one or the other.
-        let present: Vec<(Status, String)> = GUARDED
+        // Listed in compact form: every look holds the whole of both folders.
+        let present: Vec<(Status, Uid)> = GUARDED
             .iter()
-            .flat_map(|s| self.queue.list(*s).into_iter().map(|u| (*s, u)))
+            .flat_map(|s| {
+                self.queue
+                    .list_with(*s, Uid::new)
+                    .into_iter()
+                    .map(|u| (*s, u))
+            })
             .collect();
-        let here: HashSet<&str> = present.iter().map(|(_, u)| u.as_str()).collect();
-        self.explained.retain(|u, _| here.contains(u.as_str()));
-        self.reported.retain(|u, _| here.contains(u.as_str()));
+        let here: HashSet<&Uid> = present.iter().map(|(_, u)| u).collect();
+        self.explained.retain(|u, _| here.contains(u));
+        self.reported.retain(|u, _| here.contains(&Uid::new(u)));
         let log = AuditLog::new(&self.layout);
         self.read_recent_approvals(&log);
         let left = self.unexplained_so_far(&present, recheck);
-        self.recent.retain(|u, _| here.contains(u.as_str()));
+        self.recent.retain(|u, _| here.contains(&Uid::new(u)));
         if left.is_empty() {
             return Vec::new();
         }
@@ -238,7 +246,7 @@ impl Bypass {
             let Some(why) = self.unexplained_because(s, &uid, &dir, &history) else {
                 let sigs = history.approvals.get(uid.as_str());
                 let x = Explained::new(&self.queue, s, &uid, sigs.map_or(&[], Vec::as_slice));
-                self.explained.insert(uid, x);
+                self.explained.insert(Uid::new(&uid), x);
                 continue;
             };
             let before = history.reported.contains(uid.as_str());
@@ -268,40 +276,42 @@ impl Bypass {
     /// in approved/ whose code changed: their approvals are read from the chain again).
     fn unexplained_so_far(
         &mut self,
-        present: &[(Status, String)],
+        present: &[(Status, Uid)],
         recheck: bool,
     ) -> Vec<(Status, String)> {
         let mut left = Vec::new();
         let mut in_flight = None;
-        for (s, uid) in present {
-            if let Some(x) = self.explained.get_mut(uid) {
+        for (s, id) in present {
+            if let Some(x) = self.explained.get_mut(id) {
                 if recheck && *s == Status::Approved && x.compared {
-                    let now = signature::fingerprint(&self.queue.job_dir(*s, uid).join("code"));
+                    let dir = id.with_str(|u| self.queue.job_dir(*s, u));
+                    let now = signature::fingerprint(&dir.join("code"));
                     if x.code.is_some_and(|c| c != now) {
                         // Hashed below; unchanged code keeps its explanation.
                         x.code = Some(now);
-                        left.push((*s, uid.clone()));
+                        left.push((*s, id.to_string()));
                     }
                 }
                 continue;
             }
-            if self.reported.contains_key(uid) {
+            let uid = id.to_string();
+            if self.reported.contains_key(&uid) {
                 continue;
             }
-            if let Some(sigs) = self.recent.remove(uid) {
-                let x = Explained::new(&self.queue, *s, uid, &sigs);
-                self.explained.insert(uid.clone(), x);
+            if let Some(sigs) = self.recent.remove(&uid) {
+                let x = Explained::new(&self.queue, *s, &uid, &sigs);
+                self.explained.insert(id.clone(), x);
                 continue;
             }
             // A move in progress writes its decision last; look again once it is done.
             if in_flight
                 .get_or_insert_with(|| self.mover.in_flight())
-                .contains(uid)
+                .contains(&uid)
             {
                 self.due = Some(Instant::now() + SETTLE * 4);
                 continue;
             }
-            left.push((*s, uid.clone()));
+            left.push((*s, uid));
         }
         left
     }
@@ -346,7 +356,7 @@ impl Bypass {
         why: String,
         before: bool,
     ) -> Option<Unexplained> {
-        self.explained.remove(&uid);
+        self.explained.remove(&Uid::new(&uid));
         let meta = Metadata::read(dir).ok();
         let u = Unexplained {
             uid: uid.clone(),

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::daemon::live::Live;
 use crate::queue::index::{self, Shared};
 use crate::queue::review::Review;
+use crate::queue::uid::Uid;
 use crate::queue::{Queue, Status};
 
 /// Quiet time before a job folder that had events is read again.
@@ -23,7 +24,8 @@ pub(crate) struct Indexer {
     queue: Queue,
     /// The index the web server reads: none without a web server (nothing is kept then).
     live: Option<Arc<Live>>,
-    dirty: HashMap<(Status, String), Instant>,
+    /// Job folders to read again (all of them at start: the uids in compact form).
+    dirty: HashMap<(Status, Uid), Instant>,
     /// A status folder itself changed (created, removed, renamed): compare everything.
     resync: bool,
     /// The first comparison is being read; the index is ready once it is.
@@ -44,7 +46,10 @@ impl Indexer {
     }
 
     pub(crate) fn share(&mut self, live: &Arc<Live>) {
-        self.live = Some(live.clone());
+        // Without a reader (no web server) an index of 100,000 jobs would be memory for nothing.
+        if !live.index.is_unread() {
+            self.live = Some(live.clone());
+        }
     }
 
     fn shared(&self) -> Option<&Shared> {
@@ -69,7 +74,7 @@ impl Indexer {
             None => self.resync = true,
             Some(Some(uid)) if !uid.starts_with('.') => {
                 self.dirty
-                    .entry((status, uid.to_string()))
+                    .entry((status, Uid::new(uid)))
                     .or_insert_with(|| Instant::now() + SETTLE);
             }
             Some(_) => {}
@@ -82,7 +87,7 @@ impl Indexer {
         if s.write().reviewed(uid, r) {
             // Known from the review only: the index reads the folder itself next.
             self.dirty
-                .insert((Status::Pending, uid.to_string()), Instant::now());
+                .insert((Status::Pending, Uid::new(uid)), Instant::now());
         }
     }
 
@@ -115,7 +120,7 @@ impl Indexer {
             return;
         }
         let now = Instant::now();
-        let due: Vec<(Status, String)> = self
+        let due: Vec<(Status, Uid)> = self
             .dirty
             .iter()
             .filter(|(_, t)| **t <= now)
@@ -136,15 +141,16 @@ impl Indexer {
         let mut read = Vec::with_capacity(due.len());
         {
             let ix = shared.read_always();
-            for (status, uid) in &due {
-                let dir = self.queue.job_dir(*status, uid);
-                let fresh = match (index::stamp(&dir), ix.stamp_of(*status, uid)) {
+            for (status, id) in &due {
+                let uid = id.to_string();
+                let dir = self.queue.job_dir(*status, &uid);
+                let fresh = match (index::stamp(&dir), ix.stamp_of(*status, &uid)) {
                     (None, None) => continue,
                     (Some((now, _)), Some(was)) if now == was => continue,
                     (None, Some(_)) => None,
                     (Some(_), _) => index::read_facts(&dir),
                 };
-                read.push((*status, uid.clone(), fresh));
+                read.push((*status, uid, fresh));
             }
         }
         let mut ix = shared.write();
@@ -181,28 +187,32 @@ impl Indexer {
         self.resync = false;
         let now = Instant::now();
         for status in Status::ALL {
-            let on_disk = self.queue.list(status);
-            let known: HashMap<_, _> = shared.read_always().stamps(status).into_iter().collect();
-            let gone: Vec<_> = known
-                .keys()
-                .filter(|uid| on_disk.binary_search_by(|d| d.as_str().cmp(uid)).is_err())
-                .cloned()
-                .collect();
+            // In compact form, and what the index has is looked up one uid at a time, not
+            // copied out: a queue of 100,000 jobs is compared without a second copy of it.
+            let mut on_disk = self.queue.list_with(status, Uid::new);
+            on_disk.sort_unstable_by(|a, b| a.with_str(|a| b.with_str(|b| a.cmp(b))));
+            let gone = shared.read_always().missing(status, |uid| {
+                on_disk
+                    .binary_search_by(|d| d.with_str(|d| d.cmp(uid)))
+                    .is_ok()
+            });
             if !gone.is_empty() {
                 let mut ix = shared.write();
                 for uid in gone {
                     ix.remove(status, &uid);
                 }
             }
-            for uid in on_disk {
-                let changed = match known.get(uid.as_str()) {
+            for id in on_disk {
+                let uid = id.to_string();
+                let was = shared.read_always().stamp_of(status, &uid);
+                let changed = match was {
                     None => true,
                     Some(was) => {
-                        index::stamp(&self.queue.job_dir(status, &uid)).map(|s| s.0) != Some(*was)
+                        index::stamp(&self.queue.job_dir(status, &uid)).map(|s| s.0) != Some(was)
                     }
                 };
                 if changed {
-                    self.dirty.insert((status, uid), now);
+                    self.dirty.insert((status, id), now);
                 }
             }
         }

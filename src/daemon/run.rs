@@ -2,7 +2,7 @@
 //! the rescan and status timers), the start-up recovery and the scans that find due work.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
 use super::{Daemon, SHUTDOWN_NOTIFY, STATUS_EVERY, Settle};
@@ -45,7 +45,7 @@ impl Daemon {
     }
 
     /// Runs until a [`Msg::Shutdown`] arrives (or, with `once`, until what is pending is decided).
-    pub fn run(mut self, tx: Sender<Msg>, rx: Receiver<Msg>) -> Result<()> {
+    pub fn run(mut self, tx: SyncSender<Msg>, rx: Receiver<Msg>) -> Result<()> {
         let mut watcher = if self.opts.once {
             None
         } else {
@@ -214,6 +214,8 @@ impl Daemon {
             // Also catches store changes the watcher missed and dataset grants edited by hand.
             self.reload_stores();
             self.full_scan(false);
+            // The scan's listings are gone: with nothing pending, their pages go back too.
+            self.give_back_memory();
             self.rescan_due = Instant::now() + self.opts.rescan;
         }
         // Pending jobs wait for a store change in flight: a job must not be approved under trust

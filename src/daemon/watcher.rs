@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
 use nix::errno::Errno;
@@ -32,6 +32,34 @@ pub enum Msg {
     Shutdown,
 }
 
+/// Messages waiting for the daemon's loop at most (`sync_channel`'s bound). While a batch runs
+/// a burst's events would otherwise pile up in memory, a few hundred bytes each. Past it, the
+/// tree watch waits and leaves the events in the kernel's queue, whose overflow is a rescan;
+/// the `notify` watches (which must not wait: their thread also serves the daemon's changes of
+/// watches) drop events and ask for a rescan once there is room.
+pub const QUEUE: usize = 4096;
+
+/// The `notify` watches' way into the daemon's loop, never waiting.
+struct Forward {
+    tx: SyncSender<Msg>,
+    lost: AtomicBool,
+}
+
+impl Forward {
+    fn send(&self, ev: notify::Result<Event>) {
+        if self.lost.load(Ordering::Acquire) {
+            let rescan = Event::new(EventKind::Other).set_flag(Flag::Rescan);
+            if self.tx.try_send(Msg::Fs(Ok(rescan))).is_err() {
+                return;
+            }
+            self.lost.store(false, Ordering::Release);
+        }
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(Msg::Fs(ev)) {
+            self.lost.store(true, Ordering::Release);
+        }
+    }
+}
+
 pub struct Watcher {
     inner: RecommendedWatcher,
     /// The recursive targets.
@@ -49,18 +77,20 @@ const LIMIT_HINT: &str = "the inotify watch limit is reached: raise it with \
 until then changes are picked up by the periodic rescan";
 
 impl Watcher {
-    pub fn new(tx: Sender<Msg>, top: PathBuf) -> Result<Watcher> {
+    pub fn new(tx: SyncSender<Msg>, top: PathBuf) -> Result<Watcher> {
         let tree = TreeWatch::new(tx.clone()).map_err(|e| Error::Watch {
             path: top.clone(),
             message: describe(&e),
         })?;
-        let inner = notify::recommended_watcher(move |ev| {
-            let _ = tx.send(Msg::Fs(ev));
-        })
-        .map_err(|e| Error::Watch {
-            path: top.clone(),
-            message: describe(&e),
-        })?;
+        let forward = Forward {
+            tx,
+            lost: AtomicBool::new(false),
+        };
+        let inner =
+            notify::recommended_watcher(move |ev| forward.send(ev)).map_err(|e| Error::Watch {
+                path: top.clone(),
+                message: describe(&e),
+            })?;
         Ok(Watcher {
             inner,
             tree,
@@ -218,7 +248,7 @@ fn watch_error(e: Errno, path: &Path) -> notify::Error {
 }
 
 impl TreeWatch {
-    fn new(tx: Sender<Msg>) -> notify::Result<TreeWatch> {
+    fn new(tx: SyncSender<Msg>) -> notify::Result<TreeWatch> {
         let inotify = Arc::new(
             Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
                 .map_err(|e| notify::Error::io(std::io::Error::from(e)))?,
@@ -289,7 +319,7 @@ impl Drop for TreeWatch {
     }
 }
 
-fn read_loop(inotify: &Inotify, state: &Mutex<Tree>, stop: &AtomicBool, tx: &Sender<Msg>) {
+fn read_loop(inotify: &Inotify, state: &Mutex<Tree>, stop: &AtomicBool, tx: &SyncSender<Msg>) {
     use nix::poll::{PollFd, PollFlags, poll};
     while !stop.load(Ordering::SeqCst) {
         let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
@@ -503,7 +533,7 @@ pub fn describe(e: &notify::Error) -> String {
 mod tests {
     use super::*;
     use std::fs;
-    use std::sync::mpsc::{Receiver, channel};
+    use std::sync::mpsc::{Receiver, sync_channel};
     use std::time::{Duration, Instant};
 
     /// Every path reported until `want` shows up (or 5 s pass).
@@ -529,7 +559,7 @@ mod tests {
         let outside = tmp.path().join("outside");
         fs::create_dir_all(&root).unwrap();
         fs::create_dir_all(outside.join("job/code")).unwrap();
-        let (tx, rx) = channel();
+        let (tx, rx) = sync_channel(QUEUE);
         let tree = TreeWatch::new(tx).unwrap();
         tree.add_root(&root).unwrap();
         assert!(tree.has_root(&root));
@@ -572,5 +602,37 @@ mod tests {
         let state = tree.state.lock().unwrap();
         assert!(state.wds.keys().all(|p| p.starts_with(&root)));
         assert_eq!(state.paths.len(), state.wds.len());
+    }
+
+    #[test]
+    fn events_lost_to_a_full_channel_come_back_as_one_rescan() {
+        let (tx, rx) = sync_channel(2);
+        let f = Forward {
+            tx,
+            lost: AtomicBool::new(false),
+        };
+        let ev = |p: &str| Ok(Event::new(EventKind::Any).add_path(PathBuf::from(p)));
+        for p in ["/a", "/b", "/c", "/d"] {
+            f.send(ev(p));
+        }
+        let paths = |m: Msg| match m {
+            Msg::Fs(Ok(e)) => (e.need_rescan(), e.paths),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            paths(rx.recv().unwrap()),
+            (false, vec![PathBuf::from("/a")])
+        );
+        assert_eq!(
+            paths(rx.recv().unwrap()),
+            (false, vec![PathBuf::from("/b")])
+        );
+        assert!(rx.try_recv().is_err(), "/c and /d were dropped");
+        f.send(ev("/e"));
+        assert_eq!(paths(rx.recv().unwrap()), (true, vec![]));
+        assert_eq!(
+            paths(rx.recv().unwrap()),
+            (false, vec![PathBuf::from("/e")])
+        );
     }
 }

@@ -4,17 +4,21 @@
 //! and shares it with the web server through `daemon::live`; a listing without the daemon builds
 //! a one-off index of one status folder from the disk, so both answer through the same code.
 //!
-//! An entry is about a hundred bytes: senders and names that repeat in a flood are stored once
-//! (interned, counted), the signature as 32 bytes, times as integers. A page costs what it skips
-//! and shows, a count costs nothing, and a filter walks the entries of one status (no sort).
+//! An entry is under a hundred bytes (`folder`): senders and names that repeat in a flood are
+//! stored once (interned, counted), the signature as 32 bytes, times as integers, a UUID as 16
+//! bytes. A page costs its blocks and rows, a count costs nothing, and a filter walks the entries
+//! of one status (no sort).
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap};
+mod folder;
+
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use folder::Folder;
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
@@ -81,7 +85,7 @@ const NONE: Sym = u32::MAX;
 /// `created_at` of a job whose metadata has none (sorts last, newest first).
 const NO_TIME: i64 = i64::MIN;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Entry {
     created: i64,
     /// When `metadata.json` last changed (seconds since the epoch).
@@ -92,15 +96,6 @@ struct Entry {
     name: Sym,
     signature: Option<[u8; 32]>,
     verdict: Option<Short>,
-}
-
-type Key = (Reverse<i64>, Arc<str>);
-
-/// The jobs of one status folder, newest first, and where each is in that order.
-#[derive(Debug, Default)]
-struct Folder {
-    created: HashMap<Arc<str>, i64>,
-    order: BTreeMap<Key, Entry>,
 }
 
 /// Strings stored once however many entries use them.
@@ -308,24 +303,21 @@ impl QueueIndex {
     }
 
     pub(crate) fn count(&self, status: Status) -> usize {
-        self.folders[slot(status)].order.len()
+        self.folders[slot(status)].len()
     }
 
     /// The stamp the entry was read with.
     pub(crate) fn stamp_of(&self, status: Status, uid: &str) -> Option<u64> {
-        let f = &self.folders[slot(status)];
-        let created = *f.created.get(uid)?;
-        f.order
-            .get(&(Reverse(created), Arc::from(uid)))
-            .map(|e| e.stamp)
+        self.folders[slot(status)].get(uid).map(|e| e.stamp)
     }
 
-    /// Every uid of a status with its entry's stamp.
-    pub(crate) fn stamps(&self, status: Status) -> Vec<(Arc<str>, u64)> {
-        self.folders[slot(status)]
-            .order
-            .iter()
-            .map(|((_, uid), e)| (uid.clone(), e.stamp))
+    /// The uids of `status` for which `present` is false, to be forgotten.
+    pub(crate) fn missing(&self, status: Status, present: impl Fn(&str) -> bool) -> Vec<String> {
+        let f = &self.folders[slot(status)];
+        f.ids()
+            .map(|id| f.uid(id))
+            .filter(|u| !present(u.as_str()))
+            .map(|u| u.as_str().to_string())
             .collect()
     }
 
@@ -390,16 +382,11 @@ impl QueueIndex {
     }
 
     fn take(&mut self, status: Status, uid: &str) -> Option<Entry> {
-        let f = &mut self.folders[slot(status)];
-        let (uid, created) = f.created.remove_entry(uid)?;
-        f.order.remove(&(Reverse(created), uid))
+        self.folders[slot(status)].take(uid)
     }
 
     fn insert(&mut self, status: Status, uid: &str, e: Entry) {
-        let f = &mut self.folders[slot(status)];
-        let uid: Arc<str> = Arc::from(uid);
-        f.created.insert(uid.clone(), e.created);
-        f.order.insert((Reverse(e.created), uid), e);
+        self.folders[slot(status)].insert(uid, e);
     }
 
     /// The entries of `status` that `filter` keeps, newest first: how many there are, and
@@ -428,39 +415,22 @@ impl QueueIndex {
             && before.is_none()
             && filter.flagged.is_none();
         if plain {
-            let len = f.order.len();
-            let take = limit.min(len.saturating_sub(offset));
-            // A far page is counted from the far end: at most half the entries are skipped.
-            let rows = if take == 0 {
-                Vec::new()
-            } else if offset > len / 2 {
-                let mut rows: Vec<Row> = f
-                    .order
-                    .iter()
-                    .rev()
-                    .skip(len - offset - take)
-                    .take(take)
-                    .map(|(k, e)| self.row(status, k, e))
-                    .collect();
-                rows.reverse();
-                rows
-            } else {
-                f.order
-                    .iter()
-                    .skip(offset)
-                    .take(take)
-                    .map(|(k, e)| self.row(status, k, e))
-                    .collect()
-            };
-            return (len, rows);
+            let rows = f
+                .page(offset, limit)
+                .into_iter()
+                .filter_map(|id| self.row(status, f, id))
+                .collect();
+            return (f.len(), rows);
         }
         let mut total = 0usize;
         let mut rows = Vec::new();
-        for (k, e) in &f.order {
+        for id in f.ids() {
+            let created = f.created(id);
             // Newest first: once past `since`, nothing further is recent enough.
-            if since.is_some_and(|s| e.created < s) {
+            if since.is_some_and(|s| created < s) {
                 break;
             }
+            let Some(e) = f.entry(id) else { continue };
             let keep = hit(&senders, e.sender)
                 && hit(&names, e.name)
                 && before.is_none_or(|b| e.created != NO_TIME && e.created < b)
@@ -470,18 +440,22 @@ impl QueueIndex {
             if !keep {
                 continue;
             }
-            if total >= offset && rows.len() < limit {
-                rows.push(self.row(status, k, e));
+            if total >= offset
+                && rows.len() < limit
+                && let Some(r) = self.row(status, f, id)
+            {
+                rows.push(r);
             }
             total += 1;
         }
         (total, rows)
     }
 
-    fn row(&self, status: Status, (_, uid): &Key, e: &Entry) -> Row {
+    fn row(&self, status: Status, f: &Folder, id: u32) -> Option<Row> {
+        let e = f.entry(id)?;
         let text = |id| self.strings.text(id).map(|s| s.to_string());
-        Row {
-            uid: uid.to_string(),
+        Some(Row {
+            uid: f.uid(id).as_str().to_string(),
             status,
             name: text(e.name),
             requester: text(e.sender),
@@ -498,7 +472,7 @@ impl QueueIndex {
             method: e.verdict.and_then(|v| v.method),
             flagged: e.verdict.map(|v| v.flagged()),
             proof: e.verdict.and_then(|v| v.proof),
-        }
+        })
     }
 }
 
@@ -509,6 +483,8 @@ impl QueueIndex {
 pub(crate) struct Shared {
     index: RwLock<QueueIndex>,
     ready: AtomicBool,
+    /// Nothing in this process reads it (no web server): the daemon keeps none.
+    unread: AtomicBool,
 }
 
 impl Shared {
@@ -557,6 +533,15 @@ impl Shared {
 
     pub(crate) fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);
+    }
+
+    /// Says that nothing in this process will read the index (before the daemon starts).
+    pub(crate) fn set_unread(&self) {
+        self.unread.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_unread(&self) -> bool {
+        self.unread.load(Ordering::Acquire)
     }
 }
 
@@ -664,15 +649,25 @@ mod tests {
                 &uid,
                 facts("flood@junk.example", "Analysis", i as i64, i),
             );
+            // Reviewed, each with code of its own: every entry has a signature.
+            if let Some(mut e) = ix.take(Status::Pending, &uid) {
+                let mut sig = [0u8; 32];
+                sig[..8].copy_from_slice(&i.to_le_bytes());
+                e.signature = Some(sig);
+                ix.insert(Status::Pending, &uid, e);
+            }
         }
         let after = rss();
-        println!("entry {} bytes", std::mem::size_of::<Entry>());
+        let held = ix.folders[slot(Status::Pending)].bytes();
+        println!("slot {} bytes", folder::Folder::slot_size());
         println!(
-            "100,000 entries: {} kB ({} bytes each)",
+            "100,000 entries: {} kB of RSS ({} bytes each); {} bytes each held by the folder",
             after - before,
-            (after - before) * 1024 / 100_000
+            (after - before) * 1024 / 100_000,
+            held / 100_000
         );
         assert_eq!(ix.count(Status::Pending), 100_000);
+        assert!(held / 100_000 < 110, "{held}");
     }
 
     #[test]

@@ -88,6 +88,14 @@ impl Queue {
 
     /// Job folder names in a status folder (files, our temp names and odd names skipped).
     pub fn list(&self, s: Status) -> Vec<String> {
+        let mut out = self.list_with(s, str::to_owned);
+        out.sort();
+        out
+    }
+
+    /// [`list`](Self::list), each name made into a `T` as it is read (a compact form, so a
+    /// folder of 100,000 jobs is not held as strings first), in no particular order.
+    pub(crate) fn list_with<T>(&self, s: Status, mut f: impl FnMut(&str) -> T) -> Vec<T> {
         let dir = self.status_dir(s);
         let Ok(entries) = fs::read_dir(&dir) else {
             return Vec::new();
@@ -98,7 +106,7 @@ impl Queue {
                 continue;
             }
             match entry.file_name().into_string() {
-                Ok(name) if !name.starts_with('.') => out.push(name),
+                Ok(name) if !name.starts_with('.') => out.push(f(&name)),
                 Ok(_) => {}
                 Err(raw) => log::warn!(
                     "ignoring {}/{}: the folder name is not UTF-8",
@@ -107,7 +115,6 @@ impl Queue {
                 ),
             }
         }
-        out.sort();
         out
     }
 

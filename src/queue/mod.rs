@@ -15,6 +15,7 @@ pub(crate) mod par;
 pub(crate) mod proof;
 pub(crate) mod record;
 pub mod review;
+pub(crate) mod uid;
 
 pub use inspect::inspect;
 pub use job::Inspection;
