@@ -44,7 +44,8 @@ pub(crate) fn ask(state: &Path, path_and_query: &str) -> Result<Option<Value>, S
 
 /// Every index entry (`view=brief`) that the listing `query` (e.g. `status=pending&sender=x`)
 /// selects, page after page, handed to `each` one at a time so that only what the caller keeps
-/// is held. `Ok(false)` when no reviewer runs; `Err` (why) when one runs but could not answer.
+/// is held. `Ok(false)` when no reviewer runs (or its index is not built yet); `Err` (why) when
+/// one runs but could not answer.
 pub(crate) fn each_entry(
     state: &Path,
     query: &str,
@@ -63,6 +64,11 @@ pub(crate) fn each_entry(
             Asked::Failed(why) => return Err(why),
             Asked::Answer(v) => v,
         };
+        // A reviewer whose index is not built yet would read the whole folder for every page:
+        // reading it once here is cheaper.
+        if offset == 0 && page["source"] != "index" {
+            return Ok(false);
+        }
         let got = page["jobs"].as_array().map_or(&[][..], Vec::as_slice);
         let total = page["total"].as_u64().unwrap_or(0);
         // Jobs that moved between pages would shift the offsets: each is handed over once.

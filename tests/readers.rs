@@ -155,3 +155,37 @@ fn status_mcp_and_bulk_filters_answer_from_the_running_reviewers_index() {
         assert_eq!(sb.status_of(uid).as_deref(), Some("rejected"));
     }
 }
+
+/// The full page shows a job as its last page did while nothing changed, and any change at once:
+/// an edit of its code in place (the same size, so only the times tell) and a copy of its uid in
+/// another status folder.
+#[test]
+fn a_full_page_shows_every_change_of_a_job_it_showed_before() {
+    let sb = Sandbox::new();
+    let uid = sb.submit(EVE, &simple_code());
+    let web = serve(&sb, &QUIET_WEB);
+    until_reviewed(&web, 1, 1, 0);
+    let page = || web.get("/api/v1/jobs?limit=50").expect(200)["jobs"][0].clone();
+    // Once the folder has been left alone a while, its summary is kept between pages.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let first = page();
+    assert_eq!(page(), first);
+    assert_eq!(first["warnings"], json!([]), "{first}");
+
+    // The same number of bytes, one of them an invisible character.
+    let main = sb.job_dir("pending", &uid).join("code/main.py");
+    std::fs::write(&main, "print('rows:'\u{200b}2)\n").unwrap();
+    assert_eq!(std::fs::metadata(&main).unwrap().len(), 19);
+    let changed = page();
+    assert_ne!(changed["signature"], first["signature"], "{changed}");
+    assert!(
+        changed["warnings"].to_string().contains("main.py"),
+        "{changed}"
+    );
+
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(page(), changed);
+    std::fs::create_dir_all(sb.job_dir("failed", &uid)).unwrap();
+    let copied = page();
+    assert_eq!(copied["verdict"], "flag", "{copied}");
+}

@@ -11,6 +11,7 @@ pub(crate) mod diff;
 pub(crate) mod jobs;
 pub(crate) mod peers;
 pub(crate) mod select;
+pub(crate) mod shown;
 pub(crate) mod status;
 pub(crate) mod trust;
 pub(crate) mod votes;
