@@ -69,27 +69,34 @@ pub(crate) fn state(
         .ok()
         .and_then(|d| i64::try_from(d.as_secs()).ok())?;
     let (mut sum, mut count, mut newest) = (0u64, 0usize, i64::MIN);
-    for entry in walkdir::WalkDir::new(dir).follow_links(false) {
-        let entry = entry.ok()?;
-        let m = entry.metadata().ok()?;
-        count += 1;
-        if count > MAX_ENTRIES {
-            return None;
-        }
+    let mut note = |path: &Path, m: &std::fs::Metadata| {
         let mut h = DefaultHasher::new();
-        entry.path().hash(&mut h);
-        (
-            m.len(),
-            m.mtime(),
-            m.mtime_nsec(),
-            m.ctime(),
-            m.ctime_nsec(),
-        )
-            .hash(&mut h);
+        path.hash(&mut h);
+        (m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()).hash(&mut h);
         (m.ino(), m.mode(), m.nlink()).hash(&mut h);
         // Entries are summed in any order: the same set gives the same state.
         sum = sum.wrapping_add(h.finish());
         newest = newest.max(m.mtime()).max(m.ctime());
+    };
+    let root = std::fs::symlink_metadata(dir).ok()?;
+    note(dir, &root);
+    // Each entry is looked at relative to its open folder (`DirEntry::metadata`), not by its
+    // whole path: the path lookups were most of the cost.
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).ok()? {
+            let entry = entry.ok()?;
+            let m = entry.metadata().ok()?;
+            count += 1;
+            if count > MAX_ENTRIES {
+                return None;
+            }
+            let path = entry.path();
+            note(&path, &m);
+            if m.is_dir() {
+                folders.push(path);
+            }
+        }
     }
     if newest.saturating_add(QUIET_SECS) >= now {
         return None;
