@@ -72,7 +72,14 @@ pub(crate) fn state(
     let mut note = |path: &Path, m: &std::fs::Metadata| {
         let mut h = DefaultHasher::new();
         path.hash(&mut h);
-        (m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()).hash(&mut h);
+        (
+            m.len(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec(),
+        )
+            .hash(&mut h);
         (m.ino(), m.mode(), m.nlink()).hash(&mut h);
         // Entries are summed in any order: the same set gives the same state.
         sum = sum.wrapping_add(h.finish());
