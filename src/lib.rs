@@ -4,7 +4,8 @@
 //! ARCHITECTURE.md): [`error`], [`durable`] and [`syftbox`] (SyftBox paths) under everything;
 //! [`core`] (policy, rules, signature); [`queue`] (the job queue: inspection, review, moves, the
 //! human gate); [`store`] (the owner's state); [`announce`] (hooks and mail); and the three
-//! front ends over them: [`daemon`], [`web`], [`cli`] and [`mcp`].
+//! front ends over them: [`daemon`], [`web`], [`cli`] and [`mcp`] (the last two ask a running
+//! reviewer through [`remote`]).
 
 pub(crate) mod announce;
 pub mod cli;
@@ -14,6 +15,7 @@ pub(crate) mod durable;
 pub mod error;
 pub(crate) mod mcp;
 pub mod queue;
+pub(crate) mod remote;
 pub(crate) mod service;
 pub mod store;
 pub mod syftbox;

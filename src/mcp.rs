@@ -159,6 +159,9 @@ fn call_tool(layout: &Layout, live: &Live, params: &Value) -> Value {
                 name: text("name").unwrap_or("").to_string(),
                 max_age_hours: None,
             };
+            if let Some(page) = from_daemon(layout, &q) {
+                return Ok(page);
+            }
             Ok(to_value(jobs::list(layout, None, &q)?))
         })(),
         "approvals.explain" => (|| {
@@ -189,11 +192,22 @@ fn call_tool(layout: &Layout, live: &Live, params: &Value) -> Value {
         })(),
         "approvals.decide_many" => (|| {
             let req = parse_bulk(args.to_string().as_bytes())?;
-            Ok(to_value(bulk::decide_many(
+            bulk::check_request(&req)?;
+            // Chosen from the running reviewer's index when one answers, else from the disk.
+            let chosen = match &req.selection {
+                bulk::Selection::Filter(f) => crate::remote::chosen(&layout.state, f)
+                    .unwrap_or_else(|why| {
+                        log::warn!("the running reviewer could not choose the jobs ({why}); read from the disk");
+                        None
+                    }),
+                bulk::Selection::List(_) => None,
+            };
+            Ok(to_value(bulk::decide_among(
                 layout,
                 &Actor::Mcp,
                 &req,
                 None,
+                chosen,
             )?))
         })(),
         other => {
@@ -221,6 +235,26 @@ fn call_tool(layout: &Layout, live: &Live, params: &Value) -> Value {
         "structuredContent": body,
         "isError": is_error,
     })
+}
+
+/// The page `q` asks for from the running reviewer (`GET /api/v1/jobs`: chosen from its index),
+/// or `None` when none answers, so the page is read from the disk.
+fn from_daemon(layout: &Layout, q: &ListQuery) -> Option<Value> {
+    let (offset, limit) = (q.offset.to_string(), q.limit.to_string());
+    let query = crate::remote::query(&[
+        ("status", q.status.as_str()),
+        ("sender", &q.sender),
+        ("name", &q.name),
+        ("offset", &offset),
+        ("limit", &limit),
+    ]);
+    match crate::remote::ask(&layout.state, &format!("/api/v1/jobs?{query}")) {
+        Ok(page) => page,
+        Err(why) => {
+            log::warn!("the running reviewer could not list the jobs ({why}); read from the disk");
+            None
+        }
+    }
 }
 
 /// A call's arguments as recorded: a list of thousands of jobs is cut (each decided job has its

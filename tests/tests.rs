@@ -38,5 +38,6 @@ mod peers;
 mod proof;
 mod proof_flow;
 mod python_interop;
+mod readers;
 mod util;
 mod venv;

@@ -12,6 +12,7 @@ use super::common::{layout, term};
 use crate::error::{Error, Result};
 use crate::queue::gate::{Ruling, RulingRequest};
 use crate::service::bulk::{self, BulkOutcome, BulkRequest, Filter, JobOutcome, Selection};
+use crate::service::select;
 use crate::store::audit::Actor;
 
 /// More jobs than this are decided together only with `--yes` or a confirmation at a terminal.
@@ -64,7 +65,17 @@ pub(crate) fn run(cli: &Cli, a: &DecideArgs) -> Result<()> {
     let l = layout(cli)?;
     // The request is checked (verdict, rationale) before anything is counted or asked.
     bulk::check_request(&req)?;
-    let preview = bulk::preview(&l, &filter, 3)?;
+    let chosen = match crate::remote::chosen(&l.state, &filter) {
+        Ok(Some(c)) => c,
+        Ok(None) => select::from_disk(&l, &filter, crate::queue::metadata::now_naive()),
+        Err(why) => {
+            eprintln!(
+                "note: the running reviewer could not choose the jobs ({why}); read from the disk instead"
+            );
+            select::from_disk(&l, &filter, crate::queue::metadata::now_naive())
+        }
+    };
+    let preview = bulk::preview(&l, &filter, &chosen, 3)?;
     if preview.matched == 0 {
         println!("no pending job matches");
         return Ok(());
@@ -74,7 +85,7 @@ pub(crate) fn run(cli: &Cli, a: &DecideArgs) -> Result<()> {
     if preview.matched > CONFIRM_ABOVE && !a.yes {
         confirm(verdict, &preview)?;
     }
-    let out = bulk::decide_many(&l, &Actor::Cli, &req, None)?;
+    let out = bulk::decide_among(&l, &Actor::Cli, &req, None, Some(chosen))?;
     print(&out, a.json);
     Ok(())
 }

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use super::args::Cli;
 use super::common::{layout, resolve_job, term};
 use super::demo;
-use super::remote::{self, Asked};
 use crate::core::signature;
 use crate::error::{Error, Result};
 use crate::queue::gate::RulingRequest;
@@ -200,32 +199,9 @@ fn listed(l: &Layout, status: Status) -> Result<Vec<Value>> {
 /// `Ok(None)` when no reviewer runs, `Err` (why) when one runs but could not answer.
 fn from_daemon(l: &Layout, status: Status) -> std::result::Result<Option<Vec<Value>>, String> {
     let mut rows = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut offset = 0usize;
-    loop {
-        let path = format!(
-            "/api/v1/jobs?status={status}&view=brief&offset={offset}&limit={}",
-            jobs::MAX_PAGE
-        );
-        let page = match remote::get(&l.state, &path) {
-            Asked::NotRunning if offset == 0 => return Ok(None),
-            Asked::NotRunning => return Err("it stopped answering".into()),
-            Asked::Failed(why) => return Err(why),
-            Asked::Answer(v) => v,
-        };
-        let got = page["jobs"].as_array().cloned().unwrap_or_default();
-        let total = page["total"].as_u64().unwrap_or(0);
-        let n = got.len();
-        // Jobs that moved between pages would shift the offsets: each is kept once.
-        rows.extend(
-            got.into_iter()
-                .filter(|r| seen.insert(r["uid"].to_string())),
-        );
-        offset = offset.saturating_add(n);
-        if n == 0 || offset as u64 >= total {
-            return Ok(Some(rows));
-        }
-    }
+    let q = crate::remote::query(&[("status", status.as_str())]);
+    let running = crate::remote::each_entry(&l.state, &q, |r| rows.push(r.clone()))?;
+    Ok(running.then_some(rows))
 }
 
 fn fields(r: &Value) -> (String, String, String, String) {

@@ -13,9 +13,9 @@ mod diff;
 mod help_check;
 mod jobs;
 mod keys;
-mod remote;
 mod review;
 mod run;
+mod status;
 mod stores;
 
 use std::io::Write;
@@ -74,7 +74,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Some(Command::Trust(cmd)) => stores::trust(&cli, cmd),
         Some(Command::Peers(cmd)) => stores::peers(&cli, cmd),
         Some(Command::Jobs { status, json }) => jobs::jobs(&cli, *status, *json),
-        Some(Command::Status { json }) => audit::status(&cli, *json),
+        Some(Command::Status { json }) => status::status(&cli, *json),
         Some(Command::Decide(args)) => decide::run(&cli, args),
         Some(Command::Audit(cmd)) => audit::audit(&cli, cmd),
         Some(Command::Review { owner, command }) => review::review(&cli, owner, command),

@@ -4,6 +4,9 @@
 //! own decision log line and audit event; the work goes in batches, so memory stays bounded and
 //! the fsyncs of a batch (journal, renames, metadata, log and chain appends) are shared.
 //!
+//! The jobs a filter selects are chosen from an index of the queue (`service::select`), never
+//! by reading every pending job.
+//!
 //! Approving in bulk is only possible by explicit list with signatures: what is approved must be
 //! what the owner saw. A filter can only turn jobs away.
 
@@ -20,6 +23,8 @@ use crate::queue::metadata::{self, Metadata};
 use crate::queue::record::Record;
 use crate::queue::review::{self, Review, Trust};
 use crate::queue::{Queue, Status, layout::is_valid_uid};
+use crate::service::jobs::Source;
+use crate::service::select::{self, Chosen};
 use crate::store::audit::Actor;
 use crate::syftbox::Layout;
 
@@ -106,6 +111,9 @@ pub(crate) struct BulkOutcome {
     pub(crate) results: Vec<JobResult>,
     /// Results left out of `results` to keep the answer small.
     pub(crate) results_omitted: usize,
+    /// Where a filter's jobs were chosen (none for a list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) source: Option<Source>,
 }
 
 impl BulkOutcome {
@@ -119,6 +127,7 @@ impl BulkOutcome {
             limit_reached: false,
             results: Vec::new(),
             results_omitted: 0,
+            source: None,
         }
     }
 
@@ -197,13 +206,36 @@ fn check_filter(f: &Filter) -> Result<()> {
 }
 
 /// Applies one verdict to the jobs `req` selects. `live` is the running daemon's (the API), whose
-/// notifier announces the decisions and whose metrics count them; without it the decisions are
-/// announced from here.
+/// notifier announces the decisions and whose metrics count them, and whose index chooses the
+/// jobs a filter selects; without it the decisions are announced from here and the jobs chosen
+/// from the disk.
 pub(crate) fn decide_many(
     layout: &Layout,
     actor: &Actor,
     req: &BulkRequest,
     live: Option<&Live>,
+) -> Result<BulkOutcome> {
+    check_request(req)?;
+    let chosen = match &req.selection {
+        Selection::Filter(f) => Some(select::in_process(
+            layout,
+            live.map(|l| &l.index),
+            f,
+            metadata::now_naive(),
+        )),
+        Selection::List(_) => None,
+    };
+    decide_among(layout, actor, req, live, chosen)
+}
+
+/// [`decide_many`] with the jobs of a filter chosen already (`service::select`; `None` chooses
+/// them from the disk). Each is still reviewed again, and meets the filter, before its verdict.
+pub(crate) fn decide_among(
+    layout: &Layout,
+    actor: &Actor,
+    req: &BulkRequest,
+    live: Option<&Live>,
+    chosen: Option<Chosen>,
 ) -> Result<BulkOutcome> {
     let rationale = check_request(req)?;
     let queue = Queue::new(layout.queue.clone());
@@ -227,8 +259,11 @@ pub(crate) fn decide_many(
     };
     match &req.selection {
         Selection::Filter(f) => {
-            // Only names are held for the whole queue; everything else is per batch.
-            let uids = queue.list(Status::Pending);
+            let chosen =
+                chosen.unwrap_or_else(|| select::from_disk(layout, f, metadata::now_naive()));
+            run.out.source = Some(chosen.source);
+            // Only names are held for the whole selection; everything else is per batch.
+            let uids: Vec<String> = chosen.jobs.into_iter().map(|(u, _)| u).collect();
             for chunk in uids.chunks(BATCH) {
                 if !run.batch(&queue, Batch::Filter(f, chunk))? {
                     break;
@@ -262,50 +297,43 @@ pub(crate) fn decide_many(
     Ok(out)
 }
 
-/// What a filter selects now (for the CLI's count and confirmation). Reads the jobs without the
-/// queue lock: the decision reviews each job again.
-pub(crate) fn preview(layout: &Layout, f: &Filter, senders: usize) -> Result<Preview> {
+/// What a filter selects now among the `chosen` jobs (for the CLI's count and confirmation): the
+/// chosen ones themselves, unless `flagged` needs a review of each (no daemon's verdicts). Reads
+/// the jobs without the queue lock: the decision reviews each job again.
+pub(crate) fn preview(
+    layout: &Layout,
+    f: &Filter,
+    chosen: &Chosen,
+    senders: usize,
+) -> Result<Preview> {
     check_filter(f)?;
-    let queue = Queue::new(layout.queue.clone());
-    let trust = if f.flagged {
-        Some(Trust::load(layout)?)
-    } else {
-        None
-    };
-    let now = metadata::now_naive();
     let mut p = Preview {
         matched: 0,
         senders: Vec::new(),
     };
-    for chunk in queue.list(Status::Pending).chunks(BATCH) {
+    let mut count = |sender: &str| {
+        p.matched += 1;
+        if p.senders.len() < senders && !p.senders.iter().any(|s| s == sender) {
+            p.senders.push(sender.to_string());
+        }
+    };
+    if !f.flagged || chosen.flagged_known {
+        chosen.jobs.iter().for_each(|(_, s)| count(s));
+        return Ok(p);
+    }
+    let queue = Queue::new(layout.queue.clone());
+    let trust = Trust::load(layout)?;
+    let uids: Vec<&str> = chosen.uids().collect();
+    for chunk in uids.chunks(BATCH) {
         let dirs: Vec<_> = chunk
             .iter()
             .map(|u| queue.job_dir(Status::Pending, u))
-            .filter(|d| meta_matches(f, Metadata::read(d).ok().as_ref(), now))
             .collect();
-        let hits: Vec<Option<String>> = match &trust {
-            Some(t) => crate::queue::par::map(&dirs, |d| {
-                let r = review::review(d, &layout.email, t);
-                is_flagged(&r).then(|| r.inspection.requester().unwrap_or("").to_string())
-            }),
-            None => dirs
-                .iter()
-                .map(|d| {
-                    Some(
-                        Metadata::read(d)
-                            .map(|m| m.meta.requester_email)
-                            .unwrap_or_default(),
-                    )
-                })
-                .collect(),
-        };
-        for sender in hits.into_iter().flatten() {
-            p.matched += 1;
-            let sender = sender.to_lowercase();
-            if p.senders.len() < senders && !p.senders.contains(&sender) {
-                p.senders.push(sender);
-            }
-        }
+        let hits = crate::queue::par::map(&dirs, |d| {
+            let r = review::review(d, &layout.email, &trust);
+            is_flagged(&r).then(|| r.inspection.requester().unwrap_or("").to_lowercase())
+        });
+        hits.iter().flatten().for_each(|s| count(s));
     }
     Ok(p)
 }
@@ -379,11 +407,10 @@ impl Run<'_> {
     ) -> Vec<Review> {
         let owner = &self.layout.email;
         let (dirs, signatures): (Vec<_>, Vec<Option<&str>>) = match &batch {
-            Batch::Filter(f, uids) => uids
+            // Chosen from an index: the review below checks the filter on what it reads.
+            Batch::Filter(_, uids) => uids
                 .iter()
-                .map(|u| queue.job_dir(Status::Pending, u))
-                .filter(|d| meta_matches(f, Metadata::read(d).ok().as_ref(), now))
-                .map(|d| (d, None))
+                .map(|u| (queue.job_dir(Status::Pending, u), None))
                 .unzip(),
             Batch::List(picks) => {
                 let mut dirs = Vec::new();

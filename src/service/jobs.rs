@@ -17,6 +17,8 @@ use crate::queue::review::{self, Review, Trust};
 use crate::queue::{Inspection, Queue, Status};
 use crate::syftbox::Layout;
 
+use super::shown;
+
 /// File contents shown are cut at this size.
 pub(crate) const FILE_VIEW_LIMIT: u64 = 256 * 1024;
 /// And the texts of all the files of one job together at this size.
@@ -178,7 +180,8 @@ pub(crate) fn select(
 }
 
 /// A page of jobs of one status, newest first: chosen and counted from the index, then each job
-/// of the page reviewed where it lies (so the page costs what it shows).
+/// of the page reviewed where it lies (so the page costs what it shows), or shown as when it was
+/// last reviewed for a page if nothing it depends on changed since (`service::shown`).
 pub(crate) fn list(layout: &Layout, index: Option<&Shared>, q: &ListQuery) -> Result<Page> {
     let limit = q.limit.clamp(1, MAX_PAGE);
     let f = filter(q)?;
@@ -189,16 +192,33 @@ pub(crate) fn list(layout: &Layout, index: Option<&Shared>, q: &ListQuery) -> Re
     // One page reads at most this long in all; jobs left unread are flagged as too slow. The
     // page's jobs are read on every core.
     let deadline = std::time::Instant::now() + signature::READ_BUDGET;
+    let trust_state = trust.as_ref().map(shown::trust_state);
     let jobs = crate::queue::par::map(&rows, |r| {
-        signature::with_read_deadline(deadline, || {
-            summary(
-                layout,
-                &queue.job_dir(status, &r.uid),
-                status,
-                trust.as_ref(),
-            )
-            .0
-        })
+        let dir = queue.job_dir(status, &r.uid);
+        // A pending job whose folder, copies, sender's files and stores are as when it was last
+        // shown is shown as then, without reading and checking it again.
+        let state = match (&trust, trust_state) {
+            (Some(t), Some(ts)) => {
+                shown::state(&queue, &dir, &r.uid, r.requester.as_deref(), t, ts)
+            }
+            _ => None,
+        };
+        if let Some(kept) = state.and_then(|st| shown::get(&dir, st)) {
+            return kept;
+        }
+        let s = signature::with_read_deadline(deadline, || {
+            summary(layout, &dir, status, trust.as_ref()).0
+        });
+        // Kept only when read in full, from the sender the state was taken with.
+        let same_sender = s.requester.as_deref().map(str::to_lowercase)
+            == r.requester.as_deref().map(str::to_lowercase);
+        if let Some(st) = state
+            && same_sender
+            && std::time::Instant::now() < deadline
+        {
+            shown::put(&dir, st, s.clone());
+        }
+        s
     });
     Ok(Page {
         jobs,

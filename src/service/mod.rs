@@ -10,6 +10,8 @@ pub(crate) mod decide;
 pub(crate) mod diff;
 pub(crate) mod jobs;
 pub(crate) mod peers;
+pub(crate) mod select;
+pub(crate) mod shown;
 pub(crate) mod status;
 pub(crate) mod trust;
 pub(crate) mod votes;

@@ -45,11 +45,8 @@ pub(crate) struct Overview {
     pub(crate) rule_sets: Vec<String>,
 }
 
-pub(crate) fn overview(layout: &Layout) -> Result<Overview> {
-    overview_with(layout, None)
-}
-
-/// [`overview`] with the job counts given (the daemon's index), or counted on disk when `None`.
+/// What both reports show, with the job counts given (the daemon's index), or counted on disk when
+/// `None`.
 pub(crate) fn overview_with(
     layout: &Layout,
     counts: Option<Vec<(Status, usize)>>,

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::answer::{Answer, Call, Ctx, ok};
 use crate::daemon::live::Unexplained;
+use crate::service::jobs::Source;
 use crate::service::status::JobCounts;
 use crate::service::{audit, status};
 use crate::store::audit::Verification;
@@ -27,6 +28,8 @@ struct Report<'a> {
     version: &'static str,
     uptime_seconds: u64,
     jobs: JobCounts,
+    /// Where `jobs` was counted: the daemon's index, or the status folders while it is not built.
+    jobs_source: Source,
     waiting: usize,
     flagged: usize,
     approved_since_start: u64,
@@ -44,7 +47,12 @@ struct Report<'a> {
 }
 
 pub(crate) fn status(ctx: &Ctx, _: &Call) -> Answer {
-    let o = status::overview_with(&ctx.layout, ctx.live.job_counts())?;
+    let counts = ctx.live.job_counts();
+    let jobs_source = match counts {
+        Some(_) => Source::Index,
+        None => Source::Disk,
+    };
+    let o = status::overview_with(&ctx.layout, counts)?;
     let s = ctx.live.snapshot();
     let integrity = ctx.live.integrity();
     let layout: &Layout = &ctx.layout;
@@ -54,6 +62,7 @@ pub(crate) fn status(ctx: &Ctx, _: &Call) -> Answer {
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: ctx.live.started.elapsed().as_secs(),
         jobs: o.jobs,
+        jobs_source,
         waiting: s.waiting,
         flagged: s.flagged,
         approved_since_start: ctx.live.approved(),
