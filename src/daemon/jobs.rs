@@ -15,8 +15,36 @@ use super::rank::Rank;
 use super::uids::{Id, Uids};
 use crate::core::policy::Outcome;
 
-/// No expiry.
-const NEVER: i64 = i64::MIN;
+/// Milliseconds from [`Jobs::epoch`]. Jobs are pending for seconds or minutes, so 32 bits do:
+/// the epoch moves forward (every time shifted, in one pass) long before they run out.
+type Tick = i32;
+/// How far from the epoch a time may be before the epoch moves (about 12 days).
+const REBASE_AT: i64 = (i32::MAX / 2) as i64;
+
+/// Seconds since [`origin`] (rounded up), of an expiry time; 0: none.
+type Expiry = u32;
+const NEVER: Expiry = 0;
+
+/// Where expiry times count from (they are local times, as `metadata::now_naive` gives).
+fn origin() -> chrono::NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2020, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .unwrap_or_default()
+}
+
+fn expiry(t: chrono::NaiveDateTime) -> Expiry {
+    let ms = (t - origin()).num_milliseconds();
+    let s = ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) != 0);
+    Expiry::try_from(s.max(1)).unwrap_or(Expiry::MAX)
+}
+
+fn expiry_time(e: Expiry) -> Option<chrono::NaiveDateTime> {
+    (e != NEVER).then(|| origin() + chrono::Duration::seconds(i64::from(e)))
+}
+
+fn clamp(ms: i64) -> Tick {
+    Tick::try_from(ms.clamp(i64::from(Tick::MIN), i64::from(Tick::MAX))).unwrap_or(0)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
@@ -39,15 +67,14 @@ struct Slot {
     fingerprint: u64,
     sender: u32,
     signature: u32,
-    /// Microseconds from [`Jobs::epoch`]: when the daemon first saw it (the settle cap and the
-    /// latency of its decision count from then).
-    first: i64,
+    /// When the daemon first saw it (the settle cap and the latency of its decision count from
+    /// then).
+    first: Tick,
     /// When it arrived, as far as is known (its folder's change time when a rescan found it):
     /// the newest are ranked first.
-    arrived: i64,
-    due: i64,
-    /// Milliseconds since the Unix epoch of the job's local expiry time, or [`NEVER`].
-    expires: i64,
+    arrived: Tick,
+    due: Tick,
+    expires: Expiry,
 }
 
 const EMPTY: Slot = Slot {
@@ -80,11 +107,11 @@ pub(super) struct Jobs {
     slots: Vec<Slot>,
     free: Vec<Id>,
     /// (due, slot) of the jobs waiting for their settle window.
-    timers: BTreeSet<(i64, Id)>,
+    timers: BTreeSet<(Tick, Id)>,
     /// Due jobs: the owner's and the others' by `first`, the unranked by `arrived`.
-    ready: [BTreeSet<(i64, Id)>; 3],
+    ready: [BTreeSet<(Tick, Id)>; 3],
     /// (expires, slot) of the reviewed jobs that expire.
-    expiry: BTreeSet<(i64, Id)>,
+    expiry: BTreeSet<(Expiry, Id)>,
     pending: usize,
     known: usize,
     waiting: usize,
@@ -108,19 +135,56 @@ impl Jobs {
         }
     }
 
-    fn tick(&self, t: Instant) -> i64 {
-        let us = |d: Duration| i64::try_from(d.as_nanos().div_ceil(1000)).unwrap_or(i64::MAX);
+    /// Milliseconds from the epoch to `t`, rounded up.
+    fn ms(&self, t: Instant) -> i64 {
+        let ms = |d: Duration| i64::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(i64::MAX);
         match t.checked_duration_since(self.epoch) {
-            Some(d) => us(d),
-            None => us(self.epoch.duration_since(t)).saturating_neg(),
+            Some(d) => ms(d),
+            None => ms(self.epoch.duration_since(t)).saturating_neg(),
         }
     }
 
-    fn instant(&self, t: i64) -> Instant {
-        let d = Duration::from_micros(t.unsigned_abs());
-        let far = self.epoch + Duration::from_secs(86_400 * 365);
+    /// `t` as a tick, the epoch moved first if `t` is far from it.
+    fn tick(&mut self, t: Instant) -> Tick {
+        let ms = self.ms(t);
+        if ms > REBASE_AT {
+            self.rebase(t);
+            return clamp(self.ms(t));
+        }
+        clamp(ms)
+    }
+
+    /// Moves the epoch to `to`: every time shifted, the sets rebuilt (once in days).
+    fn rebase(&mut self, to: Instant) {
+        let delta = self.ms(to);
+        self.epoch = to;
+        let shift = |t: Tick| clamp(i64::from(t) - delta);
+        self.timers.clear();
+        for r in &mut self.ready {
+            r.clear();
+        }
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            s.first = shift(s.first);
+            s.arrived = shift(s.arrived);
+            s.due = shift(s.due);
+            let id = Id::try_from(i).unwrap_or(Id::MAX);
+            match s.place {
+                Place::Out => {}
+                Place::Timer => {
+                    self.timers.insert((s.due, id));
+                }
+                Place::Ready => {
+                    let key = if s.rank.is_some() { s.first } else { s.arrived };
+                    self.ready[lane(s.rank)].insert((key, id));
+                }
+            }
+        }
+    }
+
+    fn instant(&self, t: Tick) -> Instant {
+        let d = Duration::from_millis(u64::from(t.unsigned_abs()));
         if t >= 0 {
-            self.epoch.checked_add(d).unwrap_or(far)
+            self.epoch + d
         } else {
             self.epoch.checked_sub(d).unwrap_or(self.epoch)
         }
@@ -225,7 +289,9 @@ impl Jobs {
     ) {
         let id = self.id_or_new(uid);
         self.unplace(id);
-        let (first, arrived, due) = (self.tick(first), self.tick(arrived), self.tick(due));
+        // The latest first: if it moves the epoch, the others are taken from the new one.
+        let due = self.tick(due);
+        let (first, arrived) = (clamp(self.ms(first)), clamp(self.ms(arrived)));
         if let Some(s) = self.slots.get_mut(id as usize) {
             s.first = first;
             s.arrived = arrived;
@@ -384,10 +450,7 @@ impl Jobs {
             outcome: s.outcome,
             sender: s.sender,
             signature: s.signature,
-            expires: (s.expires != NEVER)
-                .then(|| chrono::DateTime::from_timestamp_millis(s.expires))
-                .flatten()
-                .map(|d| d.naive_utc()),
+            expires: expiry_time(s.expires),
         }
     }
 
@@ -408,9 +471,7 @@ impl Jobs {
     pub(super) fn know(&mut self, uid: &str, k: Known) {
         self.forget(uid);
         let id = self.id_or_new(uid);
-        let expires = k
-            .expires
-            .map_or(NEVER, |t| t.and_utc().timestamp_millis().max(NEVER + 1));
+        let expires = k.expires.map_or(NEVER, expiry);
         if let Some(s) = self.slots.get_mut(id as usize) {
             s.known = true;
             s.outcome = k.outcome;
@@ -488,7 +549,8 @@ impl Jobs {
 
     /// Takes the jobs that expire by `now` off the expiry list.
     pub(super) fn take_expired(&mut self, now: chrono::NaiveDateTime) -> Vec<String> {
-        let now = now.and_utc().timestamp_millis();
+        let secs = (now - origin()).num_seconds();
+        let now = Expiry::try_from(secs.max(0)).unwrap_or(Expiry::MAX);
         let mut out = Vec::new();
         while let Some(&(t, id)) = self.expiry.first() {
             if t > now {
@@ -506,14 +568,14 @@ impl Jobs {
     /// The next expiry of a reviewed job.
     pub(super) fn next_expiry(&self) -> Option<chrono::NaiveDateTime> {
         let &(t, _) = self.expiry.first()?;
-        chrono::DateTime::from_timestamp_millis(t).map(|d| d.naive_utc())
+        expiry_time(t)
     }
 
     /// An estimate of the heap this state takes (slots, uids and sets), for the memory figures.
     pub(super) fn footprint(&self) -> usize {
         use std::mem::size_of;
         // A B-tree keeps its entries in nodes of up to 11, about two thirds full.
-        let set = |n: usize| n * size_of::<(i64, Id)>() * 3 / 2;
+        let set = |n: usize| n * size_of::<(Tick, Id)>() * 3 / 2;
         let sets = self.timers.len() + self.ready_len() + self.expiry.len();
         self.slots.capacity() * size_of::<Slot>()
             + self.free.capacity() * size_of::<Id>()

@@ -141,3 +141,40 @@ fn slots_are_reused_and_small() {
     }
     assert_eq!(j.slots.len(), 100_000, "freed slots are used again");
 }
+
+#[test]
+fn the_epoch_moves_before_times_run_out() {
+    let t0 = Instant::now();
+    let day = Duration::from_secs(86_400);
+    let mut j = Jobs::new(t0);
+    j.put_pending(
+        "old",
+        t0,
+        t0,
+        t0 + Duration::from_millis(5),
+        Some(Rank::Other),
+    );
+    j.put_pending("waits", t0, t0, t0 + day, Some(Rank::Other));
+    // Days later (a daemon that has run for weeks): times far past 32 bits of milliseconds.
+    let later = t0 + day * 40;
+    j.put_pending(
+        "new",
+        later,
+        later,
+        later + Duration::from_millis(5),
+        Some(Rank::Owner),
+    );
+    assert!(j.next_due().is_some_and(|t| t < later));
+    j.promote(later + Duration::from_millis(10));
+    assert_eq!(j.ready_len(), 3);
+    let owners = j.take_ready(Rank::Owner, 5);
+    assert_eq!(owners, vec![("new".to_string(), later)]);
+    let others: Vec<String> = j
+        .take_ready(Rank::Other, 5)
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
+    assert_eq!(others.len(), 2, "{others:?}");
+    j.put_pending("next", later, later, later + Duration::from_secs(3), None);
+    assert_eq!(j.next_due(), Some(later + Duration::from_secs(3)));
+}
