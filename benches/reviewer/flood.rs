@@ -314,6 +314,14 @@ pub(super) fn flood_section(quick: bool, baseline: bool) -> String {
         .ok()
         .map(|v| v.split(',').filter_map(|s| s.parse().ok()).collect());
     let sizes: Vec<usize> = only.unwrap_or_else(|| sizes.to_vec());
+    // `SYFT_BENCH_FLOOD_ROWS=arriving` (or `allowlisted`, `present`, comma-separated): only
+    // those rows.
+    let rows_wanted = std::env::var("SYFT_BENCH_FLOOD_ROWS").ok();
+    let wants = |row: &str| {
+        rows_wanted
+            .as_deref()
+            .is_none_or(|w| w.split(',').any(|r| r.trim() == row))
+    };
     let mut rows = Vec::new();
     // Each row as it is measured, so a long run that is cut short still reports what it did.
     let show = |r: &Row| {
@@ -324,10 +332,15 @@ pub(super) fn flood_section(quick: bool, baseline: bool) -> String {
     };
     for &n in &sizes {
         for e in engines() {
-            eprintln!("== flood: {} x {n} allowlisted (load {})", e.0, loadavg());
-            rows.push(allowlisted(&e, n));
-            show(&rows[rows.len() - 1]);
+            if wants("allowlisted") {
+                eprintln!("== flood: {} x {n} allowlisted (load {})", e.0, loadavg());
+                rows.push(allowlisted(&e, n));
+                show(&rows[rows.len() - 1]);
+            }
             for arriving in [false, true] {
+                if !wants(if arriving { "arriving" } else { "present" }) {
+                    continue;
+                }
                 eprintln!(
                     "== flood: {} x {n} strangers, {} (load {})",
                     e.0,

@@ -98,7 +98,8 @@ impl Daemon {
     /// when each was first seen; and whether due jobs are left.
     ///
     /// Due jobs not ranked yet are ranked first, the newest first, [`MAX_TRIAGE`] per call, and
-    /// no stranger's job is reviewed while some wait to be ranked: when a rescan finds a flood
+    /// no stranger's job is reviewed while some wait to be ranked (or while events wait to be
+    /// read): when a rescan finds a flood
     /// at once, the owner's job in it is found by the metadata pass over the flood, not after
     /// the flood is hashed. Each call costs what it takes, not what waits.
     pub(super) fn next_batch(&mut self, until: Instant) -> (Vec<(String, Instant)>, bool) {
@@ -129,7 +130,9 @@ impl Daemon {
         // strangers' jobs to be hashed.
         let batch = if self.jobs.has_ready(Rank::Owner) {
             self.jobs.take_ready(Rank::Owner, MAX_BATCH)
-        } else if self.jobs.unranked_len() > 0 {
+        } else if self.jobs.unranked_len() > 0 || self.events_waiting {
+            // Events still waiting to be read may announce a job of the owner's: they are
+            // read before a batch of strangers' jobs is hashed.
             return (Vec::new(), true);
         } else {
             self.jobs.take_ready(Rank::Other, MAX_OTHER_BATCH)
@@ -142,11 +145,25 @@ impl Daemon {
         self.retries.ready_at(uid).map_or(due, |r| r.max(due))
     }
 
-    /// The order of work for pending job `uid`; `None` while its metadata cannot be read (it
-    /// may still be being written: it is looked at again when due).
-    pub(super) fn rank_of(&self, uid: &str) -> Option<Rank> {
-        let m = Metadata::read(&self.queue.job_dir(Status::Pending, uid)).ok()?;
-        Some(rank(Some(&m), &self.trust))
+    /// Ranks the jobs that events announced since the last call, in parallel; a job whose
+    /// metadata cannot be read yet (it may still be being written) is ranked when due.
+    pub(super) fn rank_arrivals(&mut self) {
+        let uids = std::mem::take(&mut self.arrivals);
+        if uids.is_empty() {
+            return;
+        }
+        let dirs: Vec<_> = uids
+            .iter()
+            .map(|u| self.queue.job_dir(Status::Pending, u))
+            .collect();
+        let ranks = crate::queue::par::map(&dirs, |d| {
+            Metadata::read(d).ok().map(|m| rank(Some(&m), &self.trust))
+        });
+        for (uid, r) in uids.iter().zip(ranks) {
+            if let Some(r) = r {
+                self.jobs.rank_unranked(uid, r);
+            }
+        }
     }
 
     /// Queues for evaluation the reviewed jobs that `affected` covers; returns how many.

@@ -88,12 +88,13 @@ impl Daemon {
         let cap = (settle * 10).max(Duration::from_secs(2));
         match self.jobs.first_seen(&uid) {
             None => {
-                // Ranked as it arrives, from its metadata alone: a job of the owner's arriving
-                // in a flood is then decided as soon as it has settled, not after the flood is
-                // ranked.
-                let rank = self.rank_of(&uid);
+                // Ranked as it arrives, from its metadata alone, once the events at hand are
+                // taken in (all at once, in parallel: see `rank_arrivals`): a job of the owner's
+                // arriving in a flood is then decided as soon as it has settled, not after the
+                // flood is ranked.
                 let due = self.held(&uid, now + settle);
-                self.jobs.put_pending(&uid, now, now, due, rank);
+                self.jobs.put_pending(&uid, now, now, due, None);
+                self.arrivals.push(uid);
             }
             Some(first) => {
                 let due = self.held(&uid, (now + settle).min(first + cap));

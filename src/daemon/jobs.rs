@@ -386,6 +386,16 @@ impl Jobs {
         }
     }
 
+    /// Ranks pending job `uid` if it is not ranked yet.
+    pub(super) fn rank_unranked(&mut self, uid: &str, rank: Rank) {
+        let Some((id, s)) = self.slot(uid) else {
+            return;
+        };
+        if s.place != Place::Out && s.rank.is_none() {
+            self.set_rank(id, rank);
+        }
+    }
+
     /// Whether due jobs of rank `r` wait.
     pub(super) fn has_ready(&self, r: Rank) -> bool {
         !self.ready[lane(Some(r))].is_empty()

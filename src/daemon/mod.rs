@@ -62,6 +62,9 @@ impl Default for Options {
 }
 
 const STATUS_EVERY: Duration = Duration::from_secs(60);
+/// Events read per turn of the loop: in a burst, batches of the owner's jobs are decided
+/// between them rather than after the whole burst is read.
+const EVENTS_PER_TURN: usize = 4096;
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Quiet time after the last event on a store before it is read again.
 const STORES_SETTLE: Duration = Duration::from_millis(50);
@@ -103,6 +106,11 @@ pub struct Daemon {
     trust: Trust,
     /// Every pending job's settle window, rank and what was last said about it.
     jobs: jobs::Jobs,
+    /// Pending jobs that events announced, to be ranked once the events at hand are read.
+    arrivals: Vec<String>,
+    /// The last loop left events unread (a burst): they are read before strangers' jobs are
+    /// hashed.
+    events_waiting: bool,
     /// Completed jobs to record in the history, when due.
     completed: completed::Due,
     /// Pending job folders found changed by a rescan: watched inside (again, or for the first
@@ -159,6 +167,8 @@ impl Daemon {
             history: History::new(&layout),
             trust,
             jobs: jobs::Jobs::new(now),
+            arrivals: Vec::new(),
+            events_waiting: false,
             completed: completed::Due::default(),
             rewatch: Vec::new(),
             seen_completed,

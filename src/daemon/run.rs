@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use super::{Daemon, SHUTDOWN_NOTIFY, STATUS_EVERY};
+use super::{Daemon, EVENTS_PER_TURN, SHUTDOWN_NOTIFY, STATUS_EVERY};
 use crate::core::policy::Disposition;
 use crate::daemon::live::Snapshot;
 use crate::daemon::watcher::{Msg, Watcher};
@@ -101,10 +101,13 @@ impl Daemon {
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             let mut shutdown = false;
+            let mut read = 0;
             for msg in first
                 .into_iter()
                 .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+                .take(EVENTS_PER_TURN)
             {
+                read += 1;
                 match msg {
                     Msg::Shutdown => shutdown = true,
                     Msg::Fs(ev) => self.on_event(ev, watcher.as_mut()),
@@ -113,6 +116,8 @@ impl Daemon {
             if shutdown {
                 break;
             }
+            self.events_waiting = read == EVENTS_PER_TURN;
+            self.rank_arrivals();
             self.tick(watcher.as_mut());
             self.publish(watcher.as_ref());
         }
