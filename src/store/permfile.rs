@@ -169,28 +169,12 @@ pub fn write_if_changed(path: &Path, perm: &PermFile, sync: &mut Sync) -> Result
 /// [`PermFile::read_only`]; an unreadable one is replaced by [`PermFile::private`]), written
 /// only if that changes it. Returns whether it was written.
 pub fn lock_read_only(path: &Path, sync: &mut Sync) -> Result<bool> {
-    thread_local! {
-        /// The last file content locked on this thread and its locked form: a burst of jobs
-        /// from one client carries the same file again and again, and parsing and printing
-        /// its YAML was a fifth of the CPU an approval takes.
-        static LAST: std::cell::RefCell<Option<(Vec<u8>, String)>> =
-            const { std::cell::RefCell::new(None) };
-    }
+    // Read once: the bytes parsed are the bytes compared with the locked form.
     let yaml = match durable::read_capped(path, MAX_SIZE) {
         Ok(bytes) => {
-            let yaml = LAST.with(|last| {
-                let mut last = last.borrow_mut();
-                if let Some((seen, locked)) = last.as_ref()
-                    && *seen == bytes
-                {
-                    return locked.clone();
-                }
-                let locked = PermFile::parse(&String::from_utf8_lossy(&bytes))
-                    .map_or_else(|_| PermFile::private(), |p| p.read_only())
-                    .to_yaml();
-                *last = Some((bytes.clone(), locked.clone()));
-                locked
-            });
+            let yaml = PermFile::parse(&String::from_utf8_lossy(&bytes))
+                .map_or_else(|_| PermFile::private(), |p| p.read_only())
+                .to_yaml();
             if bytes == yaml.as_bytes() {
                 return Ok(false);
             }
