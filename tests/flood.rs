@@ -227,3 +227,45 @@ fn a_single_run_decides_a_backlog_larger_than_a_batch() {
         .count();
     assert_eq!(left, 0, "jobs left undecided by run --once");
 }
+
+#[test]
+fn a_trusted_senders_job_found_by_a_scan_among_thousands_is_decided_before_any_of_them() {
+    let sb = Sandbox::new();
+    ok(&sb.cli(&["allow", "add", BOB]));
+    // More than one ranking pass of strangers' jobs, all found by the same walk (no event
+    // announces any of them), the owner's job in the middle: neither its place nor its age
+    // puts it first.
+    let n = 5000;
+    let mut strangers = flood(&sb, n / 2, STRANGER);
+    let mine = sb.submit(BOB, &simple_code());
+    strangers.extend(flood(&sb, n / 2, STRANGER));
+    let d = sb.start(&[]);
+    assert!(
+        wait_for(WAIT, || outcomes(&sb)
+            .iter()
+            .any(|(u, o)| *u == mine && o == "approved")),
+        "the allowlisted job was not approved; log:\n{}",
+        d.log_text()
+    );
+    assert!(
+        wait_for(WAIT, || d.log_text().contains(&format!(
+            "the start-up scan found {} pending job(s)",
+            n + 1
+        ))),
+        "the jobs were not found by one scan:\n{}",
+        d.log_text()
+    );
+    // Every job the scan found is ranked by its metadata before any is hashed: not one
+    // stranger's job is reviewed before the owner's.
+    assert_eq!(
+        waiting_before(&sb, &mine),
+        0,
+        "strangers' jobs were reviewed before the owner's job"
+    );
+    assert!(
+        strangers
+            .iter()
+            .all(|u| sb.status_of(u).as_deref() == Some("pending"))
+    );
+    drop(d);
+}

@@ -30,7 +30,9 @@ fn spawn(bin: &Path, sb: &Sandbox) -> Proc {
         &DEFAULT_SETTLE_MS.to_string(),
         "--no-web",
     ]);
-    c.env("RUST_LOG", "info");
+    // `SYFT_BENCH_RUST_LOG=info,syft_reviewer::daemon=debug` shows how each flood is ranked.
+    let level = std::env::var("SYFT_BENCH_RUST_LOG").unwrap_or_else(|_| "info".into());
+    c.env("RUST_LOG", level);
     Proc::spawn(c, sb.dir.path().join(format!("flood-{}.log", nanos())))
 }
 
@@ -202,7 +204,9 @@ fn owner_in_flood(engine: &(String, PathBuf), n: usize, arriving: bool) -> Row {
     }
     let cpu_s = proc.cpu_secs() - cpu0;
     let (peak_mb, idle_mb) = memory(&proc);
+    let log = proc.log.clone();
     proc.stop();
+    keep_log(&log, n, if arriving { "arriving" } else { "present" });
     let (moved, _) = watch.finish();
     let owner_ms = match (moved.get(&mine), owner_at) {
         (Some(m), Some(a)) => Some(m.saturating_duration_since(a).as_secs_f64() * 1e3),
@@ -221,6 +225,18 @@ fn owner_in_flood(engine: &(String, PathBuf), n: usize, arriving: bool) -> Row {
         idle_mb,
         owner_ms,
         cpu_s,
+    }
+}
+
+/// Copies the daemon's log of a row to `$SYFT_BENCH_FLOOD_LOGS/flood-<n>-<what>.log`, if set
+/// (the tree it ran in is removed with the row).
+fn keep_log(log: &Path, n: usize, what: &str) {
+    let Some(dir) = std::env::var_os("SYFT_BENCH_FLOOD_LOGS") else {
+        return;
+    };
+    let to = PathBuf::from(dir).join(format!("flood-{n}-{what}.log"));
+    if let Err(e) = fs::copy(log, &to) {
+        eprintln!("could not keep the daemon's log as {}: {e}", to.display());
     }
 }
 
@@ -298,6 +314,14 @@ pub(super) fn flood_section(quick: bool, baseline: bool) -> String {
         .ok()
         .map(|v| v.split(',').filter_map(|s| s.parse().ok()).collect());
     let sizes: Vec<usize> = only.unwrap_or_else(|| sizes.to_vec());
+    // `SYFT_BENCH_FLOOD_ROWS=arriving` (or `allowlisted`, `present`, comma-separated): only
+    // those rows.
+    let rows_wanted = std::env::var("SYFT_BENCH_FLOOD_ROWS").ok();
+    let wants = |row: &str| {
+        rows_wanted
+            .as_deref()
+            .is_none_or(|w| w.split(',').any(|r| r.trim() == row))
+    };
     let mut rows = Vec::new();
     // Each row as it is measured, so a long run that is cut short still reports what it did.
     let show = |r: &Row| {
@@ -308,10 +332,15 @@ pub(super) fn flood_section(quick: bool, baseline: bool) -> String {
     };
     for &n in &sizes {
         for e in engines() {
-            eprintln!("== flood: {} x {n} allowlisted (load {})", e.0, loadavg());
-            rows.push(allowlisted(&e, n));
-            show(&rows[rows.len() - 1]);
+            if wants("allowlisted") {
+                eprintln!("== flood: {} x {n} allowlisted (load {})", e.0, loadavg());
+                rows.push(allowlisted(&e, n));
+                show(&rows[rows.len() - 1]);
+            }
             for arriving in [false, true] {
+                if !wants(if arriving { "arriving" } else { "present" }) {
+                    continue;
+                }
                 eprintln!(
                     "== flood: {} x {n} strangers, {} (load {})",
                     e.0,

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
 use super::rank::{Rank, key};
-use super::{Daemon, Known, Settle};
+use super::{Daemon, Known};
 use crate::queue::Status;
 use crate::queue::metadata::Metadata;
 use crate::queue::review::Trust;
@@ -44,8 +44,8 @@ fn rank(meta: Option<&Metadata>, trust: &Trust) -> Rank {
 pub(super) struct Affected {
     /// Every job (the rules changed).
     pub all: bool,
-    pub senders: HashSet<u64>,
-    pub signatures: HashSet<u64>,
+    pub senders: HashSet<u32>,
+    pub signatures: HashSet<u32>,
 }
 
 impl Affected {
@@ -94,103 +94,87 @@ impl Affected {
 
 impl Daemon {
     /// The due jobs (settled by `until`, not backing off) to decide now: at most [`MAX_BATCH`],
-    /// the owner's before the others, then the oldest first. Taken out of the pending map, with
+    /// the owner's before the others, then the oldest first. Taken out of the pending ones, with
     /// when each was first seen; and whether due jobs are left.
+    ///
+    /// Due jobs not ranked yet are ranked first, the newest first, [`MAX_TRIAGE`] per call, and
+    /// no stranger's job is reviewed while some wait to be ranked (or while events wait to be
+    /// read): when a rescan finds a flood
+    /// at once, the owner's job in it is found by the metadata pass over the flood, not after
+    /// the flood is hashed. Each call costs what it takes, not what waits.
     pub(super) fn next_batch(&mut self, until: Instant) -> (Vec<(String, Instant)>, bool) {
-        let mut due: Vec<(&String, &Settle)> = self
-            .pending
-            .iter()
-            .filter(|(u, s)| s.due <= until && self.retries.ready_at(u).is_none_or(|r| r <= until))
-            .collect();
-        if due.is_empty() {
+        self.jobs.promote(until);
+        if self.jobs.ready_len() == 0 {
             return (Vec::new(), false);
         }
-        let total = due.len();
-        // The newest unranked jobs get their metadata read, in parallel.
-        let mut unranked: Vec<&String> = Vec::new();
-        due.retain(|(u, s)| {
-            if s.rank.is_none() {
-                unranked.push(u);
-            }
-            s.rank.is_some()
-        });
-        if unranked.len() > MAX_TRIAGE {
-            let firsts: std::collections::HashMap<&String, Instant> = unranked
+        let unranked = self.jobs.newest_unranked(MAX_TRIAGE);
+        if !unranked.is_empty() {
+            let dirs: Vec<_> = unranked
                 .iter()
-                .map(|u| (*u, self.pending.get(*u).map_or(until, |s| s.first)))
+                .map(|(_, u)| self.queue.job_dir(Status::Pending, u))
                 .collect();
-            unranked.select_nth_unstable_by_key(MAX_TRIAGE, |u| {
-                std::cmp::Reverse(firsts.get(u).copied())
+            let ranks = crate::queue::par::map(&dirs, |d| {
+                rank(Metadata::read(d).ok().as_ref(), &self.trust)
             });
-            unranked.truncate(MAX_TRIAGE);
+            let owners = ranks.iter().filter(|r| **r == Rank::Owner).count();
+            for ((id, _), r) in unranked.into_iter().zip(ranks) {
+                self.jobs.set_rank(id, r);
+            }
+            log::debug!(
+                "ranked {} due job(s) by their metadata ({owners} of the owner's), {} left to rank",
+                dirs.len(),
+                self.jobs.unranked_len()
+            );
         }
-        let dirs: Vec<_> = unranked
+        // The owner's jobs make a batch of their own: not one of them waits for a batch of
+        // strangers' jobs to be hashed.
+        let batch = if self.jobs.has_ready(Rank::Owner) {
+            self.jobs.take_ready(Rank::Owner, MAX_BATCH)
+        } else if self.jobs.unranked_len() > 0 || self.events_waiting {
+            // Events still waiting to be read may announce a job of the owner's: they are
+            // read before a batch of strangers' jobs is hashed.
+            return (Vec::new(), true);
+        } else {
+            self.jobs.take_ready(Rank::Other, MAX_OTHER_BATCH)
+        };
+        (batch, self.jobs.ready_len() > 0)
+    }
+
+    /// A due time held back while `uid` backs off after a failed approval.
+    pub(super) fn held(&self, uid: &str, due: Instant) -> Instant {
+        self.retries.ready_at(uid).map_or(due, |r| r.max(due))
+    }
+
+    /// Ranks the jobs that events announced since the last call, in parallel; a job whose
+    /// metadata cannot be read yet (it may still be being written) is ranked when due.
+    pub(super) fn rank_arrivals(&mut self) {
+        let uids = std::mem::take(&mut self.arrivals);
+        if uids.is_empty() {
+            return;
+        }
+        let dirs: Vec<_> = uids
             .iter()
             .map(|u| self.queue.job_dir(Status::Pending, u))
             .collect();
         let ranks = crate::queue::par::map(&dirs, |d| {
-            rank(Metadata::read(d).ok().as_ref(), &self.trust)
+            Metadata::read(d).ok().map(|m| rank(Some(&m), &self.trust))
         });
-        let ranked: Vec<(String, Rank)> = unranked.into_iter().cloned().zip(ranks).collect();
-        let mut candidates: Vec<(Rank, Instant, String)> = due
-            .into_iter()
-            .map(|(u, s)| (s.rank.unwrap_or(Rank::Other), s.first, u))
-            .map(|(r, f, u)| (r, f, u.clone()))
-            .collect();
-        for (uid, r) in &ranked {
-            if let Some(s) = self.pending.get(uid) {
-                candidates.push((*r, s.first, uid.clone()));
+        for (uid, r) in uids.iter().zip(ranks) {
+            if let Some(r) = r {
+                self.jobs.rank_unranked(uid, r);
             }
         }
-        for (uid, r) in ranked {
-            if let Some(s) = self.pending.get_mut(&uid) {
-                s.rank = Some(r);
-            }
-        }
-        // The owner's jobs make a batch of their own: not one of them waits for a batch of
-        // strangers' jobs to be hashed.
-        let limit = if candidates.iter().any(|c| c.0 == Rank::Owner) {
-            candidates.retain(|c| c.0 == Rank::Owner);
-            MAX_BATCH
-        } else {
-            MAX_OTHER_BATCH
-        };
-        if candidates.len() > limit {
-            candidates.select_nth_unstable_by_key(limit, |a| (a.0, a.1));
-            candidates.truncate(limit);
-        }
-        let more = total > candidates.len();
-        candidates.sort_by_key(|a| (a.0, a.1));
-        let batch = candidates
-            .into_iter()
-            .filter_map(|(_, _, uid)| self.pending.remove(&uid).map(|s| (uid, s.first)))
-            .collect();
-        (batch, more)
-    }
-
-    /// The order of work for pending job `uid`; `None` while its metadata cannot be read (it
-    /// may still be being written: it is looked at again when due).
-    pub(super) fn rank_of(&self, uid: &str) -> Option<Rank> {
-        let m = Metadata::read(&self.queue.job_dir(Status::Pending, uid)).ok()?;
-        Some(rank(Some(&m), &self.trust))
     }
 
     /// Queues for evaluation the reviewed jobs that `affected` covers; returns how many.
     pub(super) fn reevaluate(&mut self, affected: &Affected) -> usize {
         let now = Instant::now();
-        let hit: Vec<String> = self
-            .known
-            .iter()
-            .filter(|(u, k)| affected.covers(k) && !self.pending.contains_key(*u))
-            .map(|(u, _)| u.clone())
-            .collect();
+        let hit = self.jobs.known_where(|k| affected.covers(k));
         let n = hit.len();
         // Jobs not reviewed yet are ranked again under the new trust.
-        for s in self.pending.values_mut() {
-            s.rank = None;
-        }
+        self.jobs.unrank_all();
         for uid in hit {
-            self.pending.insert(uid, Settle::new(now, now));
+            self.jobs.put_pending(&uid, now, now, now, None);
         }
         n
     }
@@ -212,7 +196,7 @@ impl Daemon {
     /// Once a flood is drained, hands the memory it took back to the system (the allocator
     /// keeps freed memory otherwise, and a daemon at rest should be small).
     pub(super) fn give_back_memory(&self) {
-        if self.pending.is_empty() {
+        if self.jobs.pending_len() == 0 {
             #[cfg(all(target_os = "linux", target_env = "gnu"))]
             // SAFETY: malloc_trim only returns free memory to the kernel; it has no
             // preconditions.

@@ -1,12 +1,49 @@
 //! Completed jobs: recorded once each in the history of approved code.
 
+use std::collections::{BTreeSet, HashMap};
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::time::Instant;
 
 use super::Daemon;
 use crate::durable::Sync;
 use crate::queue::Status;
 use crate::store::history::HistoryRecord;
+
+/// Completed jobs not recorded yet, each with when it is due (a settle window after its last
+/// event), in time order so taking the due ones costs what is due, not all that wait.
+#[derive(Debug, Default)]
+pub(super) struct Due {
+    at: HashMap<String, Instant>,
+    order: BTreeSet<(Instant, String)>,
+}
+
+impl Due {
+    /// Adds `uid`, due at `at`, unless it is there already.
+    pub(super) fn add(&mut self, uid: String, at: Instant) {
+        if self.at.contains_key(&uid) {
+            return;
+        }
+        self.order.insert((at, uid.clone()));
+        self.at.insert(uid, at);
+    }
+
+    pub(super) fn next(&self) -> Option<Instant> {
+        self.order.first().map(|(t, _)| *t)
+    }
+
+    /// Takes the jobs due by `until`.
+    pub(super) fn take(&mut self, until: Instant) -> Vec<String> {
+        let mut out = Vec::new();
+        while self.order.first().is_some_and(|(t, _)| *t <= until) {
+            if let Some((_, uid)) = self.order.pop_first() {
+                self.at.remove(&uid);
+                out.push(uid);
+            }
+        }
+        out
+    }
+}
 
 impl Daemon {
     pub(super) fn record_completed(&mut self, uids: Vec<String>) {

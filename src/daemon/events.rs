@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use notify::EventKind;
 use notify::event::{AccessKind, AccessMode};
 
-use super::{Daemon, STORES_SETTLE, Settle};
+use super::{Daemon, STORES_SETTLE};
 use crate::daemon::watcher::{self, Watcher};
 use crate::queue::Status;
 use crate::store::appdata;
@@ -53,9 +53,7 @@ impl Daemon {
             if let Some(uid) = first_component(path, &pending_dir) {
                 self.touch_pending(uid);
             } else if let Some(uid) = first_component(path, &completed_dir) {
-                self.completed
-                    .entry(uid)
-                    .or_insert_with(|| Instant::now() + self.opts.settle);
+                self.completed.add(uid, Instant::now() + self.opts.settle);
             } else if path.starts_with(self.layout.allowlist_dir())
                 || path.starts_with(self.layout.trusted_dir())
                 || path.starts_with(crate::store::peers::peers_dir(&self.layout))
@@ -88,17 +86,20 @@ impl Daemon {
         let settle = self.opts.settle;
         // A folder that never goes quiet is still read eventually.
         let cap = (settle * 10).max(Duration::from_secs(2));
-        if !self.pending.contains_key(&uid) {
-            // Ranked as it arrives, from its metadata alone: a job of the owner's arriving in a
-            // flood is then decided as soon as it has settled, not after the flood is ranked.
-            let rank = self.rank_of(&uid);
-            let mut s = Settle::new(now, now + settle);
-            s.rank = rank;
-            self.pending.insert(uid, s);
-            return;
-        }
-        if let Some(entry) = self.pending.get_mut(&uid) {
-            entry.due = (now + settle).min(entry.first + cap);
+        match self.jobs.first_seen(&uid) {
+            None => {
+                // Ranked as it arrives, from its metadata alone, once the events at hand are
+                // taken in (all at once, in parallel: see `rank_arrivals`): a job of the owner's
+                // arriving in a flood is then decided as soon as it has settled, not after the
+                // flood is ranked.
+                let due = self.held(&uid, now + settle);
+                self.jobs.put_pending(&uid, now, now, due, None);
+                self.arrivals.push(uid);
+            }
+            Some(first) => {
+                let due = self.held(&uid, (now + settle).min(first + cap));
+                self.jobs.set_due(&uid, due);
+            }
         }
     }
 }

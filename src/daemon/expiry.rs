@@ -11,15 +11,7 @@ impl Daemon {
     /// Moves jobs whose timeout has passed to `timedout/`.
     pub(super) fn expire_due(&mut self) {
         let now = metadata::now_naive();
-        let due: Vec<String> = self
-            .known
-            .iter_mut()
-            .filter(|(_, k)| k.expires.is_some_and(|t| t <= now))
-            .map(|(u, k)| {
-                k.expires = None;
-                u.clone()
-            })
-            .collect();
+        let due = self.jobs.take_expired(now);
         if due.is_empty() {
             return;
         }
@@ -43,7 +35,7 @@ impl Daemon {
             if let Some(live) = &self.live {
                 live.count_decision("expired", "timeout", None);
             }
-            self.known.remove(&uid);
+            self.jobs.forget(&uid);
         }
     }
 }

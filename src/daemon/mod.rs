@@ -10,17 +10,19 @@ mod completed;
 mod events;
 mod expiry;
 mod indexer;
+mod jobs;
 pub mod live;
 mod pending;
 mod rank;
 pub(crate) mod retry;
 mod run;
 mod stores;
+mod uids;
 mod verdicts;
 mod votes;
 pub(crate) mod watcher;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -60,30 +62,14 @@ impl Default for Options {
 }
 
 const STATUS_EVERY: Duration = Duration::from_secs(60);
+/// Events read per turn of the loop: in a burst, batches of the owner's jobs are decided
+/// between them rather than after the whole burst is read.
+const EVENTS_PER_TURN: usize = 4096;
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Quiet time after the last event on a store before it is read again.
 const STORES_SETTLE: Duration = Duration::from_millis(50);
 /// How long a stopping daemon waits for hooks and mail still in progress.
 const SHUTDOWN_NOTIFY: Duration = Duration::from_secs(2);
-
-#[derive(Debug, Clone, Copy)]
-struct Settle {
-    first: Instant,
-    due: Instant,
-    /// Where the job stands in the order of work, from its metadata alone (`None`: not looked
-    /// at yet).
-    rank: Option<rank::Rank>,
-}
-
-impl Settle {
-    fn new(first: Instant, due: Instant) -> Settle {
-        Settle {
-            first,
-            due,
-            rank: None,
-        }
-    }
-}
 
 /// What the daemon keeps about a reviewed pending job: what was last said about it (so rescans
 /// do not repeat it), when it expires, and what a store change must match to affect it. Kept
@@ -93,8 +79,8 @@ struct Known {
     fingerprint: u64,
     outcome: Option<Outcome>,
     /// [`rank::key`] of the lowercased sender and of the signature (0: none).
-    sender: u64,
-    signature: u64,
+    sender: u32,
+    signature: u32,
     /// When it expires if nobody decides it (from its own created_at + timeout_seconds).
     expires: Option<chrono::NaiveDateTime>,
 }
@@ -118,9 +104,15 @@ pub struct Daemon {
     mover: Mover,
     history: History,
     trust: Trust,
-    pending: HashMap<String, Settle>,
-    completed: HashMap<String, Instant>,
-    known: HashMap<String, Known>,
+    /// Every pending job's settle window, rank and what was last said about it.
+    jobs: jobs::Jobs,
+    /// Pending jobs that events announced, to be ranked once the events at hand are read.
+    arrivals: Vec<String>,
+    /// The last loop left events unread (a burst): they are read before strangers' jobs are
+    /// hashed.
+    events_waiting: bool,
+    /// Completed jobs to record in the history, when due.
+    completed: completed::Due,
     /// Pending job folders found changed by a rescan: watched inside (again, or for the first
     /// time if a flood had left no room for their watches).
     rewatch: Vec<String>,
@@ -174,9 +166,10 @@ impl Daemon {
             mover: Mover::new(&layout),
             history: History::new(&layout),
             trust,
-            pending: HashMap::new(),
-            completed: HashMap::new(),
-            known: HashMap::new(),
+            jobs: jobs::Jobs::new(now),
+            arrivals: Vec::new(),
+            events_waiting: false,
+            completed: completed::Due::default(),
             rewatch: Vec::new(),
             seen_completed,
             seen_path,
@@ -219,13 +212,4 @@ fn report_invalid(trust: &Trust, before: &[String]) {
             log::warn!("ignored {bad}");
         }
     }
-}
-
-/// The keys of `times` whose time has come by `until`.
-fn due<T: PartialOrd>(times: &HashMap<String, T>, until: &T) -> Vec<String> {
-    times
-        .iter()
-        .filter(|(_, t)| *t <= until)
-        .map(|(u, _)| u.clone())
-        .collect()
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::{Daemon, Known, RETRY_AFTER, Settle, rank};
+use super::{Daemon, Known, RETRY_AFTER, rank};
 use crate::core::attestation::Standing;
 use crate::core::policy::{Disposition, Method, Outcome, Verdict};
 use crate::queue::Status;
@@ -59,7 +59,7 @@ impl Daemon {
         self.stats.reviews += looked.len() as u64;
         for ((uid, dir), looked) in uids.into_iter().zip(dirs).zip(looked) {
             let Some((fingerprint, r)) = looked else {
-                self.known.remove(&uid);
+                self.jobs.forget(&uid);
                 self.retries.clear(&uid);
                 continue;
             };
@@ -73,8 +73,8 @@ impl Daemon {
                 expires: None,
             };
             let repeated = self
-                .known
-                .get(&uid)
+                .jobs
+                .known(&uid)
                 .is_some_and(|k| (k.fingerprint, k.outcome) == (fingerprint, outcome));
             match &r.verdict {
                 None => {
@@ -84,7 +84,7 @@ impl Daemon {
                             r.inspection.ignored.as_deref().unwrap_or("")
                         );
                     }
-                    self.known.insert(uid, known);
+                    self.jobs.know(&uid, known);
                 }
                 Some(v) if v.outcome == Outcome::Approve => approvals.push(r),
                 Some(_) if !self.trust.config.approval.enabled => closed.push(r),
@@ -93,7 +93,7 @@ impl Daemon {
                         note_waiting(&uid, &r, v, record);
                     }
                     let expires = self.expiry_of(&r, &dir);
-                    self.known.insert(uid.clone(), Known { expires, ..known });
+                    self.jobs.know(&uid, Known { expires, ..known });
                     self.grant_reviewers(&uid, &dir);
                 }
             }
@@ -115,10 +115,9 @@ impl Daemon {
                 log::error!("{e}; retrying in {} s", RETRY_AFTER.as_secs());
                 let now = Instant::now();
                 for r in approvals {
-                    self.pending.insert(
-                        r.inspection.uid.clone(),
-                        Settle::new(now, now + RETRY_AFTER),
-                    );
+                    let uid = &r.inspection.uid;
+                    self.jobs
+                        .put_pending(uid, now, now, now + RETRY_AFTER, None);
                 }
                 None
             }
@@ -172,7 +171,7 @@ impl Daemon {
                 first_seen.get(&uid).map(|t| t.elapsed()),
             );
         }
-        self.known.remove(&uid);
+        self.jobs.forget(&uid);
         self.retries.clear(&uid);
         log::info!(
             "approved job {uid} {} ({}): {}",
@@ -265,7 +264,8 @@ impl Daemon {
             record.event(r, Disposition::ApprovalFailed, vec![why]);
         }
         let now = Instant::now();
-        self.pending.insert(uid, Settle::new(now, now + f.retry_in));
+        let due = self.held(&uid, now + f.retry_in);
+        self.jobs.put_pending(&uid, now, now, due, None);
     }
 }
 

@@ -15,14 +15,15 @@ pub(crate) enum Rank {
 
 /// A short, stable key for a sender or a signature (0 for none). Equal keys only cost a
 /// needless re-evaluation, never a missed one.
-pub(crate) fn key(s: Option<&str>) -> u64 {
+pub(crate) fn key(s: Option<&str>) -> u32 {
     let Some(s) = s else { return 0 };
     let mut h = std::collections::hash_map::DefaultHasher::new();
     s.hash(&mut h);
-    h.finish() | 1
+    let h = h.finish();
+    ((h ^ (h >> 32)) as u32) | 1
 }
 
 /// The sender key of a job: its lowercased `requester_email`.
-pub(crate) fn sender_key(sender: Option<&str>) -> u64 {
+pub(crate) fn sender_key(sender: Option<&str>) -> u32 {
     key(sender.map(str::to_lowercase).as_deref())
 }

@@ -2,12 +2,12 @@
 //! the rescan and status timers), the start-up recovery and the scans that find due work.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
-use super::{Daemon, SHUTDOWN_NOTIFY, STATUS_EVERY, Settle};
+use super::{Daemon, EVENTS_PER_TURN, SHUTDOWN_NOTIFY, STATUS_EVERY};
 use crate::core::policy::Disposition;
-use crate::core::policy::Outcome;
 use crate::daemon::live::Snapshot;
 use crate::daemon::watcher::{Msg, Watcher};
 use crate::error::Result;
@@ -21,10 +21,10 @@ use crate::store::audit::{self, AuditLog};
 impl Daemon {
     fn publish(&self, watcher: Option<&Watcher>) {
         let Some(live) = &self.live else { return };
-        let count = |o| self.known.values().filter(|k| k.outcome == Some(o)).count();
+        let (waiting, flagged) = self.jobs.counts();
         live.publish(Snapshot {
-            waiting: count(Outcome::Wait),
-            flagged: count(Outcome::Invalid),
+            waiting,
+            flagged,
             watcher_healthy: watcher.is_some_and(Watcher::healthy),
             last_event: self.stats.last_event.map(|t| {
                 metadata::format_naive(&chrono::DateTime::<chrono::Local>::from(t).naive_local())
@@ -73,7 +73,7 @@ impl Daemon {
             // In bounded batches, like the loop, until what was pending is decided (a job put
             // back to be retried is not tried again and again).
             let until = Instant::now() + Duration::from_secs(3600);
-            let mut left = self.pending.len();
+            let mut left = self.jobs.pending_len();
             loop {
                 let (n, more) = self.process(until);
                 left = left.saturating_sub(n);
@@ -101,10 +101,13 @@ impl Daemon {
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             let mut shutdown = false;
+            let mut read = 0;
             for msg in first
                 .into_iter()
                 .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+                .take(EVENTS_PER_TURN)
             {
+                read += 1;
                 match msg {
                     Msg::Shutdown => shutdown = true,
                     Msg::Fs(ev) => self.on_event(ev, watcher.as_mut()),
@@ -113,6 +116,8 @@ impl Daemon {
             if shutdown {
                 break;
             }
+            self.events_waiting = read == EVENTS_PER_TURN;
+            self.rank_arrivals();
             self.tick(watcher.as_mut());
             self.publish(watcher.as_ref());
         }
@@ -179,16 +184,13 @@ impl Daemon {
             next = next.min(d);
         }
         next = self.indexer.next_wakeup().map_or(next, |t| next.min(t));
-        let held = |(uid, s): (&String, &Settle)| {
-            self.retries.ready_at(uid).map_or(s.due, |r| r.max(s.due))
-        };
-        if let Some(s) = self.pending.iter().map(held).min() {
+        if let Some(s) = self.jobs.next_due() {
             next = next.min(s);
         }
-        if let Some(c) = self.completed.values().min() {
-            next = next.min(*c);
+        if let Some(c) = self.completed.next() {
+            next = next.min(c);
         }
-        if let Some(e) = self.known.values().filter_map(|k| k.expires).min() {
+        if let Some(e) = self.jobs.next_expiry() {
             let wait = (e - metadata::now_naive())
                 .to_std()
                 .unwrap_or(Duration::ZERO);
@@ -239,37 +241,56 @@ impl Daemon {
         let now = Instant::now();
         let mut uids = self.queue.list(Status::Pending);
         uids.sort_unstable();
-        let present = |uid: &String| uids.binary_search(uid).is_ok();
-        self.known.retain(|uid, _| present(uid));
+        let present = |uid: &str| uids.binary_search_by(|u| u.as_str().cmp(uid)).is_ok();
+        self.jobs.retain_known(present);
         self.retries.retain(|uid| present(uid));
+        let mut found = Vec::new();
+        let mut check = Vec::new();
         for uid in &uids {
-            if self.pending.contains_key(uid) {
+            if self.jobs.is_pending(uid) {
                 continue;
             }
-            let fresh = all
-                || match self.known.get(uid) {
-                    None => true,
-                    Some(k) => {
-                        let changed = k.fingerprint
-                            != crate::queue::copies::fingerprint(
-                                &self.queue.job_dir(Status::Pending, uid),
-                            );
-                        if changed {
-                            // Its folder may not be watched inside (no room in a flood).
-                            self.rewatch.push(uid.clone());
-                        }
-                        changed
-                    }
-                };
-            if fresh {
-                // Found by a walk, not an event: it may still be being written, so settle it too.
-                let due = now + self.opts.settle;
-                self.pending.insert(uid.clone(), Settle::new(now, due));
+            match self.jobs.known(uid) {
+                Some(k) if !all => check.push((uid, k.fingerprint)),
+                _ => found.push(uid),
             }
+        }
+        // Reviewed jobs changed since: their folders' metadata looked at in parallel (with
+        // 100,000 jobs waiting, this walk is most of a rescan).
+        let dirs: Vec<PathBuf> = check
+            .iter()
+            .map(|(u, _)| self.queue.job_dir(Status::Pending, u))
+            .collect();
+        let now_fp = crate::queue::par::map(&dirs, |d| crate::queue::copies::fingerprint(d));
+        for ((uid, was), fp) in check.into_iter().zip(now_fp) {
+            if fp != was {
+                // Its folder may not be watched inside (no room in a flood).
+                self.rewatch.push(uid.clone());
+                found.push(uid);
+            }
+        }
+        // Found by a walk, not an event: they may still be being written, so they settle too.
+        // Ordered by when each arrived (its folder's change time): ranking the newest first
+        // reaches a job that arrived after a flood (or in a burst the watcher lost) early.
+        let dirs: Vec<PathBuf> = found
+            .iter()
+            .map(|u| self.queue.job_dir(Status::Pending, u))
+            .collect();
+        let arrived = crate::queue::par::map(&dirs, |d| arrived(d, now));
+        for (uid, arrived) in found.iter().zip(arrived) {
+            let due = self.held(uid, now + self.opts.settle);
+            self.jobs.put_pending(uid, now, arrived, due, None);
+        }
+        if !found.is_empty() {
+            log::info!(
+                "{} found {} pending job(s) to look at",
+                if all { "the start-up scan" } else { "a rescan" },
+                found.len()
+            );
         }
         for uid in self.queue.list(Status::Completed) {
             if !self.seen_completed.contains(&uid) {
-                self.completed.entry(uid).or_insert(now);
+                self.completed.add(uid, now);
             }
         }
     }
@@ -288,11 +309,8 @@ impl Daemon {
                 self.give_back_memory();
             }
         }
-        let done = super::due(&self.completed, &until);
+        let done = self.completed.take(until);
         if !done.is_empty() {
-            for uid in &done {
-                self.completed.remove(uid);
-            }
             self.record_completed(done);
         }
         self.expire_due();
@@ -310,8 +328,13 @@ impl Daemon {
     }
 
     fn status_line(&self) {
-        let count = |o| self.known.values().filter(|k| k.outcome == Some(o)).count();
-        let (waiting, flagged) = (count(Outcome::Wait), count(Outcome::Invalid));
+        log::debug!(
+            "per-job state: {} pending, {} reviewed, about {} KB",
+            self.jobs.pending_len(),
+            self.jobs.known_len(),
+            self.jobs.footprint() / 1024
+        );
+        let (waiting, flagged) = self.jobs.counts();
         log::info!(
             "status: {waiting} job(s) waiting for review, {flagged} flagged, {} approved since start; {} allowlisted sender(s), {} trusted code pattern(s)",
             self.live.as_ref().map_or(0, |l| l.approved()),
@@ -319,4 +342,24 @@ impl Daemon {
             self.trust.trusted.len()
         );
     }
+}
+
+/// When the job folder `dir` arrived, from its change time (a rename into `pending/` sets it), as
+/// an instant of this process; `now` when it is unknown or in the future.
+fn arrived(dir: &Path, now: Instant) -> Instant {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::symlink_metadata(dir) else {
+        return now;
+    };
+    let changed = u64::try_from(m.ctime()).ok().and_then(|s| {
+        let ns = u32::try_from(m.ctime_nsec()).unwrap_or(0);
+        std::time::UNIX_EPOCH.checked_add(Duration::new(s, ns.min(999_999_999)))
+    });
+    let age = changed.and_then(|t| std::time::SystemTime::now().duration_since(t).ok());
+    let Some(mut age) = age else { return now };
+    // Older than the clock the instants count from: as old as can be said.
+    while now.checked_sub(age).is_none() && !age.is_zero() {
+        age /= 2;
+    }
+    now.checked_sub(age).unwrap_or(now)
 }

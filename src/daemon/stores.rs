@@ -53,7 +53,7 @@ impl Daemon {
                 "trust changed: {} allowlisted sender(s), {} trusted code pattern(s); re-evaluating {n} of {} pending job(s)",
                 self.trust.allowlist.entries.len(),
                 self.trust.trusted.len(),
-                self.known.len()
+                self.jobs.known_len()
             );
         }
         self.review_by_groups();

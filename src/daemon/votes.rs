@@ -41,9 +41,7 @@ impl Daemon {
                         wanted.iter().cloned().collect::<Vec<_>>().join(", ")
                     }
                 );
-                if let Some(k) = self.known.get_mut(uid) {
-                    k.fingerprint = copies::fingerprint(dir);
-                }
+                self.jobs.set_fingerprint(uid, copies::fingerprint(dir));
             }
             Ok(false) => {}
             Err(e) => log::error!("could not give reviewers read access to job {uid}: {e}"),
@@ -68,7 +66,7 @@ impl Daemon {
         let cfg = self.trust.config.approval.clone();
         let decided = crate::service::votes::apply(&self.layout, &cfg, Some(&self.notifier));
         for d in decided {
-            self.known.remove(&d.uid);
+            self.jobs.forget(&d.uid);
             self.retries.clear(&d.uid);
             if let Some(live) = &self.live {
                 live.count_decision(
@@ -105,7 +103,7 @@ impl Daemon {
                         "job {uid} rejected: approval.enabled is false and no trust rule approved it ({})",
                         waited.unwrap_or_default()
                     );
-                    self.known.remove(&uid);
+                    self.jobs.forget(&uid);
                 }
                 Err(e) => {
                     // Not known, so the next rescan tries again.

@@ -67,6 +67,9 @@ pub struct Watcher {
     targets: Vec<(PathBuf, RecursiveMode)>,
     /// path -> mode, as currently registered with the OS
     active: HashMap<PathBuf, RecursiveMode>,
+    /// The targets not registered (watched through a stand-in parent), kept as `active`
+    /// changes: every event is checked against them, and they are most often none.
+    inactive: Vec<PathBuf>,
     /// Where to stop looking for a stand-in parent (never watch above the data folder).
     top: PathBuf,
     pub last_error: Option<String>,
@@ -96,6 +99,7 @@ impl Watcher {
             tree,
             targets: Vec::new(),
             active: HashMap::new(),
+            inactive: Vec::new(),
             top,
             last_error: None,
         })
@@ -107,19 +111,16 @@ impl Watcher {
         } else {
             RecursiveMode::NonRecursive
         };
+        self.inactive.push(path.clone());
         self.targets.push((path, mode));
     }
 
     /// True when `path` is (under) a stand-in parent rather than a real target, meaning a
     /// target may have just been created and [`refresh`](Watcher::refresh) should run.
     pub fn is_stand_in_event(&self, path: &Path) -> bool {
-        self.targets
+        self.inactive
             .iter()
-            .any(|(t, _)| !self.active.contains_key(t) && t.starts_with(path))
-            || self
-                .targets
-                .iter()
-                .any(|(t, _)| !self.active.contains_key(t) && path.starts_with(t))
+            .any(|t| t.starts_with(path) || path.starts_with(t))
     }
 
     /// Registers every target that exists, and a stand-in parent for each that does not.
@@ -187,6 +188,12 @@ impl Watcher {
         if ok {
             self.last_error = None;
         }
+        self.inactive = self
+            .targets
+            .iter()
+            .filter(|(t, _)| !self.active.contains_key(t))
+            .map(|(t, _)| t.clone())
+            .collect();
         ok
     }
 

@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::queue::metadata;
 use crate::queue::review::{self, Review, Trust};
 use crate::queue::{Queue, Status};
-use crate::store::permfile::{self, PermFile};
+use crate::store::permfile;
 use crate::syftbox::Layout;
 
 /// How a move must be justified again after it happened.
@@ -491,12 +491,8 @@ pub fn lock_permissions(job_dir: &Path, sync: &mut Sync) -> Result<()> {
             )
         })?;
         if entry.file_type().is_file() && entry.file_name() == permfile::FILE_NAME {
-            let locked = match PermFile::read(entry.path()) {
-                Ok(p) => p.read_only(),
-                // An unreadable permission file might grant anything: replace it outright.
-                Err(_) => PermFile::private(),
-            };
-            permfile::write_if_changed(entry.path(), &locked, sync)?;
+            // An unreadable permission file might grant anything: it is replaced outright.
+            permfile::lock_read_only(entry.path(), sync)?;
         }
     }
     Ok(())

@@ -165,6 +165,27 @@ pub fn write_if_changed(path: &Path, perm: &PermFile, sync: &mut Sync) -> Result
     Ok(true)
 }
 
+/// Makes the permission file at `path` grant nobody write or admin (see
+/// [`PermFile::read_only`]; an unreadable one is replaced by [`PermFile::private`]), written
+/// only if that changes it. Returns whether it was written.
+pub fn lock_read_only(path: &Path, sync: &mut Sync) -> Result<bool> {
+    // Read once: the bytes parsed are the bytes compared with the locked form.
+    let yaml = match durable::read_capped(path, MAX_SIZE) {
+        Ok(bytes) => {
+            let yaml = PermFile::parse(&String::from_utf8_lossy(&bytes))
+                .map_or_else(|_| PermFile::private(), |p| p.read_only())
+                .to_yaml();
+            if bytes == yaml.as_bytes() {
+                return Ok(false);
+            }
+            yaml
+        }
+        Err(_) => PermFile::private().to_yaml(),
+    };
+    durable::write_atomic_with(path, yaml.as_bytes(), 0o644, sync)?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
