@@ -24,12 +24,14 @@ fn spawn(bin: &Path, sb: &Sandbox) -> Proc {
     c.arg("--config").arg(&sb.config);
     c.env_remove("SYFTBOX_CLIENT_CONFIG_PATH");
     c.env("HOME", sb.dir.path());
-    c.args([
-        "run",
-        "--settle-ms",
-        &DEFAULT_SETTLE_MS.to_string(),
-        "--no-web",
-    ]);
+    // With its web server, as `run.sh` starts it: the queue's index is then kept too.
+    // `SYFT_BENCH_FLOOD_NO_WEB=1` measures the daemon alone.
+    c.args(["run", "--settle-ms", &DEFAULT_SETTLE_MS.to_string()]);
+    if std::env::var_os("SYFT_BENCH_FLOOD_NO_WEB").is_some() {
+        c.arg("--no-web");
+    } else {
+        c.args(["--port", &free_port().to_string()]);
+    }
     // `SYFT_BENCH_RUST_LOG=info,syft_reviewer::daemon=debug` shows how each flood is ranked.
     let level = std::env::var("SYFT_BENCH_RUST_LOG").unwrap_or_else(|_| "info".into());
     c.env("RUST_LOG", level);
