@@ -368,7 +368,12 @@ pub(super) fn flood_section(quick: bool, baseline: bool) -> String {
          as one burst, with one allowlisted job among them (its latency: from its rename to its \
          move into `approved/`, seen through inotify; the strangers' time is until the last of \
          them is recorded as waiting). Peak RSS is VmHWM at the end; idle RSS is VmRSS 3 s \
-         later. `--settle-ms {DEFAULT_SETTLE_MS}`, `--no-web`.\n"
+         later. `--settle-ms {DEFAULT_SETTLE_MS}`, {}.\n",
+        if std::env::var_os("SYFT_BENCH_FLOOD_NO_WEB").is_some() {
+            "`--no-web`"
+        } else {
+            "with the web server (and so the queue's index), as `run.sh` starts it"
+        }
     );
     let _ = writeln!(
         s,

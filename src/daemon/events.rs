@@ -12,6 +12,9 @@ use crate::daemon::watcher::{self, Watcher};
 use crate::queue::Status;
 use crate::store::appdata;
 
+/// The shortest time between rescans asked for by dropped events.
+const DROPPED_RESCAN_GAP: Duration = Duration::from_secs(10);
+
 impl Daemon {
     pub(super) fn on_event(
         &mut self,
@@ -38,8 +41,12 @@ impl Daemon {
             return;
         }
         if ev.need_rescan() {
-            log::info!("the watcher lost events; rescanning");
-            self.rescan_due = Instant::now();
+            if ev.info() == Some(watcher::DROPPED) {
+                self.dropped_events();
+            } else {
+                log::info!("the watcher lost events; rescanning");
+                self.rescan_due = Instant::now();
+            }
         }
         let pending_dir = self.queue.status_dir(Status::Pending);
         let completed_dir = self.queue.status_dir(Status::Completed);
@@ -79,6 +86,20 @@ impl Daemon {
             }
             self.rescan_due = Instant::now();
         }
+    }
+
+    /// Events of the `notify` watches (the stores, `completed/`, the decided status folders)
+    /// were dropped while a batch ran; the pending tree's are never dropped (they wait in the
+    /// kernel). The stores are read again now, as trust must not lag; the rest is bookkeeping,
+    /// caught by a rescan at most every [`DROPPED_RESCAN_GAP`]: a burst's own approvals fill the
+    /// channel again and again, and each full rescan re-reads the whole queue.
+    fn dropped_events(&mut self) {
+        log::debug!("watcher events dropped while the loop was busy; stores read again");
+        let now = Instant::now();
+        self.stores_due.get_or_insert_with(|| now + STORES_SETTLE);
+        let last = self.rescan_due.checked_sub(self.opts.rescan).unwrap_or(now);
+        let at = last.checked_add(DROPPED_RESCAN_GAP).unwrap_or(now).max(now);
+        self.rescan_due = self.rescan_due.min(at);
     }
 
     pub(super) fn touch_pending(&mut self, uid: String) {

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
+use crate::queue::uid;
+
 /// A job's slot number.
 pub(super) type Id = u32;
 
@@ -16,42 +18,11 @@ pub(super) type Packed = [u8; 16];
 /// The 16 bytes of a canonical lower-case UUID, `None` for any other uid (which then round-trips
 /// through [`unpack`] exactly).
 fn pack(uid: &str) -> Option<Packed> {
-    let b = uid.as_bytes();
-    if b.len() != 36 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    let mut n = 0;
-    for (i, &c) in b.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            if c != b'-' {
-                return None;
-            }
-            continue;
-        }
-        let v = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => return None,
-        };
-        let byte = out.get_mut(n / 2)?;
-        *byte = (*byte << 4) | v;
-        n += 1;
-    }
-    Some(out)
+    uid::parse_uuid(uid)
 }
 
 fn unpack(p: &Packed) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(36);
-    for (i, byte) in p.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            s.push('-');
-        }
-        s.push(char::from(HEX[usize::from(byte >> 4)]));
-        s.push(char::from(HEX[usize::from(byte & 15)]));
-    }
-    s
+    uid::uuid_str(&uid::format_uuid(p)).to_owned()
 }
 
 /// Hashes a `u32` that already is a keyed hash: spread, not hashed again.

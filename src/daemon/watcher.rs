@@ -39,6 +39,10 @@ pub enum Msg {
 /// watches) drop events and ask for a rescan once there is room.
 pub const QUEUE: usize = 4096;
 
+/// The `info` of the rescan event the `notify` watches send after dropping events (the kernel's
+/// own overflow of the pending tree's queue has none).
+pub const DROPPED: &str = "dropped while the loop was busy";
+
 /// The `notify` watches' way into the daemon's loop, never waiting.
 struct Forward {
     tx: SyncSender<Msg>,
@@ -48,7 +52,9 @@ struct Forward {
 impl Forward {
     fn send(&self, ev: notify::Result<Event>) {
         if self.lost.load(Ordering::Acquire) {
-            let rescan = Event::new(EventKind::Other).set_flag(Flag::Rescan);
+            let rescan = Event::new(EventKind::Other)
+                .set_flag(Flag::Rescan)
+                .set_info(DROPPED);
             if self.tx.try_send(Msg::Fs(Ok(rescan))).is_err() {
                 return;
             }
