@@ -662,8 +662,8 @@ mod tests {
         println!("slot {} bytes", folder::Folder::slot_size());
         println!(
             "100,000 entries: {} kB of RSS ({} bytes each); {} bytes each held by the folder",
-            after - before,
-            (after - before) * 1024 / 100_000,
+            after.saturating_sub(before),
+            after.saturating_sub(before) * 1024 / 100_000,
             held / 100_000
         );
         assert_eq!(ix.count(Status::Pending), 100_000);
