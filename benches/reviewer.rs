@@ -526,8 +526,8 @@ fn observe(
     let n = uids.len();
     let proc_log = proc.log.clone();
     let end = Instant::now() + timeout;
-    let mut tail = Tail::new(decision_log(engine, sb));
-    while Instant::now() < end && (watch.count() < n || tail.approved() < n) {
+    let mut tail = Count::new(decision_log(engine, sb), b"\"outcome\":\"approved\"");
+    while Instant::now() < end && (watch.count() < n || tail.get() < n) {
         thread::sleep(Duration::from_millis(50));
     }
     let cpu_s = proc.cpu_secs() - cpu0;
@@ -1527,44 +1527,57 @@ impl MoveWatch {
     }
 }
 
-/// Counts approvals appended to a decision log, reading only what was added since last time.
-struct Tail {
+/// Counts the lines of a decision log that contain `needle`, reading only what was appended.
+pub(crate) struct Count {
     path: PathBuf,
     pos: u64,
     partial: Vec<u8>,
-    approved: usize,
+    needle: &'static [u8],
+    n: usize,
 }
 
-impl Tail {
-    fn new(path: PathBuf) -> Tail {
-        Tail {
+impl Count {
+    fn new(path: PathBuf, needle: &'static [u8]) -> Count {
+        Count {
             path,
             pos: 0,
             partial: Vec::new(),
-            approved: 0,
+            needle,
+            n: 0,
         }
     }
 
-    fn approved(&mut self) -> usize {
+    fn get(&mut self) -> usize {
         if let Ok(mut f) = File::open(&self.path)
             && f.seek(SeekFrom::Start(self.pos)).is_ok()
         {
             let mut buf = Vec::new();
-            if let Ok(n) = f.read_to_end(&mut buf) {
-                self.pos += n as u64;
+            if let Ok(k) = f.read_to_end(&mut buf) {
+                self.pos += k as u64;
                 self.partial.extend_from_slice(&buf);
                 let mut start = 0;
                 while let Some(nl) = self.partial[start..].iter().position(|&b| b == b'\n') {
-                    let line = &self.partial[start..start + nl];
-                    if memmem(line, b"\"outcome\":\"approved\"") {
-                        self.approved += 1;
+                    if memmem(&self.partial[start..start + nl], self.needle) {
+                        self.n += 1;
                     }
                     start += nl + 1;
                 }
                 self.partial.drain(..start);
             }
         }
-        self.approved
+        self.n
+    }
+
+    /// Waits until `want` lines are counted or `budget` passes; returns when it got there.
+    fn until(&mut self, want: usize, budget: Duration) -> Option<Instant> {
+        let end = Instant::now() + budget;
+        while Instant::now() < end {
+            if self.get() >= want {
+                return Some(Instant::now());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 }
 

@@ -46,60 +46,6 @@ fn stranger_job() -> JobKind {
     }
 }
 
-/// Counts the lines of a decision log that contain `needle`, reading only what was appended.
-struct Count {
-    path: PathBuf,
-    pos: u64,
-    partial: Vec<u8>,
-    needle: &'static [u8],
-    n: usize,
-}
-
-impl Count {
-    fn new(path: PathBuf, needle: &'static [u8]) -> Count {
-        Count {
-            path,
-            pos: 0,
-            partial: Vec::new(),
-            needle,
-            n: 0,
-        }
-    }
-
-    fn get(&mut self) -> usize {
-        if let Ok(mut f) = File::open(&self.path)
-            && f.seek(SeekFrom::Start(self.pos)).is_ok()
-        {
-            let mut buf = Vec::new();
-            if let Ok(k) = f.read_to_end(&mut buf) {
-                self.pos += k as u64;
-                self.partial.extend_from_slice(&buf);
-                let mut start = 0;
-                while let Some(nl) = self.partial[start..].iter().position(|&b| b == b'\n') {
-                    if memmem(&self.partial[start..start + nl], self.needle) {
-                        self.n += 1;
-                    }
-                    start += nl + 1;
-                }
-                self.partial.drain(..start);
-            }
-        }
-        self.n
-    }
-
-    /// Waits until `want` lines are counted or `budget` passes; returns when it got there.
-    fn until(&mut self, want: usize, budget: Duration) -> Option<Instant> {
-        let end = Instant::now() + budget;
-        while Instant::now() < end {
-            if self.get() >= want {
-                return Some(Instant::now());
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
 struct Row {
     engine: String,
     what: &'static str,
