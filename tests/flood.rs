@@ -56,6 +56,18 @@ fn outcomes(sb: &Sandbox) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Waits for the owner's job `uid` to be approved and for the `n` strangers' jobs to be
+/// reviewed; returns how many of those were reviewed before it.
+fn reviewed_before_approval(sb: &Sandbox, d: &Daemon, uid: &str, n: usize) -> usize {
+    assert!(
+        wait_for(WAIT, || sb.status_of(uid).as_deref() == Some("approved")),
+        "the allowlisted job was not approved; log:\n{}",
+        d.log_text()
+    );
+    wait_waiting(sb, d, n);
+    waiting_before(sb, uid)
+}
+
 /// How many jobs of the flood were logged as waiting before `uid`'s approval.
 fn waiting_before(sb: &Sandbox, uid: &str) -> usize {
     let log = outcomes(sb);
@@ -88,13 +100,7 @@ fn a_trusted_senders_job_present_with_a_flood_is_decided_before_the_flood() {
     // Written last, so neither name nor age puts it first: only who sent it does.
     let mine = sb.submit(BOB, &simple_code());
     let d = sb.start(&[]);
-    assert!(
-        wait_for(WAIT, || sb.status_of(&mine).as_deref() == Some("approved")),
-        "the allowlisted job was not approved; log:\n{}",
-        d.log_text()
-    );
-    wait_waiting(&sb, &d, n);
-    let before = waiting_before(&sb, &mine);
+    let before = reviewed_before_approval(&sb, &d, &mine, n);
     assert!(
         before < n / 4,
         "{before} of the {n} strangers' jobs were reviewed before the owner's job"
@@ -113,13 +119,7 @@ fn a_trusted_senders_job_arriving_during_a_flood_is_decided_before_the_flood() {
     let d = sb.start(&[]);
     // The flood's review has just begun: this one arrives behind all of it.
     let mine = sb.submit(BOB, &simple_code());
-    assert!(
-        wait_for(WAIT, || sb.status_of(&mine).as_deref() == Some("approved")),
-        "the allowlisted job was not approved; log:\n{}",
-        d.log_text()
-    );
-    wait_waiting(&sb, &d, n);
-    let before = waiting_before(&sb, &mine);
+    let before = reviewed_before_approval(&sb, &d, &mine, n);
     assert!(
         before < n / 2,
         "{before} of the {n} strangers' jobs were reviewed before the owner's job that arrived \
