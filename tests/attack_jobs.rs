@@ -222,6 +222,14 @@ fn a_huge_sparse_file_is_flagged_unread_and_holds_up_nothing() {
     );
     assert_eq!(sb.status_of(&huge).as_deref(), Some("pending"));
     assert_eq!(sb.status_of(&holey).as_deref(), Some("pending"));
+    // The listing follows the approval once its move is complete (the folder's rename is seen
+    // first): wait for it, then ask again and again.
+    let mut list = Value::Null;
+    let caught_up = wait_for(WAIT, || {
+        list = web.get("/api/v1/jobs").expect(200);
+        list["total"] == 2
+    });
+    assert!(caught_up, "the approved job is still listed as pending: {list}");
     for _ in 0..3 {
         let list = web.get("/api/v1/jobs").expect(200);
         assert_eq!(list["total"], 2, "{list}");
