@@ -229,7 +229,10 @@ fn a_huge_sparse_file_is_flagged_unread_and_holds_up_nothing() {
         list = web.get("/api/v1/jobs").expect(200);
         list["total"] == 2
     });
-    assert!(caught_up, "the approved job is still listed as pending: {list}");
+    assert!(
+        caught_up,
+        "the approved job is still listed as pending: {list}"
+    );
     for _ in 0..3 {
         let list = web.get("/api/v1/jobs").expect(200);
         assert_eq!(list["total"], 2, "{list}");
