@@ -17,7 +17,8 @@ use std::time::{Duration, SystemTime};
 /// Entries per generation (at most twice this many are held, about 130 bytes each, plus the few
 /// invisible characters kept per file that has any). A batch of the daemon (at most 1,024 jobs)
 /// reads its files twice, in the review and in the check after the move, so two generations of
-/// this size hold a batch of jobs of up to eight files; more files only cost a second read.
+/// this size hold a batch of jobs of up to sixteen files (a lookup never turns the generations
+/// over); more files only cost a second read.
 /// Each generation is allocated whole once (2 MB each), never grown by doubling.
 const GENERATION: usize = 8_192;
 
@@ -86,6 +87,12 @@ impl<V: Clone> FileCache<V> {
         self.with(|g| {
             if let Some(v) = g.young.get(key) {
                 return Some(v.clone());
+            }
+            if g.young.len() >= GENERATION {
+                // Moving it to a full young generation would turn the generations over and drop
+                // the old one, with the entries the rest of a batch is about to look up (the
+                // check after the move reads the files in the order the review did).
+                return g.old.get(key).cloned();
             }
             let v = g.old.remove(key)?;
             g.insert_young(*key, v.clone());
@@ -170,6 +177,20 @@ mod tests {
             assert!(get(&key(0)).is_some(), "lost at {i}");
         }
         assert!(DIGESTS.len() <= 2 * GENERATION);
+    }
+
+    #[test]
+    fn a_batch_larger_than_a_generation_is_found_again_whole() {
+        // A cache of its own: the other tests turn the shared one over meanwhile.
+        let cache = FileCache::new();
+        let n = GENERATION as u64 + GENERATION as u64 / 4;
+        let now = SystemTime::now();
+        for i in 0..n {
+            cache.put(&key(i), &key(i), now, read(4));
+        }
+        let found = (0..n).filter(|i| cache.get(&key(*i)).is_some()).count();
+        assert_eq!(found as u64, n);
+        assert!(cache.len() <= 2 * GENERATION);
     }
 
     #[test]
