@@ -147,6 +147,39 @@ pub(crate) fn put(before: &FileKey, after: &FileKey, started: SystemTime, read: 
     DIGESTS.put(before, after, started, read)
 }
 
+/// Text findings by the SHA-256 of the bytes they were found in: they depend on the bytes alone,
+/// and the digest names the bytes as surely as the signature relies on. Distinct contents
+/// remembered, forgotten all at once beyond that (a few hundred kilobytes at most: few files
+/// hold invisible characters, and each keeps at most five).
+const TEXTS_KEPT: usize = 4096;
+type Texts = HashMap<[u8; 32], crate::core::visible::Found>;
+static TEXTS: Mutex<Option<Texts>> = Mutex::new(None);
+
+/// The text findings of content with this digest: remembered ones, or `scan()`'s.
+pub(crate) fn text_of(
+    digest: &[u8; 32],
+    scan: impl FnOnce() -> crate::core::visible::Found,
+) -> crate::core::visible::Found {
+    let with = |f: &mut dyn FnMut(&mut Texts)| {
+        let mut guard = TEXTS.lock().unwrap_or_else(|p| p.into_inner());
+        f(guard.get_or_insert_with(HashMap::new))
+    };
+    let mut hit = None;
+    with(&mut |m| hit = m.get(digest).cloned());
+    if let Some(found) = hit {
+        return found;
+    }
+    // Scanned without the lock held: jobs are reviewed on several threads at once.
+    let found = scan();
+    with(&mut |m| {
+        if m.len() >= TEXTS_KEPT {
+            m.clear();
+        }
+        m.insert(*digest, found.clone());
+    });
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
