@@ -6,7 +6,6 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -15,6 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use crate::core::fingerprint::fingerprint;
+use crate::core::fingerprint::kept_stat;
 use crate::core::hash_cache::{self, FileKey, FileRead};
 use crate::core::visible;
 use crate::error::{Error, Result};
@@ -138,7 +139,10 @@ struct Listed {
 /// are checked from the listing before any file is read: a job over a cap is flagged at once and
 /// nothing of it is hashed.
 pub fn scan_code_until(code_dir: &Path, deadline: Instant) -> Result<CodeScan> {
-    let meta = std::fs::symlink_metadata(code_dir).map_err(|e| Error::io("read", code_dir, e))?;
+    let meta = kept_stat(code_dir, code_dir).map_or_else(
+        || std::fs::symlink_metadata(code_dir).map_err(|e| Error::io("read", code_dir, e)),
+        Ok,
+    )?;
     if !meta.is_dir() {
         return Err(Error::invalid(
             format!("{} is not a folder", code_dir.display()),
@@ -175,7 +179,14 @@ pub fn scan_code_until(code_dir: &Path, deadline: Instant) -> Result<CodeScan> {
             scan.complete = false;
             continue;
         }
-        let Some((read, size)) = hash_until(&f.path, deadline)? else {
+        // A file whose `lstat` names a read remembered is not even opened: the key is the one
+        // an open would give (the same inode, times and size), and nothing is read.
+        let remembered = hash_cache::get(&FileKey::of(&f.meta)).map(|r| (r, f.meta.len()));
+        let read = match remembered {
+            Some(r) => Some(r),
+            None => hash_until(&f.path, deadline)?,
+        };
+        let Some((read, size)) = read else {
             scan.problems.push(too_slow(&f.rel));
             scan.complete = false;
             break;
@@ -279,7 +290,7 @@ fn list_code(
             continue;
         }
         if is_excluded(&name) {
-            if let Ok(m) = entry.metadata() {
+            if let Some(m) = stat_of(code_dir, &entry) {
                 walked[at].kind = WalkedKind::File {
                     nlink: m.nlink(),
                     len: m.len(),
@@ -295,7 +306,7 @@ fn list_code(
             ));
             return None;
         }
-        let meta = match entry.metadata() {
+        let meta = match kept_stat(code_dir, entry.path()).map_or_else(|| entry.metadata(), Ok) {
             Ok(m) => m,
             Err(e) => {
                 scan.problems
@@ -318,6 +329,11 @@ fn list_code(
         });
     }
     Some(listed)
+}
+
+/// The `lstat` the fingerprint kept for this entry, if any.
+fn stat_of(code_dir: &Path, entry: &walkdir::DirEntry) -> Option<std::fs::Metadata> {
+    kept_stat(code_dir, entry.path()).or_else(|| entry.metadata().ok())
 }
 
 /// The SHA-256 of a regular file and the invisible characters in its text, from one read (or
@@ -437,32 +453,6 @@ pub fn is_signature(s: &str) -> bool {
     s.len() == 64
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// A cheap summary of a job folder's state (names, sizes, times, inodes), used to tell whether
-/// anything changed since it was last evaluated without hashing it again.
-pub fn fingerprint(job_dir: &Path) -> u64 {
-    // Entries are combined in any order (sorting would read a huge folder whole), and a folder
-    // too big to list in full is flagged by the scan: its first entries tell changes apart.
-    let mut sum = 0u64;
-    let mut count = 0u64;
-    for entry in walkdir::WalkDir::new(job_dir)
-        .follow_links(false)
-        .into_iter()
-        .flatten()
-        .take(MAX_ENTRIES + 16)
-    {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        entry.path().hash(&mut h);
-        if let Ok(m) = entry.path().symlink_metadata() {
-            (m.len(), m.mtime(), m.mtime_nsec(), m.ino(), m.mode()).hash(&mut h);
-        }
-        sum = sum.wrapping_add(h.finish());
-        count += 1;
-    }
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (sum, count).hash(&mut h);
-    h.finish()
 }
 
 /// Reads a file's text for display if it is small UTF-8.
