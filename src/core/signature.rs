@@ -15,7 +15,6 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub use crate::core::fingerprint::fingerprint;
-use crate::core::fingerprint::kept_stat;
 use crate::core::hash_cache::{self, FileKey, FileRead};
 use crate::core::visible;
 use crate::error::{Error, Result};
@@ -139,10 +138,7 @@ struct Listed {
 /// are checked from the listing before any file is read: a job over a cap is flagged at once and
 /// nothing of it is hashed.
 pub fn scan_code_until(code_dir: &Path, deadline: Instant) -> Result<CodeScan> {
-    let meta = kept_stat(code_dir, code_dir).map_or_else(
-        || std::fs::symlink_metadata(code_dir).map_err(|e| Error::io("read", code_dir, e)),
-        Ok,
-    )?;
+    let meta = std::fs::symlink_metadata(code_dir).map_err(|e| Error::io("read", code_dir, e))?;
     if !meta.is_dir() {
         return Err(Error::invalid(
             format!("{} is not a folder", code_dir.display()),
@@ -290,7 +286,7 @@ fn list_code(
             continue;
         }
         if is_excluded(&name) {
-            if let Some(m) = stat_of(code_dir, &entry) {
+            if let Ok(m) = entry.metadata() {
                 walked[at].kind = WalkedKind::File {
                     nlink: m.nlink(),
                     len: m.len(),
@@ -306,7 +302,7 @@ fn list_code(
             ));
             return None;
         }
-        let meta = match kept_stat(code_dir, entry.path()).map_or_else(|| entry.metadata(), Ok) {
+        let meta = match entry.metadata() {
             Ok(m) => m,
             Err(e) => {
                 scan.problems
@@ -329,11 +325,6 @@ fn list_code(
         });
     }
     Some(listed)
-}
-
-/// The `lstat` the fingerprint kept for this entry, if any.
-fn stat_of(code_dir: &Path, entry: &walkdir::DirEntry) -> Option<std::fs::Metadata> {
-    kept_stat(code_dir, entry.path()).or_else(|| entry.metadata().ok())
 }
 
 /// The SHA-256 of a regular file and the invisible characters in its text, from one read (or

@@ -128,18 +128,12 @@ pub fn locate(queue: &Queue, uid: &str, status: Option<Status>) -> Result<(Statu
 /// [`fingerprint::fingerprint`] of a job folder plus which other status folders hold its
 /// uid, so a flagged copy is evaluated again when the other copy goes (and only then).
 pub fn fingerprint(dir: &Path) -> u64 {
-    fingerprint_and_copies(dir, false).0
+    fingerprint_and_copies(dir).0
 }
 
-/// With `keep`, the `lstat`s of the code are kept for the review that follows on this thread
-/// (see [`fingerprint::fingerprint_keeping_stats`]).
-fn fingerprint_and_copies(dir: &Path, keep: bool) -> (u64, Vec<(Status, PathBuf)>) {
+fn fingerprint_and_copies(dir: &Path) -> (u64, Vec<(Status, PathBuf)>) {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    let (fp, meta) = if keep {
-        fingerprint::fingerprint_keeping_stats(dir)
-    } else {
-        fingerprint::fingerprint_and_root(dir)
-    };
+    let (fp, meta) = fingerprint::fingerprint_and_root(dir);
     fp.hash(&mut h);
     let mut found = Vec::new();
     if let (Some((status, root)), Some(uid)) =
@@ -166,10 +160,9 @@ pub fn fingerprint_then<R>(dir: &Path, review: impl FnOnce(u64) -> R) -> R {
     impl Drop for Forget {
         fn drop(&mut self) {
             FOUND.with(|f| f.borrow_mut().take());
-            fingerprint::forget_stats();
         }
     }
-    let (fp, found) = fingerprint_and_copies(dir, true);
+    let (fp, found) = fingerprint_and_copies(dir);
     FOUND.with(|f| *f.borrow_mut() = Some((dir.to_path_buf(), found)));
     let _forget = Forget;
     review(fp)
