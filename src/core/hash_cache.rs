@@ -17,7 +17,8 @@ use std::time::{Duration, SystemTime};
 /// Entries per generation (at most twice this many are held, about 130 bytes each, plus the few
 /// invisible characters kept per file that has any). A batch of the daemon (at most 1,024 jobs)
 /// reads its files twice, in the review and in the check after the move, so two generations of
-/// this size hold a batch of jobs of up to eight files; more files only cost a second read.
+/// this size hold a batch of jobs of up to sixteen files (a lookup never turns the generations
+/// over); more files only cost a second read.
 /// Each generation is allocated whole once (2 MB each), never grown by doubling.
 const GENERATION: usize = 8_192;
 
@@ -87,6 +88,12 @@ impl<V: Clone> FileCache<V> {
             if let Some(v) = g.young.get(key) {
                 return Some(v.clone());
             }
+            if g.young.len() >= GENERATION {
+                // Moving it to a full young generation would turn the generations over and drop
+                // the old one, with the entries the rest of a batch is about to look up (the
+                // check after the move reads the files in the order the review did).
+                return g.old.get(key).cloned();
+            }
             let v = g.old.remove(key)?;
             g.insert_young(*key, v.clone());
             Some(v)
@@ -140,6 +147,39 @@ pub(crate) fn put(before: &FileKey, after: &FileKey, started: SystemTime, read: 
     DIGESTS.put(before, after, started, read)
 }
 
+/// Text findings by the SHA-256 of the bytes they were found in: they depend on the bytes alone,
+/// and the digest names the bytes as surely as the signature relies on. Distinct contents
+/// remembered, forgotten all at once beyond that (a few hundred kilobytes at most: few files
+/// hold invisible characters, and each keeps at most five).
+const TEXTS_KEPT: usize = 4096;
+type Texts = HashMap<[u8; 32], crate::core::visible::Found>;
+static TEXTS: Mutex<Option<Texts>> = Mutex::new(None);
+
+/// The text findings of content with this digest: remembered ones, or `scan()`'s.
+pub(crate) fn text_of(
+    digest: &[u8; 32],
+    scan: impl FnOnce() -> crate::core::visible::Found,
+) -> crate::core::visible::Found {
+    let with = |f: &mut dyn FnMut(&mut Texts)| {
+        let mut guard = TEXTS.lock().unwrap_or_else(|p| p.into_inner());
+        f(guard.get_or_insert_with(HashMap::new))
+    };
+    let mut hit = None;
+    with(&mut |m| hit = m.get(digest).cloned());
+    if let Some(found) = hit {
+        return found;
+    }
+    // Scanned without the lock held: jobs are reviewed on several threads at once.
+    let found = scan();
+    with(&mut |m| {
+        if m.len() >= TEXTS_KEPT {
+            m.clear();
+        }
+        m.insert(*digest, found.clone());
+    });
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +210,20 @@ mod tests {
             assert!(get(&key(0)).is_some(), "lost at {i}");
         }
         assert!(DIGESTS.len() <= 2 * GENERATION);
+    }
+
+    #[test]
+    fn a_batch_larger_than_a_generation_is_found_again_whole() {
+        // A cache of its own: the other tests turn the shared one over meanwhile.
+        let cache = FileCache::new();
+        let n = GENERATION as u64 + GENERATION as u64 / 4;
+        let now = SystemTime::now();
+        for i in 0..n {
+            cache.put(&key(i), &key(i), now, read(4));
+        }
+        let found = (0..n).filter(|i| cache.get(&key(*i)).is_some()).count();
+        assert_eq!(found as u64, n);
+        assert!(cache.len() <= 2 * GENERATION);
     }
 
     #[test]

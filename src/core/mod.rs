@@ -8,6 +8,7 @@ pub mod config;
 pub(crate) mod config_words;
 pub(crate) mod diff;
 pub mod email;
+pub(crate) mod fingerprint;
 pub(crate) mod groups;
 pub(crate) mod hash_cache;
 pub(crate) mod myers;

@@ -6,7 +6,6 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -15,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use crate::core::fingerprint::fingerprint;
 use crate::core::hash_cache::{self, FileKey, FileRead};
 use crate::core::visible;
 use crate::error::{Error, Result};
@@ -175,7 +175,14 @@ pub fn scan_code_until(code_dir: &Path, deadline: Instant) -> Result<CodeScan> {
             scan.complete = false;
             continue;
         }
-        let Some((read, size)) = hash_until(&f.path, deadline)? else {
+        // A file whose `lstat` names a read remembered is not even opened: the key is the one
+        // an open would give (the same inode, times and size), and nothing is read.
+        let remembered = hash_cache::get(&FileKey::of(&f.meta)).map(|r| (r, f.meta.len()));
+        let read = match remembered {
+            Some(r) => Some(r),
+            None => hash_until(&f.path, deadline)?,
+        };
+        let Some((read, size)) = read else {
             scan.problems.push(too_slow(&f.rel));
             scan.complete = false;
             break;
@@ -333,25 +340,47 @@ fn hash_until(path: &Path, deadline: Instant) -> Result<Option<(FileRead, u64)>>
     let mut hasher = Sha256::new();
     let mut text = visible::FileText::new();
     let mut buf = vec![0u8; 64 * 1024];
+    // While the whole file fits in `buf`, its text is held there unscanned: once hashed, text
+    // already scanned under the same digest is not scanned again (a burst's jobs carry the same
+    // files). A larger file is scanned as it is read.
+    let mut held: Option<usize> = Some(0);
     let mut size = 0u64;
     loop {
         if Instant::now() >= deadline {
             return Ok(None);
         }
-        let n = match file.read(&mut buf) {
+        let start = match held {
+            Some(h) if h == buf.len() => {
+                text.feed(&buf);
+                held = None;
+                0
+            }
+            Some(h) => h,
+            None => 0,
+        };
+        let n = match file.read(&mut buf[start..]) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Error::io("read", path, e)),
         };
-        hasher.update(&buf[..n]);
-        text.feed(&buf[..n]);
+        let chunk = &buf[start..start + n];
+        hasher.update(chunk);
+        match held.as_mut() {
+            Some(h) => *h += n,
+            None => text.feed(chunk),
+        }
         size = size.saturating_add(n as u64);
     }
-    let read = FileRead {
-        digest: hasher.finalize().into(),
-        text: text.finish(),
+    let digest: [u8; 32] = hasher.finalize().into();
+    let text = match held {
+        Some(h) => hash_cache::text_of(&digest, || {
+            text.feed(&buf[..h]);
+            text.finish()
+        }),
+        None => text.finish(),
     };
+    let read = FileRead { digest, text };
     if let Ok(after) = file.metadata() {
         hash_cache::put(&before, &FileKey::of(&after), started, read.clone());
     }
@@ -359,10 +388,12 @@ fn hash_until(path: &Path, deadline: Instant) -> Result<Option<(FileRead, u64)>>
 }
 
 fn hex(digest: &[u8; 32]) -> String {
-    use std::fmt::Write;
+    // By table: `write!` per byte was a visible share of a review's CPU.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(64);
     for b in digest {
-        let _ = write!(s, "{b:02x}");
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
     }
     s
 }
@@ -413,32 +444,6 @@ pub fn is_signature(s: &str) -> bool {
     s.len() == 64
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// A cheap summary of a job folder's state (names, sizes, times, inodes), used to tell whether
-/// anything changed since it was last evaluated without hashing it again.
-pub fn fingerprint(job_dir: &Path) -> u64 {
-    // Entries are combined in any order (sorting would read a huge folder whole), and a folder
-    // too big to list in full is flagged by the scan: its first entries tell changes apart.
-    let mut sum = 0u64;
-    let mut count = 0u64;
-    for entry in walkdir::WalkDir::new(job_dir)
-        .follow_links(false)
-        .into_iter()
-        .flatten()
-        .take(MAX_ENTRIES + 16)
-    {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        entry.path().hash(&mut h);
-        if let Ok(m) = entry.path().symlink_metadata() {
-            (m.len(), m.mtime(), m.mtime_nsec(), m.ino(), m.mode()).hash(&mut h);
-        }
-        sum = sum.wrapping_add(h.finish());
-        count += 1;
-    }
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (sum, count).hash(&mut h);
-    h.finish()
 }
 
 /// Reads a file's text for display if it is small UTF-8.
@@ -553,6 +558,54 @@ mod tests {
             late.problems
         );
         assert!(scan_code(&code).unwrap().complete);
+    }
+
+    /// The text findings of each file, as the content checks get them.
+    fn texts(scan: &CodeScan) -> Vec<(String, visible::Found)> {
+        let mut out: Vec<_> = scan
+            .walked
+            .iter()
+            .flatten()
+            .filter_map(|w| match &w.kind {
+                WalkedKind::File {
+                    text: Some(found), ..
+                } => Some((w.rel.to_string_lossy().into_owned(), found.clone())),
+                _ => None,
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    #[test]
+    fn invisible_characters_are_found_in_small_and_large_files_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let code = dir.path().join("code");
+        std::fs::create_dir_all(&code).unwrap();
+        let trojan = "if ok:\n    x = 1 # \u{202e} }\n";
+        // Two files of the same content (the second one's text comes by digest), one larger
+        // than the read buffer with the character after it, one with its character cut by the
+        // buffer's end.
+        std::fs::write(code.join("a.py"), trojan).unwrap();
+        std::fs::write(code.join("b.py"), trojan).unwrap();
+        let mut big = "x = 0\n".repeat(20_000);
+        big.push_str(trojan);
+        std::fs::write(code.join("c.py"), &big).unwrap();
+        let mut cut = "y".repeat(64 * 1024 - 1);
+        cut.push('\u{2066}');
+        std::fs::write(code.join("d.py"), &cut).unwrap();
+        std::fs::write(code.join("run.sh"), "echo hi\n").unwrap();
+        let found = texts(&scan_code(&code).unwrap());
+        let count = |name: &str| found.iter().find(|(n, _)| n == name).unwrap().1.0;
+        assert_eq!(
+            (count("a.py"), count("b.py"), count("c.py"), count("d.py")),
+            (1, 1, 1, 1),
+            "{found:?}"
+        );
+        assert_eq!(count("run.sh"), 0);
+        assert_eq!(found[0].1, found[1].1);
+        let line = |name: &str| found.iter().find(|(n, _)| n == name).unwrap().1.1[0].line;
+        assert_eq!((line("a.py"), line("c.py"), line("d.py")), (2, 20_002, 1));
     }
 
     #[test]

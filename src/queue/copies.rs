@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
+use crate::core::fingerprint;
 use crate::error::{Error, Result};
 use crate::queue::job::Inspection;
 use crate::queue::layout::{Queue, Status, is_valid_uid};
@@ -21,13 +22,25 @@ fn location(dir: &Path) -> Option<(Status, &Path)> {
 
 /// Every status folder of `queue` that holds a folder named `uid`, in [`Status::ALL`] order.
 pub(crate) fn copies(queue: &Queue, uid: &str) -> Vec<(Status, PathBuf)> {
+    copies_knowing(queue, uid, None)
+}
+
+/// [`copies`], with whether the copy in one status folder is a folder already known.
+fn copies_knowing(
+    queue: &Queue,
+    uid: &str,
+    known: Option<(Status, bool)>,
+) -> Vec<(Status, PathBuf)> {
     if !is_valid_uid(uid) {
         return Vec::new();
     }
     Status::ALL
         .into_iter()
         .map(|s| (s, queue.job_dir(s, uid)))
-        .filter(|(_, d)| d.is_dir())
+        .filter(|(s, d)| match known {
+            Some((k, is_dir)) if k == *s => is_dir,
+            _ => d.is_dir(),
+        })
         .collect()
 }
 
@@ -112,7 +125,7 @@ pub fn locate(queue: &Queue, uid: &str, status: Option<Status>) -> Result<(Statu
     }
 }
 
-/// [`crate::core::signature::fingerprint`] of a job folder plus which other status folders hold its
+/// [`fingerprint::fingerprint`] of a job folder plus which other status folders hold its
 /// uid, so a flagged copy is evaluated again when the other copy goes (and only then).
 pub fn fingerprint(dir: &Path) -> u64 {
     fingerprint_and_copies(dir).0
@@ -120,11 +133,19 @@ pub fn fingerprint(dir: &Path) -> u64 {
 
 fn fingerprint_and_copies(dir: &Path) -> (u64, Vec<(Status, PathBuf)>) {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    crate::core::signature::fingerprint(dir).hash(&mut h);
+    let (fp, meta) = fingerprint::fingerprint_and_root(dir);
+    fp.hash(&mut h);
     let mut found = Vec::new();
-    if let (Some((_, root)), Some(uid)) = (location(dir), dir.file_name().and_then(|n| n.to_str()))
+    if let (Some((status, root)), Some(uid)) =
+        (location(dir), dir.file_name().and_then(|n| n.to_str()))
     {
-        found = copies(&Queue::new(root.to_path_buf()), uid);
+        // The fingerprint's walk has just looked at this copy: only a link needs a second look
+        // (a copy is a folder, or a link to one, as `Path::is_dir` says).
+        let is_dir = match &meta {
+            Some(m) if !m.file_type().is_symlink() => m.is_dir(),
+            _ => dir.is_dir(),
+        };
+        found = copies_knowing(&Queue::new(root.to_path_buf()), uid, Some((status, is_dir)));
         for (status, _) in &found {
             status.hash(&mut h);
         }

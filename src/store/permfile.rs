@@ -170,20 +170,65 @@ pub fn write_if_changed(path: &Path, perm: &PermFile, sync: &mut Sync) -> Result
 /// only if that changes it. Returns whether it was written.
 pub fn lock_read_only(path: &Path, sync: &mut Sync) -> Result<bool> {
     // Read once: the bytes parsed are the bytes compared with the locked form.
-    let yaml = match durable::read_capped(path, MAX_SIZE) {
+    let locked = match durable::read_capped(path, MAX_SIZE) {
         Ok(bytes) => {
-            let yaml = PermFile::parse(&String::from_utf8_lossy(&bytes))
-                .map_or_else(|_| PermFile::private(), |p| p.read_only())
-                .to_yaml();
-            if bytes == yaml.as_bytes() {
+            let locked = locked_form(&bytes);
+            if bytes == *locked {
                 return Ok(false);
             }
-            yaml
+            locked
         }
-        Err(_) => PermFile::private().to_yaml(),
+        Err(_) => PermFile::private().to_yaml().into_bytes().into(),
     };
-    durable::write_atomic_with(path, yaml.as_bytes(), 0o644, sync)?;
+    durable::write_atomic_with(path, &locked, 0o644, sync)?;
     Ok(true)
+}
+
+/// The locked form of a permission file's bytes: what [`lock_read_only`] writes for them. It
+/// depends on the bytes alone (a file that is not a permission file locks to
+/// [`PermFile::private`]), so it is remembered by their SHA-256: every job a client sends
+/// carries the same few files, and parsing and printing their YAML was most of the lock's CPU.
+/// A file already in its locked form maps to itself and is then recognised without a parse.
+fn locked_form(bytes: &[u8]) -> std::sync::Arc<[u8]> {
+    use sha2::Digest;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    type Forms = HashMap<[u8; 32], Arc<[u8]>>;
+    static FORMS: Mutex<Option<Forms>> = Mutex::new(None);
+    /// Distinct contents remembered, forgotten all at once beyond that, and the largest file
+    /// remembered: at most about 2 MB (a locked form grows by at most the users it moves to
+    /// `read`), whatever the queue holds.
+    const KEPT: usize = 128;
+    const LARGEST: usize = 8 * 1024;
+    let compute = || -> Arc<[u8]> {
+        PermFile::parse(&String::from_utf8_lossy(bytes))
+            .map_or_else(|_| PermFile::private(), |p| p.read_only())
+            .to_yaml()
+            .into_bytes()
+            .into()
+    };
+    if bytes.len() > LARGEST {
+        return compute();
+    }
+    let key: [u8; 32] = sha2::Sha256::digest(bytes).into();
+    let with = |f: &mut dyn FnMut(&mut Forms)| {
+        let mut guard = FORMS.lock().unwrap_or_else(|p| p.into_inner());
+        f(guard.get_or_insert_with(HashMap::new))
+    };
+    let mut hit = None;
+    with(&mut |m| hit = m.get(&key).cloned());
+    if let Some(locked) = hit {
+        return locked;
+    }
+    // Parsed without the lock held: jobs are finished on several threads at once.
+    let locked = compute();
+    with(&mut |m| {
+        if m.len() >= KEPT {
+            m.clear();
+        }
+        m.insert(key, locked.clone());
+    });
+    locked
 }
 
 #[cfg(test)]
@@ -263,6 +308,40 @@ mod tests {
             "terminal: true\nrules: []\n"
         );
         assert_eq!(PermFile::default().to_yaml(), "rules: []\n");
+    }
+
+    #[test]
+    fn locking_the_same_content_again_gives_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let locked = PermFile::parse(CLIENT_WRITTEN)
+            .unwrap()
+            .read_only()
+            .to_yaml();
+        let hostile = "rules: [{pattern: x, access: {write: ['*']}}\n#!/bin/sh\n";
+        // Twice each: the second time the locked form is the remembered one.
+        for round in 0..2 {
+            let mut sync = Sync::batch();
+            let (a, b, c) = (
+                dir.path().join(format!("a{round}")),
+                dir.path().join(format!("b{round}")),
+                dir.path().join(format!("c{round}")),
+            );
+            std::fs::write(&a, CLIENT_WRITTEN).unwrap();
+            std::fs::write(&b, &locked).unwrap();
+            std::fs::write(&c, hostile).unwrap();
+            assert!(lock_read_only(&a, &mut sync).unwrap(), "round {round}");
+            assert!(!lock_read_only(&b, &mut sync).unwrap(), "round {round}");
+            assert!(lock_read_only(&c, &mut sync).unwrap(), "round {round}");
+            sync.commit().unwrap();
+            assert_eq!(std::fs::read_to_string(&a).unwrap(), locked);
+            assert_eq!(std::fs::read_to_string(&b).unwrap(), locked);
+            assert_eq!(
+                std::fs::read_to_string(&c).unwrap(),
+                PermFile::private().to_yaml()
+            );
+            // Locked once, a file is left alone.
+            assert!(!lock_read_only(&a, &mut sync).unwrap());
+        }
     }
 
     #[test]
