@@ -103,6 +103,12 @@ impl<V: Clone> FileCache<V> {
         self.with(|g| g.insert_young(*before, value));
     }
 
+    /// Gives both generations back, for a daemon gone idle after a flood: the files of a flood's
+    /// jobs are not read again soon, and the next read allocates the newer generation again.
+    pub(crate) fn drop_all(&self) {
+        *self.inner.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.with(|g| g.young.len() + g.old.len())
@@ -129,6 +135,11 @@ pub(crate) struct FileRead {
 }
 
 static DIGESTS: FileCache<FileRead> = FileCache::new();
+
+/// Empties the file hash cache (see [`FileCache::drop_all`]).
+pub(crate) fn shrink() {
+    DIGESTS.drop_all();
+}
 
 /// What was found in the file with this key, if it was read before.
 pub(crate) fn get(key: &FileKey) -> Option<FileRead> {

@@ -228,6 +228,7 @@ impl Daemon {
         self.watch_changes(watcher);
         self.indexer.flush();
         self.bypass.tick(&self.notifier);
+        self.settle_memory();
         if Instant::now() >= self.next_status {
             self.next_status = Instant::now() + STATUS_EVERY;
             self.status_line();

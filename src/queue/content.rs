@@ -250,7 +250,7 @@ static PERM_VERDICTS: std::sync::Mutex<Option<Verdicts>> = std::sync::Mutex::new
 const PERM_VERDICTS_KEPT: usize = 4096;
 
 /// The same verdicts by file identity, so an unchanged file is not even read again.
-static PERM_BY_FILE: FileCache<Result<(), String>> = FileCache::new();
+pub(crate) static PERM_BY_FILE: FileCache<Result<(), String>> = FileCache::new();
 
 fn check_permission_file_cached(path: &Path) -> Result<(), String> {
     let key = |p: &Path| std::fs::symlink_metadata(p).ok().map(|m| FileKey::of(&m));

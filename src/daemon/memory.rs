@@ -1,0 +1,50 @@
+//! Memory a flood leaves behind, given back once the daemon goes idle: the per-job tables
+//! shrunk to what they hold (vectors and hash tables keep their high-water mark otherwise), the
+//! file caches emptied, then the allocator's free pages handed to the system.
+//!
+//! Idle means nothing pending, no look of the queue-bypass check due and no job waiting for the
+//! index: the moment after the last approval's move has been seen by every part, not the moment
+//! the last batch returns. Done once per spell of work, not at every turn of the loop.
+
+use super::Daemon;
+
+/// What the daemon had done when it last gave memory back.
+#[derive(Debug, Default)]
+pub(super) struct Settled {
+    work: u64,
+}
+
+impl Daemon {
+    /// Gives memory back if the daemon has just gone idle after some work.
+    pub(super) fn settle_memory(&mut self) {
+        let work = self
+            .stats
+            .events
+            .wrapping_add(self.stats.reviews)
+            .wrapping_add(self.stats.rescans);
+        if work == self.settled.work
+            || self.jobs.pending_len() != 0
+            || self.indexer.next_wakeup().is_some()
+            || !self.bypass.idle()
+        {
+            return;
+        }
+        self.settled.work = work;
+        self.jobs.shrink();
+        self.bypass.shrink();
+        self.indexer.shrink();
+        self.completed.shrink();
+        crate::core::hash_cache::shrink();
+        crate::queue::content::PERM_BY_FILE.drop_all();
+        trim();
+    }
+}
+
+/// Hands the allocator's free memory back to the system.
+pub(super) fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the kernel; it has no preconditions.
+    unsafe {
+        nix::libc::malloc_trim(0);
+    }
+}
