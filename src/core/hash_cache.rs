@@ -59,25 +59,31 @@ impl FileKey {
 struct Generations<V> {
     young: HashMap<FileKey, V>,
     old: HashMap<FileKey, V>,
+    /// Entries per generation.
+    size: usize,
 }
 
 /// Facts computed from a file's bytes, remembered by [`FileKey`] in two bounded generations.
 pub(crate) struct FileCache<V> {
     inner: Mutex<Option<Generations<V>>>,
+    size: usize,
 }
 
 impl<V: Clone> FileCache<V> {
-    pub(crate) const fn new() -> FileCache<V> {
+    /// A cache of two generations of `size` entries each.
+    pub(crate) const fn new(size: usize) -> FileCache<V> {
         FileCache {
             inner: Mutex::new(None),
+            size,
         }
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Generations<V>) -> R) -> R {
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         f(guard.get_or_insert_with(|| Generations {
-            young: HashMap::with_capacity(GENERATION),
+            young: HashMap::with_capacity(self.size),
             old: HashMap::new(),
+            size: self.size,
         }))
     }
 
@@ -117,11 +123,11 @@ impl<V: Clone> FileCache<V> {
 
 impl<V> Generations<V> {
     fn insert_young(&mut self, key: FileKey, value: V) {
-        if self.young.len() >= GENERATION {
+        if self.young.len() >= self.size {
             // The old generation's table is reused for the new one: no allocation, no growth.
             std::mem::swap(&mut self.old, &mut self.young);
             self.young.clear();
-            self.young.reserve(GENERATION);
+            self.young.reserve(self.size);
         }
         self.young.insert(key, value);
     }
@@ -134,7 +140,7 @@ pub(crate) struct FileRead {
     pub(crate) text: crate::core::visible::Found,
 }
 
-static DIGESTS: FileCache<FileRead> = FileCache::new();
+static DIGESTS: FileCache<FileRead> = FileCache::new(GENERATION);
 
 /// Empties the file hash cache (see [`FileCache::drop_all`]).
 pub(crate) fn shrink() {

@@ -4,19 +4,31 @@
 //!
 //! Idle means nothing pending, no look of the queue-bypass check due and no job waiting for the
 //! index: the moment after the last approval's move has been seen by every part, not the moment
-//! the last batch returns. Done once per spell of work, not at every turn of the loop.
+//! the last batch returns. Done once per spell of work, not at every turn of the loop; while a
+//! flood lasts, the allocator's free pages are handed back every few batches.
 
 use super::Daemon;
+
+/// Reviews between two trims while a flood is decided: the allocator keeps the pages that
+/// batches free between its live blocks, and a trim every few batches hands them back while
+/// the flood lasts (it walks the free lists: a millisecond or two, against seconds of work).
+const TRIM_EVERY: u64 = 4096;
 
 /// What the daemon had done when it last gave memory back.
 #[derive(Debug, Default)]
 pub(super) struct Settled {
     work: u64,
+    reviews: u64,
 }
 
 impl Daemon {
-    /// Gives memory back if the daemon has just gone idle after some work.
+    /// Gives memory back if the daemon has just gone idle after some work, and the allocator's
+    /// free pages every [`TRIM_EVERY`] reviews in a flood.
     pub(super) fn settle_memory(&mut self) {
+        if self.stats.reviews.wrapping_sub(self.settled.reviews) >= TRIM_EVERY {
+            self.settled.reviews = self.stats.reviews;
+            trim();
+        }
         let work = self
             .stats
             .events
