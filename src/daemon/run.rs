@@ -273,9 +273,8 @@ impl Daemon {
         // Found by a walk, not an event: they may still be being written, so they settle too.
         // Ordered by when each arrived (its folder's change time): ranking the newest first
         // reaches a job that arrived after a flood (or in a burst the watcher lost) early.
-        let arrived = crate::queue::par::map(&found, |u| {
-            arrived(&queue.job_dir(Status::Pending, u), now)
-        });
+        let arrived =
+            crate::queue::par::map(&found, |u| arrived(&queue.job_dir(Status::Pending, u), now));
         for (uid, arrived) in found.iter().zip(arrived) {
             let due = self.held(uid, now + self.opts.settle);
             self.jobs.put_pending(uid, now, arrived, due, None);
