@@ -19,6 +19,8 @@ const TRIM_EVERY: u64 = 4096;
 pub(super) struct Settled {
     work: u64,
     reviews: u64,
+    /// Nothing was pending at the last turn (and what that freed was given back).
+    drained: bool,
 }
 
 impl Daemon {
@@ -29,6 +31,13 @@ impl Daemon {
             self.settled.reviews = self.stats.reviews;
             trim();
         }
+        // The last batch decided: the per-job table and the caches are done with, even while
+        // the index and the bypass check still read what the flood's moves changed.
+        let drained = self.jobs.pending_len() == 0;
+        if drained && !self.settled.drained {
+            self.give_back(false);
+        }
+        self.settled.drained = drained;
         let work = self
             .stats
             .events
@@ -42,12 +51,20 @@ impl Daemon {
             return;
         }
         self.settled.work = work;
+        self.give_back(true);
+    }
+
+    /// Shrinks the per-job table and empties the file caches (and with `all`, the other
+    /// tables a flood grew), then trims the allocator.
+    fn give_back(&mut self, all: bool) {
         self.jobs.shrink();
-        self.bypass.shrink();
-        self.indexer.shrink();
-        self.completed.shrink();
         crate::core::hash_cache::shrink();
         crate::queue::content::PERM_BY_FILE.drop_all();
+        if all {
+            self.bypass.shrink();
+            self.indexer.shrink();
+            self.completed.shrink();
+        }
         trim();
     }
 }
