@@ -60,25 +60,31 @@ impl FileKey {
 struct Generations<V> {
     young: HashMap<FileKey, V>,
     old: HashMap<FileKey, V>,
+    /// Entries per generation.
+    size: usize,
 }
 
 /// Facts computed from a file's bytes, remembered by [`FileKey`] in two bounded generations.
 pub(crate) struct FileCache<V> {
     inner: Mutex<Option<Generations<V>>>,
+    size: usize,
 }
 
 impl<V: Clone> FileCache<V> {
-    pub(crate) const fn new() -> FileCache<V> {
+    /// A cache of two generations of `size` entries each.
+    pub(crate) const fn new(size: usize) -> FileCache<V> {
         FileCache {
             inner: Mutex::new(None),
+            size,
         }
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Generations<V>) -> R) -> R {
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         f(guard.get_or_insert_with(|| Generations {
-            young: HashMap::with_capacity(GENERATION),
+            young: HashMap::with_capacity(self.size),
             old: HashMap::new(),
+            size: self.size,
         }))
     }
 
@@ -110,6 +116,12 @@ impl<V: Clone> FileCache<V> {
         self.with(|g| g.insert_young(*before, value));
     }
 
+    /// Gives both generations back, for a daemon gone idle after a flood: the files of a flood's
+    /// jobs are not read again soon, and the next read allocates the newer generation again.
+    pub(crate) fn drop_all(&self) {
+        *self.inner.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.with(|g| g.young.len() + g.old.len())
@@ -118,11 +130,11 @@ impl<V: Clone> FileCache<V> {
 
 impl<V> Generations<V> {
     fn insert_young(&mut self, key: FileKey, value: V) {
-        if self.young.len() >= GENERATION {
+        if self.young.len() >= self.size {
             // The old generation's table is reused for the new one: no allocation, no growth.
             std::mem::swap(&mut self.old, &mut self.young);
             self.young.clear();
-            self.young.reserve(GENERATION);
+            self.young.reserve(self.size);
         }
         self.young.insert(key, value);
     }
@@ -135,7 +147,12 @@ pub(crate) struct FileRead {
     pub(crate) text: crate::core::visible::Found,
 }
 
-static DIGESTS: FileCache<FileRead> = FileCache::new();
+static DIGESTS: FileCache<FileRead> = FileCache::new(GENERATION);
+
+/// Empties the file hash cache (see [`FileCache::drop_all`]).
+pub(crate) fn shrink() {
+    DIGESTS.drop_all();
+}
 
 /// What was found in the file with this key, if it was read before.
 pub(crate) fn get(key: &FileKey) -> Option<FileRead> {

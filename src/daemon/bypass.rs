@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use crate::announce::{Decision, Notifier};
 use crate::core::policy::Disposition;
 use crate::core::signature;
+use crate::daemon::explained::{Explained, Set};
 use crate::daemon::live::{Live, Unexplained};
 use crate::durable::{self, Sync};
 use crate::queue::journal::Mover;
@@ -57,25 +58,23 @@ const GUARDED: [Status; 2] = [Status::Approved, Status::Running];
 // enough not to delay the next decision.
 const SETTLE: Duration = Duration::from_secs(1);
 
-/// What explained a job, and what its code looked like then. Kept for every job in approved/
-/// and running/, so a few words: the signatures it was approved with are in the audit chain,
-/// read again when its code changes.
-struct Explained {
-    /// Every approval of it named a signature, so its code is compared when it changes.
-    compared: bool,
-    /// [`signature::fingerprint`] of its `code/` when it was explained, in approved/.
-    code: Option<u64>,
+/// What explains job `uid` in status `s`, approved with the signatures `sigs`, and what its code
+/// looks like now.
+fn explained(queue: &Queue, s: Status, uid: &str, sigs: &[Option<String>]) -> Explained {
+    let code = (s == Status::Approved)
+        .then(|| signature::fingerprint(&queue.job_dir(s, uid).join("code")));
+    Explained {
+        compared: !sigs.iter().any(Option::is_none),
+        code,
+    }
 }
 
-impl Explained {
-    fn new(queue: &Queue, s: Status, uid: &str, sigs: &[Option<String>]) -> Explained {
-        let code = (s == Status::Approved)
-            .then(|| signature::fingerprint(&queue.job_dir(s, uid).join("code")));
-        Explained {
-            compared: !sigs.iter().any(Option::is_none),
-            code,
-        }
-    }
+/// The uids in status folder `s`, in compact form and sorted (a look holds the whole folder).
+fn listed(queue: &Queue, s: Status) -> Vec<Uid> {
+    let mut v = queue.list_with(s, Uid::new);
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 pub struct Bypass {
@@ -86,8 +85,8 @@ pub struct Bypass {
     decided_dirs: Vec<(PathBuf, PathBuf)>,
     mover: Mover,
     /// Jobs now in approved/ or running/ that an approval explains (one per approved job, so
-    /// the uid is kept in its compact form).
-    explained: HashMap<Uid, Explained>,
+    /// kept compact).
+    explained: Set,
     /// Jobs now in approved/ or running/ that nothing explains.
     reported: HashMap<String, Unexplained>,
     /// Approvals read from the chain since the last look, for jobs not seen yet: uid -> signatures.
@@ -118,7 +117,7 @@ impl Bypass {
             queue,
             decided_dirs,
             mover: Mover::new(layout),
-            explained: HashMap::new(),
+            explained: Set::default(),
             reported: HashMap::new(),
             recent: HashMap::new(),
             offset: std::fs::metadata(AuditLog::new(layout).chain_path()).map_or(0, |m| m.len()),
@@ -163,6 +162,17 @@ impl Bypass {
             .into_iter()
             .flatten()
             .fold(self.next_rescan, Instant::min)
+    }
+
+    /// No look is due (the approvals of a burst have all been looked at).
+    pub(crate) fn idle(&self) -> bool {
+        self.due.is_none()
+    }
+
+    /// Gives back the room the approvals of a burst took (see [`Set::shrink`]).
+    pub(crate) fn shrink(&mut self) {
+        self.explained.shrink();
+        self.recent.shrink_to_fit();
     }
 
     /// At start: secure the status folders and look at every job in them.
@@ -211,23 +221,21 @@ impl Bypass {
     /// a job whose files changed is hashed).
     fn scan(&mut self, recheck: bool) -> Vec<Unexplained> {
         // approved/ first: a job moving on to running/ meanwhile is then seen in one or the other.
-        // Listed in compact form: every look holds the whole of both folders.
-        let present: Vec<(Status, Uid)> = GUARDED
-            .iter()
-            .flat_map(|s| {
-                self.queue
-                    .list_with(*s, Uid::new)
-                    .into_iter()
-                    .map(|u| (*s, u))
-            })
-            .collect();
-        let here: HashSet<&Uid> = present.iter().map(|(_, u)| u).collect();
-        self.explained.retain(|u, _| here.contains(u));
-        self.reported.retain(|u, _| here.contains(&Uid::new(u)));
+        // Listed in compact form, sorted: every look holds the whole of both folders, and looks
+        // a uid up in them without a set of them beside.
+        let [approved, running] = GUARDED.map(|s| listed(&self.queue, s));
+        let here = |u: &Uid| approved.binary_search(u).is_ok() || running.binary_search(u).is_ok();
+        self.explained.retain(here);
+        self.reported.retain(|u, _| here(&Uid::new(u)));
         let log = AuditLog::new(&self.layout);
         self.read_recent_approvals(&log);
-        let left = self.unexplained_so_far(&present, recheck);
-        self.recent.retain(|u, _| here.contains(&Uid::new(u)));
+        let present = GUARDED
+            .iter()
+            .zip([&approved, &running])
+            .flat_map(|(s, v)| v.iter().map(move |u| (*s, u)));
+        let left = self.unexplained_so_far(present, recheck);
+        self.explained.merge();
+        self.recent.retain(|u, _| here(&Uid::new(u)));
         if left.is_empty() {
             return Vec::new();
         }
@@ -245,8 +253,8 @@ impl Bypass {
             }
             let Some(why) = self.unexplained_because(s, &uid, &dir, &history) else {
                 let sigs = history.approvals.get(uid.as_str());
-                let x = Explained::new(&self.queue, s, &uid, sigs.map_or(&[], Vec::as_slice));
-                self.explained.insert(Uid::new(&uid), x);
+                let x = explained(&self.queue, s, &uid, sigs.map_or(&[], Vec::as_slice));
+                self.explained.insert(&Uid::new(&uid), x);
                 continue;
             };
             let before = history.reported.contains(uid.as_str());
@@ -254,6 +262,7 @@ impl Bypass {
                 fresh.push(u);
             }
         }
+        self.explained.merge();
         fresh
     }
 
@@ -274,22 +283,23 @@ impl Bypass {
 
     /// The jobs of `present` that nothing explains yet (and, with `recheck`, the explained ones
     /// in approved/ whose code changed: their approvals are read from the chain again).
-    fn unexplained_so_far(
+    fn unexplained_so_far<'a>(
         &mut self,
-        present: &[(Status, Uid)],
+        present: impl Iterator<Item = (Status, &'a Uid)>,
         recheck: bool,
     ) -> Vec<(Status, String)> {
         let mut left = Vec::new();
         let mut in_flight = None;
         for (s, id) in present {
-            if let Some(x) = self.explained.get_mut(id) {
-                if recheck && *s == Status::Approved && x.compared {
-                    let dir = id.with_str(|u| self.queue.job_dir(*s, u));
+            if let Some(x) = self.explained.get(id) {
+                if recheck && s == Status::Approved && x.compared {
+                    let dir = id.with_str(|u| self.queue.job_dir(s, u));
                     let now = signature::fingerprint(&dir.join("code"));
                     if x.code.is_some_and(|c| c != now) {
                         // Hashed below; unchanged code keeps its explanation.
-                        x.code = Some(now);
-                        left.push((*s, id.to_string()));
+                        let code = Some(now);
+                        self.explained.insert(id, Explained { code, ..x });
+                        left.push((s, id.to_string()));
                     }
                 }
                 continue;
@@ -299,8 +309,8 @@ impl Bypass {
                 continue;
             }
             if let Some(sigs) = self.recent.remove(&uid) {
-                let x = Explained::new(&self.queue, *s, &uid, &sigs);
-                self.explained.insert(id.clone(), x);
+                let x = explained(&self.queue, s, &uid, &sigs);
+                self.explained.insert(id, x);
                 continue;
             }
             // A move in progress writes its decision last; look again once it is done.
@@ -311,7 +321,7 @@ impl Bypass {
                 self.due = Some(Instant::now() + SETTLE * 4);
                 continue;
             }
-            left.push((*s, uid));
+            left.push((s, uid));
         }
         left
     }

@@ -28,6 +28,11 @@ impl Due {
         self.at.insert(uid, at);
     }
 
+    /// Gives back the room a burst of completed jobs took.
+    pub(super) fn shrink(&mut self) {
+        self.at.shrink_to_fit();
+    }
+
     pub(super) fn next(&self) -> Option<Instant> {
         self.order.first().map(|(t, _)| *t)
     }

@@ -101,6 +101,11 @@ impl Indexer {
         }
     }
 
+    /// Gives back the room a burst's marks took, once all are read.
+    pub(crate) fn shrink(&mut self) {
+        self.dirty.shrink_to_fit();
+    }
+
     /// When the next marked job is due.
     pub(crate) fn next_wakeup(&self) -> Option<Instant> {
         if self.resync || self.ready_after {

@@ -7,7 +7,8 @@
 //! the owner's and of strangers (oldest first), the newest jobs not ranked yet, the next expiry,
 //! how many wait and how many are flagged.
 
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::time::{Duration, Instant};
 
 use super::Known;
@@ -105,7 +106,9 @@ pub(super) struct Jobs {
     epoch: Instant,
     uids: Uids,
     slots: Vec<Slot>,
-    free: Vec<Id>,
+    /// Free slot numbers, the lowest taken first: the slots in use stay at the front, and
+    /// the end a flood left behind can be given back ([`Jobs::shrink`]).
+    free: BinaryHeap<Reverse<Id>>,
     /// (due, slot) of the jobs waiting for their settle window.
     timers: BTreeSet<(Tick, Id)>,
     /// Due jobs: the owner's and the others' by `first`, the unranked by `arrived`.
@@ -124,7 +127,7 @@ impl Jobs {
             epoch,
             uids: Uids::default(),
             slots: Vec::new(),
-            free: Vec::new(),
+            free: BinaryHeap::new(),
             timers: BTreeSet::new(),
             ready: [BTreeSet::new(), BTreeSet::new(), BTreeSet::new()],
             expiry: BTreeSet::new(),
@@ -200,7 +203,7 @@ impl Jobs {
             return id;
         }
         let id = match self.free.pop() {
-            Some(id) => id,
+            Some(Reverse(id)) => id,
             None => {
                 if self.slots.len() == self.slots.capacity() {
                     self.slots.reserve_exact((self.slots.len() / 4).max(64));
@@ -230,7 +233,7 @@ impl Jobs {
         *s = EMPTY;
         let uid = self.uids.uid(id);
         self.uids.remove(&uid, id);
-        self.free.push(id);
+        self.free.push(Reverse(id));
     }
 
     /// Takes the job out of whichever timer or ready set holds it.
@@ -579,6 +582,18 @@ impl Jobs {
     pub(super) fn next_expiry(&self) -> Option<chrono::NaiveDateTime> {
         let &(t, _) = self.expiry.first()?;
         expiry_time(t)
+    }
+
+    /// Gives back the room a flood took once it is over: the slots past the last one in use
+    /// (and the free numbers among them), and the spare capacity of the uids' tables. The sets
+    /// free their nodes as they empty; the vectors and tables would keep their high-water mark.
+    pub(super) fn shrink(&mut self) {
+        let used = self.slots.iter().rposition(|s| s.used).map_or(0, |i| i + 1);
+        self.slots.truncate(used);
+        self.slots.shrink_to_fit();
+        self.free.retain(|&Reverse(id)| (id as usize) < used);
+        self.free.shrink_to_fit();
+        self.uids.shrink(used);
     }
 
     /// An estimate of the heap this state takes (slots, uids and sets), for the memory figures.

@@ -143,6 +143,48 @@ fn slots_are_reused_and_small() {
 }
 
 #[test]
+fn a_flood_gone_leaves_no_room_behind() {
+    let t0 = Instant::now();
+    let mut j = Jobs::new(t0);
+    // The first two seen last: they are the ones left, in the first slots.
+    let later = t0 + Duration::from_millis(1);
+    for i in 0..50_000 {
+        let first = if i < 2 { later } else { t0 };
+        j.put_pending(&uid(i), first, t0, t0, None);
+    }
+    let full = j.footprint();
+    j.promote(t0);
+    for (id, _) in j.newest_unranked(100_000) {
+        j.set_rank(id, Rank::Other);
+    }
+    // All decided but two, and one waits (known): the three are kept through the shrink.
+    let taken = j.take_ready(Rank::Other, 49_998);
+    assert_eq!(taken.len(), 49_998);
+    let waits = taken[0].0.clone();
+    assert_eq!(waits, uid(2));
+    j.know(&waits, known(Outcome::Wait, None));
+    j.shrink();
+    assert!(j.footprint() < full / 4, "{} of {full}", j.footprint());
+    assert_eq!(
+        j.known(&waits).map(|k| k.outcome),
+        Some(Some(Outcome::Wait))
+    );
+    assert_eq!((j.pending_len(), j.known_len()), (2, 1));
+    let rest: Vec<String> = j
+        .take_ready(Rank::Other, 5)
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
+    assert_eq!(rest, vec![uid(0), uid(1)]);
+    j.forget(&waits);
+    j.shrink();
+    assert_eq!((j.slots.len(), j.free.len()), (0, 0));
+    // And it fills again as before.
+    j.put_pending(&uid(1), t0, t0, t0, None);
+    assert!(j.is_pending(&uid(1)));
+}
+
+#[test]
 fn the_epoch_moves_before_times_run_out() {
     let t0 = Instant::now();
     let day = Duration::from_secs(86_400);

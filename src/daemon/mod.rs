@@ -9,9 +9,11 @@ pub(crate) mod bypass;
 mod completed;
 mod events;
 mod expiry;
+mod explained;
 mod indexer;
 mod jobs;
 pub mod live;
+mod memory;
 mod pending;
 mod rank;
 pub(crate) mod retry;
@@ -138,6 +140,8 @@ pub struct Daemon {
     bypass: crate::daemon::bypass::Bypass,
     /// The queue's index, for the web server.
     indexer: crate::daemon::indexer::Indexer,
+    /// When memory was last given back.
+    settled: memory::Settled,
 }
 
 impl Daemon {
@@ -184,6 +188,7 @@ impl Daemon {
                 .map_or(0, |m| m.len()),
             bypass: crate::daemon::bypass::Bypass::new(&layout, opts.rescan),
             indexer: crate::daemon::indexer::Indexer::new(Queue::new(layout.queue.clone())),
+            settled: memory::Settled::default(),
             layout,
             opts,
         })

@@ -2,7 +2,7 @@
 //! the rescan and status timers), the start-up recovery and the scans that find due work.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
@@ -228,6 +228,7 @@ impl Daemon {
         self.watch_changes(watcher);
         self.indexer.flush();
         self.bypass.tick(&self.notifier);
+        self.settle_memory();
         if Instant::now() >= self.next_status {
             self.next_status = Instant::now() + STATUS_EVERY;
             self.status_line();
@@ -256,12 +257,12 @@ impl Daemon {
             }
         }
         // Reviewed jobs changed since: their folders' metadata looked at in parallel (with
-        // 100,000 jobs waiting, this walk is most of a rescan).
-        let dirs: Vec<PathBuf> = check
-            .iter()
-            .map(|(u, _)| self.queue.job_dir(Status::Pending, u))
-            .collect();
-        let now_fp = crate::queue::par::map(&dirs, |d| crate::queue::copies::fingerprint(d));
+        // 100,000 jobs waiting, this walk is most of a rescan). Each path made as it is looked
+        // at: a list of 100,000 paths would be the rescan's largest allocation.
+        let queue = &self.queue;
+        let now_fp = crate::queue::par::map(&check, |(u, _)| {
+            crate::queue::copies::fingerprint(&queue.job_dir(Status::Pending, u))
+        });
         for ((uid, was), fp) in check.into_iter().zip(now_fp) {
             if fp != was {
                 // Its folder may not be watched inside (no room in a flood).
@@ -272,11 +273,8 @@ impl Daemon {
         // Found by a walk, not an event: they may still be being written, so they settle too.
         // Ordered by when each arrived (its folder's change time): ranking the newest first
         // reaches a job that arrived after a flood (or in a burst the watcher lost) early.
-        let dirs: Vec<PathBuf> = found
-            .iter()
-            .map(|u| self.queue.job_dir(Status::Pending, u))
-            .collect();
-        let arrived = crate::queue::par::map(&dirs, |d| arrived(d, now));
+        let arrived =
+            crate::queue::par::map(&found, |u| arrived(&queue.job_dir(Status::Pending, u), now));
         for (uid, arrived) in found.iter().zip(arrived) {
             let due = self.held(uid, now + self.opts.settle);
             self.jobs.put_pending(uid, now, arrived, due, None);

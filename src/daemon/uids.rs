@@ -133,6 +133,16 @@ impl Uids {
         }
     }
 
+    /// Drops the packed uids of slots from `slots` on (none in use) and every table's spare
+    /// capacity.
+    pub(super) fn shrink(&mut self, slots: usize) {
+        self.packed.truncate(slots);
+        self.packed.shrink_to_fit();
+        self.by_hash.shrink_to_fit();
+        self.spill.shrink_to_fit();
+        self.named.shrink_to_fit();
+    }
+
     /// An estimate of the heap this takes, for the memory figures.
     pub(super) fn footprint(&self) -> usize {
         use std::mem::size_of;

@@ -53,8 +53,9 @@ pub(crate) fn uuid_str(b: &[u8; 36]) -> &str {
     std::str::from_utf8(b).unwrap_or("")
 }
 
-/// A uid in 24 bytes, with nothing on the heap when it is a canonical UUID.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A uid in 24 bytes, with nothing on the heap when it is a canonical UUID. Ordered (UUIDs first,
+/// by their bytes) so a listing of them can be sorted and searched.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Uid {
     Uuid([u8; 16]),
     Text(Box<str>),

@@ -293,7 +293,33 @@ impl Folder {
             }
         }
         self.len = self.len.saturating_sub(1);
-        self.store.free(id)
+        let e = self.store.free(id);
+        self.compact_if_sparse();
+        e
+    }
+
+    /// Gives back the slots a flood left behind: a folder emptied of most of its entries (a
+    /// burst moved on to `approved/`) would otherwise keep every chunk, signature and free
+    /// number it ever had. Rebuilt once fewer than a quarter of its slots are in use, so the
+    /// cost of the copy is spread over the removals that made it sparse.
+    fn compact_if_sparse(&mut self) {
+        let slots = self.store.slots.len;
+        if self.len == 0 {
+            if slots > 0 {
+                *self = Folder::default();
+            }
+            return;
+        }
+        if slots <= CHUNK || self.len > slots / 4 {
+            return;
+        }
+        let mut fresh = Folder::default();
+        for id in self.ids() {
+            if let Some(e) = self.store.entry(id) {
+                fresh.insert(self.store.uid(id).as_str(), e);
+            }
+        }
+        *self = fresh;
     }
 
     /// Slot numbers newest first.
@@ -451,6 +477,35 @@ mod tests {
         }
         assert_eq!(f.store.slots.len, slots);
         assert!(f.store.signatures.len <= 5000);
+    }
+
+    #[test]
+    fn a_folder_a_flood_left_gives_its_slots_back() {
+        let mut f = Folder::default();
+        let uid = |i: u32| format!("{i:08x}-0000-4000-8000-000000000000");
+        for i in 0..20_000u32 {
+            f.insert(&uid(i), e(i64::from(i), Some(1)));
+        }
+        let full = f.bytes();
+        // Most of the flood moves on: the rest is kept, in order, in a fraction of the room.
+        for i in 0..19_000u32 {
+            assert!(f.take(&uid(i)).is_some());
+        }
+        assert!(f.bytes() < full / 4, "{} of {full}", f.bytes());
+        let left: Vec<String> = (19_000..20_000u32).rev().map(uid).collect();
+        assert_eq!(order(&f), left);
+        assert_eq!(
+            f.get(&uid(19_500)).map(|e| e.signature),
+            Some(Some([1; 32]))
+        );
+        for i in 19_000..20_000u32 {
+            assert!(f.take(&uid(i)).is_some());
+        }
+        assert_eq!(
+            (f.len(), f.bytes()),
+            (0, 0),
+            "an empty folder holds nothing"
+        );
     }
 
     #[test]
