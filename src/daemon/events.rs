@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use notify::EventKind;
 use notify::event::{AccessKind, AccessMode};
 
+use super::rescan::Cause;
 use super::{Daemon, STORES_SETTLE};
 use crate::daemon::watcher::{self, Watcher};
 use crate::queue::Status;
@@ -28,7 +29,7 @@ impl Daemon {
             Err(e) => {
                 self.stats.watcher_errors += 1;
                 log::warn!("watcher error ({}); rescanning", watcher::describe(&e));
-                self.rescan_due = Instant::now();
+                self.rescan_now(Cause::Watch);
                 return;
             }
         };
@@ -45,7 +46,7 @@ impl Daemon {
                 self.dropped_events();
             } else {
                 log::info!("the watcher lost events; rescanning");
-                self.rescan_due = Instant::now();
+                self.rescan_now(Cause::Overflow);
             }
         }
         let pending_dir = self.queue.status_dir(Status::Pending);
@@ -72,7 +73,7 @@ impl Daemon {
                 self.stores_due
                     .get_or_insert_with(|| Instant::now() + STORES_SETTLE);
             } else if path == &pending_dir || path == &completed_dir {
-                self.rescan_due = Instant::now();
+                self.rescan_now(Cause::Watch);
             }
             if watcher.as_ref().is_some_and(|w| w.is_stand_in_event(path)) {
                 refresh = true;
@@ -84,7 +85,7 @@ impl Daemon {
             {
                 self.stats.watcher_errors += 1;
             }
-            self.rescan_due = Instant::now();
+            self.rescan_now(Cause::Watch);
         }
     }
 
@@ -99,7 +100,7 @@ impl Daemon {
         self.stores_due.get_or_insert_with(|| now + STORES_SETTLE);
         let last = self.rescan_due.checked_sub(self.opts.rescan).unwrap_or(now);
         let at = last.checked_add(DROPPED_RESCAN_GAP).unwrap_or(now).max(now);
-        self.rescan_due = self.rescan_due.min(at);
+        self.rescan_at(at, Cause::Dropped);
     }
 
     pub(super) fn touch_pending(&mut self, uid: String) {

@@ -14,6 +14,7 @@ mod jobs;
 pub mod live;
 mod pending;
 mod rank;
+mod rescan;
 pub(crate) mod retry;
 mod run;
 mod stores;
@@ -123,6 +124,8 @@ pub struct Daemon {
     /// (an empty config.yaml read mid-write would replace the rules in force).
     stores_due: Option<Instant>,
     rescan_due: Instant,
+    rescan_cause: rescan::Cause,
+    rescans: rescan::Counts,
     next_status: Instant,
     pub stats: Stats,
     live: Option<Arc<Live>>,
@@ -175,6 +178,8 @@ impl Daemon {
             seen_path,
             stores_due: None,
             rescan_due: now + opts.rescan,
+            rescan_cause: rescan::Cause::Timer,
+            rescans: rescan::Counts::default(),
             next_status: now + STATUS_EVERY,
             stats: Stats::default(),
             live: None,

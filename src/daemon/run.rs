@@ -212,13 +212,13 @@ impl Daemon {
             {
                 self.stats.watcher_errors += 1;
             }
-            self.stats.rescans += 1;
+            let started = Instant::now();
             // Also catches store changes the watcher missed and dataset grants edited by hand.
             self.reload_stores();
             self.full_scan(false);
             // The scan's listings are gone: with nothing pending, their pages go back too.
             self.give_back_memory();
-            self.rescan_due = Instant::now() + self.opts.rescan;
+            self.rescanned(started.elapsed());
         }
         // Pending jobs wait for a store change in flight: a job must not be approved under trust
         // the owner has just withdrawn.
@@ -237,7 +237,9 @@ impl Daemon {
     /// Walks the pending and completed folders. Pending jobs that changed since they were last
     /// evaluated (or all of them, at start) are queued for a decision.
     fn full_scan(&mut self, all: bool) {
+        let started = Instant::now();
         self.indexer.resync();
+        let indexed = started.elapsed();
         let now = Instant::now();
         let mut uids = self.queue.list(Status::Pending);
         uids.sort_unstable();
@@ -262,6 +264,12 @@ impl Daemon {
             .map(|(u, _)| self.queue.job_dir(Status::Pending, u))
             .collect();
         let now_fp = crate::queue::par::map(&dirs, |d| crate::queue::copies::fingerprint(d));
+        log::debug!(
+            "scan: index compared in {} ms, {} reviewed job(s) fingerprinted in {} ms",
+            indexed.as_millis(),
+            dirs.len(),
+            (Instant::now() - now).as_millis()
+        );
         for ((uid, was), fp) in check.into_iter().zip(now_fp) {
             if fp != was {
                 // Its folder may not be watched inside (no room in a flood).
@@ -328,6 +336,7 @@ impl Daemon {
     }
 
     fn status_line(&self) {
+        log::debug!("rescans: {}", self.rescans);
         log::debug!(
             "per-job state: {} pending, {} reviewed, about {} KB",
             self.jobs.pending_len(),
