@@ -4,6 +4,7 @@
 //! only once the sender has finished writing it. Events are hints; a full rescan runs at start,
 //! on watcher overflow or errors, and on a timer.
 
+mod backlog;
 mod batch;
 pub(crate) mod bypass;
 mod completed;

@@ -10,10 +10,8 @@ use super::Daemon;
 pub(super) enum Cause {
     /// The periodic safety net.
     Timer,
-    /// The kernel's (or the tree watch's own) queue of the pending tree overflowed.
+    /// Events were lost: the kernel's queue, or the events held for the busy loop, overflowed.
     Overflow,
-    /// The `notify` watches dropped events while the loop was busy.
-    Dropped,
     /// A watcher error, a watched folder itself changed, or a watch target appeared.
     Watch,
 }
@@ -23,7 +21,6 @@ pub(super) enum Cause {
 pub(super) struct Counts {
     timer: u64,
     overflow: u64,
-    dropped: u64,
     watch: u64,
     spent: Duration,
 }
@@ -33,7 +30,6 @@ impl Counts {
         let n = match cause {
             Cause::Timer => &mut self.timer,
             Cause::Overflow => &mut self.overflow,
-            Cause::Dropped => &mut self.dropped,
             Cause::Watch => &mut self.watch,
         };
         *n += 1;
@@ -45,10 +41,9 @@ impl std::fmt::Display for Counts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} by the timer, {} on overflow, {} for dropped events, {} for watch changes; {} ms in all",
+            "{} by the timer, {} on overflow, {} for watch changes; {} ms in all",
             self.timer,
             self.overflow,
-            self.dropped,
             self.watch,
             self.spent.as_millis()
         )
@@ -62,7 +57,7 @@ impl Daemon {
     }
 
     /// A rescan at `at` at the latest, for `cause` if that brings it forward.
-    pub(super) fn rescan_at(&mut self, at: Instant, cause: Cause) {
+    fn rescan_at(&mut self, at: Instant, cause: Cause) {
         if at < self.rescan_due {
             self.rescan_due = at;
             self.rescan_cause = cause;

@@ -94,6 +94,10 @@ impl Daemon {
             self.opts.rescan.as_secs()
         );
         loop {
+            // What waits for room in the channel goes in before the loop waits on it.
+            if let Some(w) = &watcher {
+                w.flush();
+            }
             let timeout = self.next_wakeup().saturating_duration_since(Instant::now());
             let first = match rx.recv_timeout(timeout) {
                 Ok(m) => Some(m),
@@ -111,6 +115,15 @@ impl Daemon {
                 match msg {
                     Msg::Shutdown => shutdown = true,
                     Msg::Fs(ev) => self.on_event(ev, watcher.as_mut()),
+                }
+            }
+            if !shutdown && self.rescan_due <= Instant::now() {
+                // The rescan this turn runs covers whatever waits: it is not read first.
+                while let Ok(msg) = rx.try_recv() {
+                    match msg {
+                        Msg::Shutdown => shutdown = true,
+                        Msg::Fs(_) => self.stats.events += 1,
+                    }
                 }
             }
             if shutdown {
@@ -237,9 +250,7 @@ impl Daemon {
     /// Walks the pending and completed folders. Pending jobs that changed since they were last
     /// evaluated (or all of them, at start) are queued for a decision.
     fn full_scan(&mut self, all: bool) {
-        let started = Instant::now();
-        self.indexer.resync();
-        let indexed = started.elapsed();
+        self.indexer.resync_soon();
         let now = Instant::now();
         let mut uids = self.queue.list(Status::Pending);
         uids.sort_unstable();
@@ -265,10 +276,9 @@ impl Daemon {
             .collect();
         let now_fp = crate::queue::par::map(&dirs, |d| crate::queue::copies::fingerprint(d));
         log::debug!(
-            "scan: index compared in {} ms, {} reviewed job(s) fingerprinted in {} ms",
-            indexed.as_millis(),
+            "scan: listed, and {} reviewed job(s) fingerprinted, in {} ms",
             dirs.len(),
-            (Instant::now() - now).as_millis()
+            now.elapsed().as_millis()
         );
         for ((uid, was), fp) in check.into_iter().zip(now_fp) {
             if fp != was {
