@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::gate::ok;
+use crate::http::serve;
 use crate::util::*;
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -212,6 +213,47 @@ fn nothing_is_lost_in_a_flood() {
         .unwrap_or_default();
     assert!(journal.is_empty(), "moves left in the journal: {journal:?}");
     drop(d);
+}
+
+/// Far more events than the daemon's channel holds come while its batches run: the burst's
+/// arrivals, then the daemon's own moves and rewrites. They wait for the loop (one per path)
+/// instead of being lost: every job is decided, and none of it costs a rescan of the queue
+/// (the periodic one is an hour away).
+#[test]
+fn a_burst_larger_than_the_event_queue_is_decided_without_a_rescan() {
+    let sb = Sandbox::new();
+    ok(&sb.cli(&["allow", "add", BOB]));
+    let web = serve(&sb, &["--rescan-secs", "3600"]);
+    let mut approved = flood(&sb, 2500, BOB);
+    let waiting = flood(&sb, 2500, STRANGER);
+    // Arriving while the first batches are decided.
+    approved.extend(flood(&sb, 20, BOB));
+    assert!(
+        wait_for(WAIT, || {
+            let log = outcomes(&sb);
+            log.iter().filter(|(_, o)| o == "approved").count() >= approved.len()
+                && log.iter().filter(|(_, o)| o == "waiting").count() >= waiting.len()
+        }),
+        "not everything was decided; log tail:\n{}",
+        log_tails(&sb, 1, 30)
+    );
+    for uid in &approved {
+        assert_eq!(sb.status_of(uid).as_deref(), Some("approved"), "{uid}");
+    }
+    // From /metrics, which reads no audit chain (thousands of approvals were just appended).
+    let m = web.get("/metrics");
+    assert_eq!(m.status, 200, "{}", m.text);
+    let rescans: Vec<&str> = m
+        .text
+        .lines()
+        .filter(|l| l.starts_with("syft_reviewer_watcher_rescans_total"))
+        .collect();
+    assert_eq!(
+        rescans,
+        ["syft_reviewer_watcher_rescans_total 0"],
+        "the burst cost rescans; log tail:\n{}",
+        log_tails(&sb, 1, 30)
+    );
 }
 
 #[test]

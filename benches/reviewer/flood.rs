@@ -92,7 +92,9 @@ fn allowlisted(engine: &(String, PathBuf), n: usize) -> Row {
     let done = approved.until(n, budget(n)).is_some();
     let cpu_s = proc.cpu_secs() - cpu0;
     let (peak_mb, idle_mb) = memory(&proc);
+    let log = proc.log.clone();
     proc.stop();
+    keep_log(&log, n, "allowlisted");
     let last = read_decisions(&p.sb.app_data().join("decisions.jsonl"))
         .values()
         .map(|(t, _)| t.duration_since(t0).map_or(0.0, |d| d.as_secs_f64()))

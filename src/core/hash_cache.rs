@@ -94,7 +94,7 @@ impl<V: Clone> FileCache<V> {
             if let Some(v) = g.young.get(key) {
                 return Some(v.clone());
             }
-            if g.young.len() >= GENERATION {
+            if g.young.len() >= g.size {
                 // Moving it to a full young generation would turn the generations over and drop
                 // the old one, with the entries the rest of a batch is about to look up (the
                 // check after the move reads the files in the order the review did).
@@ -232,7 +232,7 @@ mod tests {
     #[test]
     fn a_batch_larger_than_a_generation_is_found_again_whole() {
         // A cache of its own: the other tests turn the shared one over meanwhile.
-        let cache = FileCache::new();
+        let cache = FileCache::new(GENERATION);
         let n = GENERATION as u64 + GENERATION as u64 / 4;
         let now = SystemTime::now();
         for i in 0..n {

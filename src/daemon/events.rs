@@ -5,15 +5,13 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use notify::EventKind;
-use notify::event::{AccessKind, AccessMode};
+use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 
+use super::rescan::Cause;
 use super::{Daemon, STORES_SETTLE};
 use crate::daemon::watcher::{self, Watcher};
 use crate::queue::Status;
 use crate::store::appdata;
-
-/// The shortest time between rescans asked for by dropped events.
-const DROPPED_RESCAN_GAP: Duration = Duration::from_secs(10);
 
 impl Daemon {
     pub(super) fn on_event(
@@ -28,7 +26,7 @@ impl Daemon {
             Err(e) => {
                 self.stats.watcher_errors += 1;
                 log::warn!("watcher error ({}); rescanning", watcher::describe(&e));
-                self.rescan_due = Instant::now();
+                self.rescan_now(Cause::Watch);
                 return;
             }
         };
@@ -41,11 +39,11 @@ impl Daemon {
             return;
         }
         if ev.need_rescan() {
-            if ev.info() == Some(watcher::DROPPED) {
-                self.dropped_events();
-            } else {
-                log::info!("the watcher lost events; rescanning");
-                self.rescan_due = Instant::now();
+            log::info!("the watcher lost events; rescanning");
+            self.rescan_now(Cause::Overflow);
+            // The queue-bypass check does not wait for its own timer either.
+            for dir in self.bypass.watched() {
+                self.bypass.note(&dir);
             }
         }
         let pending_dir = self.queue.status_dir(Status::Pending);
@@ -58,7 +56,20 @@ impl Daemon {
             self.bypass.note(path);
             self.indexer.note(path);
             if let Some(uid) = first_component(path, &pending_dir) {
-                self.touch_pending(uid);
+                // About a job folder that is not there and was not known: one the daemon has
+                // just approved, above all (its folder leaving, or its rewrites in approved/
+                // reported under its old path before the watch learnt of the move). Nothing to
+                // look at; had it come back, a later event says so.
+                let gone = self.jobs.first_seen(&uid).is_none()
+                    && self.jobs.known(&uid).is_none()
+                    && if path.parent() == Some(pending_dir.as_path()) {
+                        left(ev.kind)
+                    } else {
+                        std::fs::symlink_metadata(pending_dir.join(&uid)).is_err()
+                    };
+                if !gone {
+                    self.touch_pending(uid);
+                }
             } else if let Some(uid) = first_component(path, &completed_dir) {
                 self.completed.add(uid, Instant::now() + self.opts.settle);
             } else if path.starts_with(self.layout.allowlist_dir())
@@ -72,7 +83,7 @@ impl Daemon {
                 self.stores_due
                     .get_or_insert_with(|| Instant::now() + STORES_SETTLE);
             } else if path == &pending_dir || path == &completed_dir {
-                self.rescan_due = Instant::now();
+                self.rescan_now(Cause::Watch);
             }
             if watcher.as_ref().is_some_and(|w| w.is_stand_in_event(path)) {
                 refresh = true;
@@ -84,22 +95,8 @@ impl Daemon {
             {
                 self.stats.watcher_errors += 1;
             }
-            self.rescan_due = Instant::now();
+            self.rescan_now(Cause::Watch);
         }
-    }
-
-    /// Events of the `notify` watches (the stores, `completed/`, the decided status folders)
-    /// were dropped while a batch ran; the pending tree's are never dropped (they wait in the
-    /// kernel). The stores are read again now, as trust must not lag; the rest is bookkeeping,
-    /// caught by a rescan at most every [`DROPPED_RESCAN_GAP`]: a burst's own approvals fill the
-    /// channel again and again, and each full rescan re-reads the whole queue.
-    fn dropped_events(&mut self) {
-        log::debug!("watcher events dropped while the loop was busy; stores read again");
-        let now = Instant::now();
-        self.stores_due.get_or_insert_with(|| now + STORES_SETTLE);
-        let last = self.rescan_due.checked_sub(self.opts.rescan).unwrap_or(now);
-        let at = last.checked_add(DROPPED_RESCAN_GAP).unwrap_or(now).max(now);
-        self.rescan_due = self.rescan_due.min(at);
     }
 
     pub(super) fn touch_pending(&mut self, uid: String) {
@@ -123,6 +120,14 @@ impl Daemon {
             }
         }
     }
+}
+
+/// The event says its path is no longer there (moved away or deleted).
+fn left(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From))
+    )
 }
 
 fn first_component(path: &Path, dir: &Path) -> Option<String> {

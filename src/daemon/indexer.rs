@@ -121,7 +121,12 @@ impl Indexer {
             return;
         }
         if self.resync {
+            let started = Instant::now();
             self.resync();
+            log::debug!(
+                "the index compared with the queue in {} ms",
+                started.elapsed().as_millis()
+            );
             return;
         }
         let now = Instant::now();
@@ -142,22 +147,33 @@ impl Indexer {
             return;
         }
         let Some(shared) = self.shared() else { return };
-        // Read under a read lock only: the web server keeps answering meanwhile.
-        let mut read = Vec::with_capacity(due.len());
-        {
+        let was: Vec<Option<u64>> = {
             let ix = shared.read_always();
-            for (status, id) in &due {
-                let uid = id.to_string();
-                let dir = self.queue.job_dir(*status, &uid);
-                let fresh = match (index::stamp(&dir), ix.stamp_of(*status, &uid)) {
-                    (None, None) => continue,
-                    (Some((now, _)), Some(was)) if now == was => continue,
-                    (None, Some(_)) => None,
-                    (Some(_), _) => index::read_facts(&dir),
-                };
-                read.push((*status, uid, fresh));
+            due.iter()
+                .map(|(status, id)| id.with_str(|uid| ix.stamp_of(*status, uid)))
+                .collect()
+        };
+        // Read without the index's lock, on every core: in a flood this is the loop's largest
+        // share of work between two turns of events, and the web server keeps answering.
+        let looked: Vec<(Status, String, Option<u64>)> = due
+            .iter()
+            .zip(was)
+            .map(|((status, id), was)| (*status, id.to_string(), was))
+            .collect();
+        let read = crate::queue::par::map(&looked, |(status, uid, was)| {
+            let dir = self.queue.job_dir(*status, uid);
+            match (index::stamp(&dir), was) {
+                (None, None) => None,
+                (Some((now, _)), Some(was)) if now == *was => None,
+                (None, Some(_)) => Some(None),
+                (Some(_), _) => Some(index::read_facts(&dir)),
             }
-        }
+        });
+        let read: Vec<(Status, String, Option<index::Facts>)> = looked
+            .into_iter()
+            .zip(read)
+            .filter_map(|((status, uid, _), fresh)| fresh.map(|f| (status, uid, f)))
+            .collect();
         let mut ix = shared.write();
         for (status, uid, fresh) in read {
             match fresh {
@@ -180,11 +196,18 @@ impl Indexer {
         }
     }
 
+    /// Asks for a [`resync`](Indexer::resync) at the next [`flush`](Indexer::flush): after the
+    /// loop's next batch, so a rescan in a flood decides the owner's jobs it finds before the
+    /// index (for the web server) is compared with the whole queue.
+    pub(crate) fn resync_soon(&mut self) {
+        self.resync |= self.live.is_some();
+    }
+
     /// Compares every status folder with the index: entries of folders gone are dropped, new
     /// and changed folders marked to be read (by [`flush`](Indexer::flush), a batch at a time,
     /// so a queue of 100,000 jobs at start never holds the loop up). The index is ready once
     /// the first comparison is read.
-    pub(crate) fn resync(&mut self) {
+    fn resync(&mut self) {
         let Some(live) = self.live.clone() else {
             return;
         };
@@ -207,15 +230,25 @@ impl Indexer {
                     ix.remove(status, &uid);
                 }
             }
-            for id in on_disk {
-                let uid = id.to_string();
-                let was = shared.read_always().stamp_of(status, &uid);
-                let changed = match was {
-                    None => true,
-                    Some(was) => {
-                        index::stamp(&self.queue.job_dir(status, &uid)).map(|s| s.0) != Some(was)
-                    }
-                };
+            let was: Vec<Option<u64>> = {
+                let ix = shared.read_always();
+                on_disk
+                    .iter()
+                    .map(|id| id.with_str(|uid| ix.stamp_of(status, uid)))
+                    .collect()
+            };
+            // A stat or two per job: on every core, as with 100,000 jobs this is most of a
+            // rescan.
+            let looked: Vec<(&Uid, Option<u64>)> = on_disk.iter().zip(was).collect();
+            let changed = crate::queue::par::map(&looked, |(id, was)| match was {
+                None => true,
+                Some(was) => {
+                    let dir = id.with_str(|uid| self.queue.job_dir(status, uid));
+                    index::stamp(&dir).map(|s| s.0) != Some(*was)
+                }
+            });
+            drop(looked);
+            for (id, changed) in on_disk.into_iter().zip(changed) {
                 if changed {
                     self.dirty.insert((status, id), now);
                 }

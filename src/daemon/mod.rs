@@ -4,6 +4,7 @@
 //! only once the sender has finished writing it. Events are hints; a full rescan runs at start,
 //! on watcher overflow or errors, and on a timer.
 
+mod backlog;
 mod batch;
 pub(crate) mod bypass;
 mod completed;
@@ -16,6 +17,7 @@ pub mod live;
 mod memory;
 mod pending;
 mod rank;
+mod rescan;
 pub(crate) mod retry;
 mod run;
 mod stores;
@@ -125,6 +127,8 @@ pub struct Daemon {
     /// (an empty config.yaml read mid-write would replace the rules in force).
     stores_due: Option<Instant>,
     rescan_due: Instant,
+    rescan_cause: rescan::Cause,
+    rescans: rescan::Counts,
     next_status: Instant,
     pub stats: Stats,
     live: Option<Arc<Live>>,
@@ -179,6 +183,8 @@ impl Daemon {
             seen_path,
             stores_due: None,
             rescan_due: now + opts.rescan,
+            rescan_cause: rescan::Cause::Timer,
+            rescans: rescan::Counts::default(),
             next_status: now + STATUS_EVERY,
             stats: Stats::default(),
             live: None,

@@ -94,6 +94,10 @@ impl Daemon {
             self.opts.rescan.as_secs()
         );
         loop {
+            // What waits for room in the channel goes in before the loop waits on it.
+            if let Some(w) = &watcher {
+                w.flush();
+            }
             let timeout = self.next_wakeup().saturating_duration_since(Instant::now());
             let first = match rx.recv_timeout(timeout) {
                 Ok(m) => Some(m),
@@ -111,6 +115,15 @@ impl Daemon {
                 match msg {
                     Msg::Shutdown => shutdown = true,
                     Msg::Fs(ev) => self.on_event(ev, watcher.as_mut()),
+                }
+            }
+            if !shutdown && self.rescan_due <= Instant::now() {
+                // The rescan this turn runs covers whatever waits: it is not read first.
+                while let Ok(msg) = rx.try_recv() {
+                    match msg {
+                        Msg::Shutdown => shutdown = true,
+                        Msg::Fs(_) => self.stats.events += 1,
+                    }
                 }
             }
             if shutdown {
@@ -212,13 +225,13 @@ impl Daemon {
             {
                 self.stats.watcher_errors += 1;
             }
-            self.stats.rescans += 1;
+            let started = Instant::now();
             // Also catches store changes the watcher missed and dataset grants edited by hand.
             self.reload_stores();
             self.full_scan(false);
             // The scan's listings are gone: with nothing pending, their pages go back too.
             self.give_back_memory();
-            self.rescan_due = Instant::now() + self.opts.rescan;
+            self.rescanned(started.elapsed());
         }
         // Pending jobs wait for a store change in flight: a job must not be approved under trust
         // the owner has just withdrawn.
@@ -238,7 +251,7 @@ impl Daemon {
     /// Walks the pending and completed folders. Pending jobs that changed since they were last
     /// evaluated (or all of them, at start) are queued for a decision.
     fn full_scan(&mut self, all: bool) {
-        self.indexer.resync();
+        self.indexer.resync_soon();
         let now = Instant::now();
         let mut uids = self.queue.list(Status::Pending);
         uids.sort_unstable();
@@ -263,6 +276,11 @@ impl Daemon {
         let now_fp = crate::queue::par::map(&check, |(u, _)| {
             crate::queue::copies::fingerprint(&queue.job_dir(Status::Pending, u))
         });
+        log::debug!(
+            "scan: listed, and {} reviewed job(s) fingerprinted, in {} ms",
+            check.len(),
+            now.elapsed().as_millis()
+        );
         for ((uid, was), fp) in check.into_iter().zip(now_fp) {
             if fp != was {
                 // Its folder may not be watched inside (no room in a flood).
@@ -326,6 +344,7 @@ impl Daemon {
     }
 
     fn status_line(&self) {
+        log::debug!("rescans: {}", self.rescans);
         log::debug!(
             "per-job state: {} pending, {} reviewed, about {} KB",
             self.jobs.pending_len(),

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 
 use nix::errno::Errno;
@@ -23,6 +23,7 @@ use notify::event::{
 };
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 
+use super::backlog::Outbox;
 use crate::error::{Error, Result};
 
 /// Messages for the daemon's loop.
@@ -34,40 +35,12 @@ pub enum Msg {
 
 /// Messages waiting for the daemon's loop at most (`sync_channel`'s bound). While a batch runs
 /// a burst's events would otherwise pile up in memory, a few hundred bytes each. Past it, the
-/// tree watch waits and leaves the events in the kernel's queue, whose overflow is a rescan;
-/// the `notify` watches (which must not wait: their thread also serves the daemon's changes of
-/// watches) drop events and ask for a rescan once there is room.
+/// watches hold one event per path, bounded, and read on (see `backlog`).
 pub const QUEUE: usize = 4096;
-
-/// The `info` of the rescan event the `notify` watches send after dropping events (the kernel's
-/// own overflow of the pending tree's queue has none).
-pub const DROPPED: &str = "dropped while the loop was busy";
-
-/// The `notify` watches' way into the daemon's loop, never waiting.
-struct Forward {
-    tx: SyncSender<Msg>,
-    lost: AtomicBool,
-}
-
-impl Forward {
-    fn send(&self, ev: notify::Result<Event>) {
-        if self.lost.load(Ordering::Acquire) {
-            let rescan = Event::new(EventKind::Other)
-                .set_flag(Flag::Rescan)
-                .set_info(DROPPED);
-            if self.tx.try_send(Msg::Fs(Ok(rescan))).is_err() {
-                return;
-            }
-            self.lost.store(false, Ordering::Release);
-        }
-        if let Err(TrySendError::Full(_)) = self.tx.try_send(Msg::Fs(ev)) {
-            self.lost.store(true, Ordering::Release);
-        }
-    }
-}
 
 pub struct Watcher {
     inner: RecommendedWatcher,
+    outbox: Outbox,
     /// The recursive targets.
     tree: TreeWatch,
     targets: Vec<(PathBuf, RecursiveMode)>,
@@ -87,21 +60,23 @@ until then changes are picked up by the periodic rescan";
 
 impl Watcher {
     pub fn new(tx: SyncSender<Msg>, top: PathBuf) -> Result<Watcher> {
-        let tree = TreeWatch::new(tx.clone()).map_err(|e| Error::Watch {
+        let outbox = Outbox::new(tx);
+        let tree = TreeWatch::new(outbox.clone()).map_err(|e| Error::Watch {
             path: top.clone(),
             message: describe(&e),
         })?;
-        let forward = Forward {
-            tx,
-            lost: AtomicBool::new(false),
-        };
-        let inner =
-            notify::recommended_watcher(move |ev| forward.send(ev)).map_err(|e| Error::Watch {
-                path: top.clone(),
-                message: describe(&e),
-            })?;
+        let forward = outbox.clone();
+        // Their thread also serves the daemon's changes of watches: it must never wait.
+        let inner = notify::recommended_watcher(move |ev| {
+            let _ = forward.send([ev]);
+        })
+        .map_err(|e| Error::Watch {
+            path: top.clone(),
+            message: describe(&e),
+        })?;
         Ok(Watcher {
             inner,
+            outbox,
             tree,
             targets: Vec::new(),
             active: HashMap::new(),
@@ -203,6 +178,11 @@ impl Watcher {
         ok
     }
 
+    /// Hands over the events that wait for room, before the loop waits for events itself.
+    pub fn flush(&self) {
+        let _ = self.outbox.flush();
+    }
+
     pub fn healthy(&self) -> bool {
         self.last_error.is_none()
     }
@@ -261,7 +241,7 @@ fn watch_error(e: Errno, path: &Path) -> notify::Error {
 }
 
 impl TreeWatch {
-    fn new(tx: SyncSender<Msg>) -> notify::Result<TreeWatch> {
+    fn new(tx: Outbox) -> notify::Result<TreeWatch> {
         let inotify = Arc::new(
             Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
                 .map_err(|e| notify::Error::io(std::io::Error::from(e)))?,
@@ -332,7 +312,7 @@ impl Drop for TreeWatch {
     }
 }
 
-fn read_loop(inotify: &Inotify, state: &Mutex<Tree>, stop: &AtomicBool, tx: &SyncSender<Msg>) {
+fn read_loop(inotify: &Inotify, state: &Mutex<Tree>, stop: &AtomicBool, tx: &Outbox) {
     use nix::poll::{PollFd, PollFlags, poll};
     while !stop.load(Ordering::SeqCst) {
         let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
@@ -344,7 +324,7 @@ fn read_loop(inotify: &Inotify, state: &Mutex<Tree>, stop: &AtomicBool, tx: &Syn
             Ok(evs) => evs,
             Err(Errno::EAGAIN | Errno::EINTR) => continue,
             Err(e) => {
-                let _ = tx.send(Msg::Fs(Err(notify::Error::io(std::io::Error::from(e)))));
+                let _ = tx.send([Err(notify::Error::io(std::io::Error::from(e)))]);
                 std::thread::sleep(std::time::Duration::from_secs(1));
                 continue;
             }
@@ -356,10 +336,10 @@ fn read_loop(inotify: &Inotify, state: &Mutex<Tree>, stop: &AtomicBool, tx: &Syn
                 tree.translate(inotify, ev, &mut out);
             }
         }
-        for ev in out {
-            if tx.send(Msg::Fs(ev)).is_err() {
-                return;
-            }
+        // Never waits for the loop: the kernel's queue is read on while events wait for room
+        // (and the watches of folders moved away are removed before their later events come).
+        if tx.send(out).is_err() {
+            return;
         }
     }
 }
@@ -573,7 +553,7 @@ mod tests {
         fs::create_dir_all(&root).unwrap();
         fs::create_dir_all(outside.join("job/code")).unwrap();
         let (tx, rx) = sync_channel(QUEUE);
-        let tree = TreeWatch::new(tx).unwrap();
+        let tree = TreeWatch::new(Outbox::new(tx)).unwrap();
         tree.add_root(&root).unwrap();
         assert!(tree.has_root(&root));
 
@@ -615,37 +595,5 @@ mod tests {
         let state = tree.state.lock().unwrap();
         assert!(state.wds.keys().all(|p| p.starts_with(&root)));
         assert_eq!(state.paths.len(), state.wds.len());
-    }
-
-    #[test]
-    fn events_lost_to_a_full_channel_come_back_as_one_rescan() {
-        let (tx, rx) = sync_channel(2);
-        let f = Forward {
-            tx,
-            lost: AtomicBool::new(false),
-        };
-        let ev = |p: &str| Ok(Event::new(EventKind::Any).add_path(PathBuf::from(p)));
-        for p in ["/a", "/b", "/c", "/d"] {
-            f.send(ev(p));
-        }
-        let paths = |m: Msg| match m {
-            Msg::Fs(Ok(e)) => (e.need_rescan(), e.paths),
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(
-            paths(rx.recv().unwrap()),
-            (false, vec![PathBuf::from("/a")])
-        );
-        assert_eq!(
-            paths(rx.recv().unwrap()),
-            (false, vec![PathBuf::from("/b")])
-        );
-        assert!(rx.try_recv().is_err(), "/c and /d were dropped");
-        f.send(ev("/e"));
-        assert_eq!(paths(rx.recv().unwrap()), (true, vec![]));
-        assert_eq!(
-            paths(rx.recv().unwrap()),
-            (false, vec![PathBuf::from("/e")])
-        );
     }
 }
