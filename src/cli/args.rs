@@ -209,7 +209,8 @@ pub(crate) struct RunArgs {
     /// Quiet time (ms) a job folder needs before it is read
     #[arg(long, default_value_t = 200, value_name = "MS")]
     pub(crate) settle_ms: u64,
-    /// Seconds between safety-net rescans of the queue
+    /// Seconds between safety-net rescans of the queue (longer after a slow one: at most about
+    /// 1 % of a core goes to them)
     #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) rescan_secs: u64,
     /// Where to create the demo datasite when no SyftBox config exists
