@@ -281,6 +281,39 @@ mod tests {
     }
 
     #[test]
+    fn a_chain_without_its_last_newline_or_cut_short_is_judged_as_a_full_check_judges_it() {
+        let (_t, log) = setup();
+        fill(&log, 5);
+        let mut resume = None;
+        assert!(log.verify_resuming(None, &mut resume).valid);
+        // The last newline removed by hand: the checkpoint covers that line, so it counts.
+        let text = fs::read_to_string(log.chain_path()).unwrap();
+        fs::write(log.chain_path(), text.trim_end()).unwrap();
+        let v = log.verify_resuming(None, &mut resume);
+        assert_eq!((v.valid, v.entries), (true, 5), "{v:?}");
+        assert_eq!(log.verify(None), v);
+        assert_eq!(log.verify_resuming(None, &mut resume), v, "resumed again");
+        // Cut below what the earlier check vouched for: no entry is taken on trust.
+        rewrite_lines(&log, |l| l.truncate(3));
+        let v = log.verify_resuming(None, &mut resume);
+        assert_eq!((v.valid, v.first_break), (false, Some(3)), "{v:?}");
+        assert!(v.reason.contains("truncated"), "{}", v.reason);
+        assert_eq!(log.verify(None), v, "the same answer as a full check");
+    }
+
+    #[test]
+    fn a_line_longer_than_any_entry_is_a_break_not_a_buffer() {
+        let (_t, log) = setup();
+        fill(&log, 2);
+        let mut f = OpenOptions::new().append(true).open(log.chain_path()).unwrap();
+        f.write_all(&vec![b'x'; (17 << 20) as usize]).unwrap();
+        f.write_all(b"\n").unwrap();
+        let v = log.verify(None);
+        assert_eq!((v.valid, v.first_break), (false, Some(2)), "{v:?}");
+        assert!(v.reason.contains("longer"), "{}", v.reason);
+    }
+
+    #[test]
     fn edited_field_is_caught_at_its_line() {
         let (_t, log) = setup();
         fill(&log, 5);
