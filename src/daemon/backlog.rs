@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
-use notify::event::Flag;
+use notify::event::{AccessKind, AccessMode, Flag};
 use notify::{Event, EventKind};
 
 use super::watcher::Msg;
@@ -83,6 +83,11 @@ pub(super) struct Backlog {
     pub(super) overflows: u64,
 }
 
+/// An event the daemon's loop ignores: a file opened, read or closed without writing.
+fn is_read(kind: EventKind) -> bool {
+    matches!(kind, EventKind::Access(a) if a != AccessKind::Close(AccessMode::Write))
+}
+
 /// The daemon's loop is gone.
 pub(super) struct Closed;
 
@@ -120,7 +125,10 @@ impl Backlog {
         }
         for path in ev.paths {
             if let Some(kind) = self.kinds.get_mut(path.as_path()) {
-                *kind = ev.kind;
+                // A read after a change must not hide the change: the loop ignores reads.
+                if !is_read(ev.kind) {
+                    *kind = ev.kind;
+                }
                 continue;
             }
             if self.order.len() >= self.max {
@@ -229,6 +237,26 @@ mod tests {
         b.forward(&tx).ok();
         assert_eq!(drain(&rx), vec![(false, TO, vec![PathBuf::from("/q/c")])]);
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn a_read_after_a_change_does_not_hide_the_change() {
+        let (tx, rx) = sync_channel(10);
+        let mut b = Backlog::new(10);
+        let opened = EventKind::Access(AccessKind::Open(AccessMode::Any));
+        let written = EventKind::Access(AccessKind::Close(AccessMode::Write));
+        b.push(ev(NEW, "/s/allow"));
+        b.push(ev(opened, "/s/allow"));
+        b.push(ev(written, "/s/trust"));
+        b.push(ev(opened, "/s/trust"));
+        b.forward(&tx).ok();
+        assert_eq!(
+            drain(&rx),
+            vec![
+                (false, NEW, vec![PathBuf::from("/s/allow")]),
+                (false, written, vec![PathBuf::from("/s/trust")]),
+            ]
+        );
     }
 
     #[test]
