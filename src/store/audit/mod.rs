@@ -305,7 +305,10 @@ mod tests {
     fn a_line_longer_than_any_entry_is_a_break_not_a_buffer() {
         let (_t, log) = setup();
         fill(&log, 2);
-        let mut f = OpenOptions::new().append(true).open(log.chain_path()).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(log.chain_path())
+            .unwrap();
         f.write_all(&vec![b'x'; (17 << 20) as usize]).unwrap();
         f.write_all(b"\n").unwrap();
         let v = log.verify(None);

@@ -131,7 +131,11 @@ enum Stop {
 /// A walk with nothing to resume from never asks to restart; should one, the answer is a break
 /// at the start, not a panic.
 fn unreadable() -> Verification {
-    broken(0, Some(0), "the chain could not be read consistently".into())
+    broken(
+        0,
+        Some(0),
+        "the chain could not be read consistently".into(),
+    )
 }
 
 /// What a walk of the chain found, every entry counted checked.
