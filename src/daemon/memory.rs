@@ -14,12 +14,6 @@ use super::Daemon;
 /// the flood lasts (it walks the free lists: a millisecond or two, against seconds of work).
 const TRIM_EVERY: u64 = 4096;
 
-/// Work (events, reviews, rescans) since memory was last given back below which it is not
-/// given back again: a trickle of jobs grows no table, and emptying the caches and trimming
-/// after each of its jobs would cost each one milliseconds (paced arrivals at 100 jobs/s
-/// went from a p99 of 12 ms to 39 ms). A flood is hundreds of times this.
-const SPELL: u64 = 10_000;
-
 /// What the daemon had done when it last gave memory back.
 #[derive(Debug, Default)]
 pub(super) struct Settled {
@@ -27,13 +21,6 @@ pub(super) struct Settled {
     reviews: u64,
     /// Nothing was pending at the last turn (and what that freed was given back).
     drained: bool,
-}
-
-impl Settled {
-    /// Whether enough work was done since memory was last given back for it to be worth it.
-    fn worth_it(&self, work: u64) -> bool {
-        work.wrapping_sub(self.work) >= SPELL
-    }
 }
 
 impl Daemon {
@@ -44,19 +31,19 @@ impl Daemon {
             self.settled.reviews = self.stats.reviews;
             trim();
         }
+        // The last batch decided: the per-job table and the caches are done with, even while
+        // the index and the bypass check still read what the flood's moves changed.
+        let drained = self.jobs.pending_len() == 0;
+        if drained && !self.settled.drained {
+            self.give_back(false);
+        }
+        self.settled.drained = drained;
         let work = self
             .stats
             .events
             .wrapping_add(self.stats.reviews)
             .wrapping_add(self.stats.rescans);
-        // The last batch decided: the per-job table and the caches are done with, even while
-        // the index and the bypass check still read what the flood's moves changed.
-        let drained = self.jobs.pending_len() == 0;
-        if drained && !self.settled.drained && self.settled.worth_it(work) {
-            self.give_back(false);
-        }
-        self.settled.drained = drained;
-        if !self.settled.worth_it(work)
+        if work == self.settled.work
             || self.jobs.pending_len() != 0
             || self.indexer.next_wakeup().is_some()
             || !self.bypass.idle()
