@@ -167,6 +167,19 @@ fn a_store_change_re_evaluates_only_the_jobs_it_names() {
     }
 }
 
+/// Waits until the decision log has `approved` approvals and `waiting` jobs noted as waiting.
+fn wait_all_decided(sb: &Sandbox, approved: usize, waiting: usize) {
+    assert!(
+        wait_for(WAIT, || {
+            let log = outcomes(sb);
+            log.iter().filter(|(_, o)| o == "approved").count() >= approved
+                && log.iter().filter(|(_, o)| o == "waiting").count() >= waiting
+        }),
+        "not everything was decided; log tail:\n{}",
+        log_tails(sb, 1, 30)
+    );
+}
+
 #[test]
 fn nothing_is_lost_in_a_flood() {
     let sb = Sandbox::new();
@@ -177,15 +190,7 @@ fn nothing_is_lost_in_a_flood() {
     let d = sb.start(&[]);
     waiting.extend(flood(&sb, 700, STRANGER));
     approved.extend(flood(&sb, 600, BOB));
-    assert!(
-        wait_for(WAIT, || {
-            let log = outcomes(&sb);
-            log.iter().filter(|(_, o)| o == "approved").count() >= approved.len()
-                && log.iter().filter(|(_, o)| o == "waiting").count() >= waiting.len()
-        }),
-        "not everything was decided; log tail:\n{}",
-        log_tails(&sb, 1, 30)
-    );
+    wait_all_decided(&sb, approved.len(), waiting.len());
     let log = outcomes(&sb);
     for uid in &approved {
         assert_eq!(sb.status_of(uid).as_deref(), Some("approved"), "{uid}");
@@ -228,15 +233,7 @@ fn a_burst_larger_than_the_event_queue_is_decided_without_a_rescan() {
     let waiting = flood(&sb, 2500, STRANGER);
     // Arriving while the first batches are decided.
     approved.extend(flood(&sb, 20, BOB));
-    assert!(
-        wait_for(WAIT, || {
-            let log = outcomes(&sb);
-            log.iter().filter(|(_, o)| o == "approved").count() >= approved.len()
-                && log.iter().filter(|(_, o)| o == "waiting").count() >= waiting.len()
-        }),
-        "not everything was decided; log tail:\n{}",
-        log_tails(&sb, 1, 30)
-    );
+    wait_all_decided(&sb, approved.len(), waiting.len());
     for uid in &approved {
         assert_eq!(sb.status_of(uid).as_deref(), Some("approved"), "{uid}");
     }
