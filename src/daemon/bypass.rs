@@ -59,8 +59,11 @@ const GUARDED: [Status; 2] = [Status::Approved, Status::Running];
 const SETTLE: Duration = Duration::from_secs(1);
 /// A look lists every job in the decided folders: with 100,000 approved it takes a quarter of
 /// a second, and a flood's approvals ask for one every [`SETTLE`]. After a look, the next waits
-/// at least this many times as long as it took, so looks take at most about 5 % of the loop.
+/// at least this many times as long as it took, so looks take at most about 5 % of the loop,
+/// up to [`SETTLE_MAX`]: a job put into approved/ by hand is still reported within seconds, and
+/// the memory a flood leaves is given back soon after (that waits for the last look).
 const LOOK_SHARE: u32 = 20;
+const SETTLE_MAX: Duration = Duration::from_secs(2);
 
 /// What explains job `uid` in status `s`, approved with the signatures `sigs`, and what its code
 /// looks like now.
@@ -213,7 +216,7 @@ impl Bypass {
         let found = self.scan(recheck);
         self.report(&found, notifier);
         self.publish();
-        self.settle = SETTLE.max(started.elapsed().saturating_mul(LOOK_SHARE));
+        self.settle = (started.elapsed().saturating_mul(LOOK_SHARE)).clamp(SETTLE, SETTLE_MAX);
     }
 
     fn publish(&self) {
