@@ -451,6 +451,10 @@ impl Bypass {
         let mut restored = Vec::new();
         for s in DECIDED {
             let dir = self.queue.status_dir(s);
+            if startup {
+                // A kill during an earlier start's write of the permission file leaves its temp.
+                crate::durable::remove_stale_temps(&dir);
+            }
             if !dir.is_dir() {
                 if !startup {
                     continue;
