@@ -169,32 +169,48 @@ pub(crate) fn put(before: &FileKey, after: &FileKey, started: SystemTime, read: 
 /// remembered, forgotten all at once beyond that (a few hundred kilobytes at most: few files
 /// hold invisible characters, and each keeps at most five).
 const TEXTS_KEPT: usize = 4096;
-type Texts = HashMap<[u8; 32], crate::core::visible::Found>;
-static TEXTS: Mutex<Option<Texts>> = Mutex::new(None);
+static TEXTS: ByDigest<crate::core::visible::Found> = ByDigest::new(TEXTS_KEPT);
 
 /// The text findings of content with this digest: remembered ones, or `scan()`'s.
 pub(crate) fn text_of(
     digest: &[u8; 32],
     scan: impl FnOnce() -> crate::core::visible::Found,
 ) -> crate::core::visible::Found {
-    let with = |f: &mut dyn FnMut(&mut Texts)| {
-        let mut guard = TEXTS.lock().unwrap_or_else(|p| p.into_inner());
-        f(guard.get_or_insert_with(HashMap::new))
-    };
-    let mut hit = None;
-    with(&mut |m| hit = m.get(digest).cloned());
-    if let Some(found) = hit {
-        return found;
+    TEXTS.get_or(digest, scan)
+}
+
+/// Facts that depend on a content's bytes alone, remembered by its SHA-256 (the digest names
+/// the bytes as surely as the signature relies on); past `kept` distinct contents, all are
+/// forgotten at once.
+pub(crate) struct ByDigest<V> {
+    inner: Mutex<Option<HashMap<[u8; 32], V>>>,
+    kept: usize,
+}
+
+impl<V: Clone> ByDigest<V> {
+    pub(crate) const fn new(kept: usize) -> ByDigest<V> {
+        ByDigest {
+            inner: Mutex::new(None),
+            kept,
+        }
     }
-    // Scanned without the lock held: jobs are reviewed on several threads at once.
-    let found = scan();
-    with(&mut |m| {
-        if m.len() >= TEXTS_KEPT {
+
+    /// What is remembered for `digest`, or `compute()`'s answer, then remembered. Computed
+    /// without the lock held: jobs are reviewed on several threads at once.
+    pub(crate) fn get_or(&self, digest: &[u8; 32], compute: impl FnOnce() -> V) -> V {
+        let lock = || self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = lock().as_ref().and_then(|m| m.get(digest).cloned()) {
+            return v;
+        }
+        let v = compute();
+        let mut guard = lock();
+        let m = guard.get_or_insert_with(HashMap::new);
+        if m.len() >= self.kept {
             m.clear();
         }
-        m.insert(*digest, found.clone());
-    });
-    found
+        m.insert(*digest, v.clone());
+        v
+    }
 }
 
 #[cfg(test)]

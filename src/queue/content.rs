@@ -244,10 +244,9 @@ fn check_excluded(ins: &mut Inspection, rel: &str, name: &str, path: &Path, size
 
 /// Verdicts on permission-file contents already checked, by the SHA-256 of the content: the
 /// verdict depends on nothing else, and jobs from one client carry the same few files.
-type Verdicts = std::collections::HashMap<[u8; 32], Result<(), String>>;
-static PERM_VERDICTS: std::sync::Mutex<Option<Verdicts>> = std::sync::Mutex::new(None);
 /// Distinct contents remembered (forgotten all at once beyond that: memory stays bounded).
-const PERM_VERDICTS_KEPT: usize = 4096;
+static PERM_VERDICTS: crate::core::hash_cache::ByDigest<Result<(), String>> =
+    crate::core::hash_cache::ByDigest::new(4096);
 
 /// The same verdicts by file identity, so an unchanged file is not even read again. Most jobs
 /// carry one or two permission files, read in the review and again after the move: two
@@ -272,25 +271,9 @@ fn check_permission_file_cached(path: &Path) -> Result<(), String> {
 fn check_permission_content(path: &Path) -> Result<(), String> {
     use sha2::Digest;
     let bytes = crate::durable::read_capped(path, PERM_FILE_LIMIT).map_err(|e| e.to_string())?;
-    let key: [u8; 32] = sha2::Sha256::digest(&bytes).into();
-    let cached = |f: &mut dyn FnMut(&mut Verdicts)| {
-        let mut guard = PERM_VERDICTS.lock().unwrap_or_else(|p| p.into_inner());
-        f(guard.get_or_insert_with(Default::default))
-    };
-    let mut hit = None;
-    cached(&mut |c| hit = c.get(&key).cloned());
-    if let Some(v) = hit {
-        return v;
-    }
-    // Parsed without the lock held: jobs are inspected on several threads at once.
-    let verdict = check_permission_text(&bytes);
-    cached(&mut |c| {
-        if c.len() >= PERM_VERDICTS_KEPT {
-            c.clear();
-        }
-        c.insert(key, verdict.clone());
-    });
-    verdict
+    PERM_VERDICTS.get_or(&sha2::Sha256::digest(&bytes).into(), || {
+        check_permission_text(&bytes)
+    })
 }
 
 /// A `syft.pub.yaml` that is nothing but permission rules: what `permfile` reads, with known

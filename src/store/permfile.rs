@@ -190,16 +190,15 @@ pub fn lock_read_only(path: &Path, sync: &mut Sync) -> Result<bool> {
 /// carries the same few files, and parsing and printing their YAML was most of the lock's CPU.
 /// A file already in its locked form maps to itself and is then recognised without a parse.
 fn locked_form(bytes: &[u8]) -> std::sync::Arc<[u8]> {
+    use crate::core::hash_cache::ByDigest;
     use sha2::Digest;
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-    type Forms = HashMap<[u8; 32], Arc<[u8]>>;
-    static FORMS: Mutex<Option<Forms>> = Mutex::new(None);
+    use std::sync::Arc;
     /// Distinct contents remembered, forgotten all at once beyond that, and the largest file
     /// remembered: at most about 2 MB (a locked form grows by at most the users it moves to
     /// `read`), whatever the queue holds.
     const KEPT: usize = 128;
     const LARGEST: usize = 8 * 1024;
+    static FORMS: ByDigest<Arc<[u8]>> = ByDigest::new(KEPT);
     let compute = || -> Arc<[u8]> {
         PermFile::parse(&String::from_utf8_lossy(bytes))
             .map_or_else(|_| PermFile::private(), |p| p.read_only())
@@ -210,25 +209,7 @@ fn locked_form(bytes: &[u8]) -> std::sync::Arc<[u8]> {
     if bytes.len() > LARGEST {
         return compute();
     }
-    let key: [u8; 32] = sha2::Sha256::digest(bytes).into();
-    let with = |f: &mut dyn FnMut(&mut Forms)| {
-        let mut guard = FORMS.lock().unwrap_or_else(|p| p.into_inner());
-        f(guard.get_or_insert_with(HashMap::new))
-    };
-    let mut hit = None;
-    with(&mut |m| hit = m.get(&key).cloned());
-    if let Some(locked) = hit {
-        return locked;
-    }
-    // Parsed without the lock held: jobs are finished on several threads at once.
-    let locked = compute();
-    with(&mut |m| {
-        if m.len() >= KEPT {
-            m.clear();
-        }
-        m.insert(key, locked.clone());
-    });
-    locked
+    FORMS.get_or(&sha2::Sha256::digest(bytes).into(), compute)
 }
 
 #[cfg(test)]
