@@ -46,6 +46,16 @@ impl Name {
         }
     }
 
+    /// A top folder's full path (`None` for a packed UUID: never a full path).
+    fn as_path(&self) -> Option<&Path> {
+        let b = match self {
+            Name::Uuid(_) => return None,
+            Name::Short(len, buf) => buf.get(..usize::from(*len))?,
+            Name::Long(b) => b,
+        };
+        Some(Path::new(OsStr::from_bytes(b)))
+    }
+
     /// Appends this name to `out` (a top's full path replaces it).
     fn push_to(&self, out: &mut PathBuf) {
         match self {
@@ -93,9 +103,23 @@ impl<W: Copy + Eq + Hash + Ord> Folders<W> {
         self.children.len()
     }
 
-    /// The descriptor watching `path`, if one does.
+    /// The descriptor watching `path`, if one does: found from the top folder it is under
+    /// (there are few: the roots, and the rare folder whose parent was not watched), one
+    /// name at a time.
     pub(super) fn get(&self, path: &Path) -> Option<W> {
-        self.children.get(&self.key_of(path)).copied()
+        self.children
+            .range((None, FIRST)..)
+            .take_while(|((p, _), _)| p.is_none())
+            .find_map(|((_, top), wd)| {
+                let mut at = *wd;
+                for c in path.strip_prefix(top.as_path()?).ok()?.components() {
+                    let std::path::Component::Normal(name) = c else {
+                        return None;
+                    };
+                    at = *self.children.get(&(Some(at), Name::of(name)))?;
+                }
+                Some(at)
+            })
     }
 
     pub(super) fn contains(&self, path: &Path) -> bool {
@@ -187,15 +211,15 @@ impl<W: Copy + Eq + Hash + Ord> Folders<W> {
     /// Forgets `path` and every folder under it; returns their descriptors (to remove their
     /// watches).
     pub(super) fn remove_tree(&mut self, path: &Path) -> Vec<W> {
-        let mut doomed: Vec<W> = self.get(path).into_iter().collect();
+        let found = self.get(path);
+        let mut doomed: Vec<W> = found.into_iter().collect();
         // Top folders under `path` (whose parents were not watched) go with it.
         doomed.extend(
             self.children
                 .range((None, FIRST)..)
                 .take_while(|((p, _), _)| p.is_none())
-                .filter(|((_, n), _)| match n {
-                    Name::Long(b) => Path::new(OsStr::from_bytes(b)).starts_with(path),
-                    _ => false,
+                .filter(|((_, n), wd)| {
+                    Some(**wd) != found && n.as_path().is_some_and(|p| p.starts_with(path))
                 })
                 .map(|(_, wd)| *wd),
         );
@@ -348,7 +372,9 @@ mod tests {
         f.insert(9, Path::new("/q/pending/unwatched/deep"));
         assert_eq!(f.path(9), Some(PathBuf::from("/q/pending/unwatched/deep")));
         assert!(f.contains(Path::new("/q/pending/unwatched/deep")));
-        assert!(f.remove_tree(Path::new("/q/pending")).contains(&9));
+        let mut gone = f.remove_tree(Path::new("/q/pending"));
+        gone.sort_unstable();
+        assert_eq!(gone, vec![1, 2, 3, 4, 5, 9]);
         assert_eq!(f.len(), 0);
         assert!(f.nodes.is_empty());
     }
