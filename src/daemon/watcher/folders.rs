@@ -1,9 +1,9 @@
 //! The folders the tree watch watches, each stored once as its name under its parent's watch,
-//! not as a full path (twice, by descriptor and by path): a flood's 16,384 job folders then
-//! cost about 100 bytes each instead of 350, and a job folder named by a canonical UUID takes
-//! no allocation of its own (its name is packed into 16 bytes). A folder's path is rebuilt from
-//! its parents when one of its events is reported. Moving a folder within the tree re-links it,
-//! so what is below follows.
+//! not as a full path (twice, by descriptor and by path): a flood's 16,384 watched folders
+//! then cost about 135 bytes each instead of 360 (heaptrack), and a job folder named by a
+//! canonical UUID takes no allocation of its own (its name is packed into 16 bytes). A
+//! folder's path is rebuilt from its parents when one of its events is reported. Moving a
+//! folder within the tree re-links it, so what is below follows.
 //!
 //! Generic over the descriptor, so its unit tests need no inotify.
 
