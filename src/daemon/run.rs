@@ -16,6 +16,7 @@ use crate::queue::journal::Applied;
 use crate::queue::metadata;
 use crate::queue::record::Record;
 use crate::queue::review;
+use crate::queue::uid::Uid;
 use crate::store::audit::{self, AuditLog};
 
 impl Daemon {
@@ -253,28 +254,32 @@ impl Daemon {
     fn full_scan(&mut self, all: bool) {
         self.indexer.resync_soon();
         let now = Instant::now();
-        let mut uids = self.queue.list(Status::Pending);
+        // Compact uids: no allocation per job (a list of 100,000 `String`s was 7 MB, and its
+        // small blocks, freed among the ones kept, held pages the trim could not give back).
+        let mut uids = self.queue.list_with(Status::Pending, Uid::new);
         uids.sort_unstable();
-        let present = |uid: &str| uids.binary_search_by(|u| u.as_str().cmp(uid)).is_ok();
+        let present = |uid: &str| uids.binary_search(&Uid::new(uid)).is_ok();
         self.jobs.retain_known(present);
         self.retries.retain(|uid| present(uid));
         let mut found = Vec::new();
         let mut check = Vec::new();
         for uid in &uids {
-            if self.jobs.is_pending(uid) {
-                continue;
-            }
-            match self.jobs.known(uid) {
-                Some(k) if !all => check.push((uid, k.fingerprint)),
-                _ => found.push(uid),
-            }
+            uid.with_str(|u| {
+                if self.jobs.is_pending(u) {
+                    return;
+                }
+                match self.jobs.known(u) {
+                    Some(k) if !all => check.push((uid, k.fingerprint)),
+                    _ => found.push(uid),
+                }
+            });
         }
         // Reviewed jobs changed since: their folders' metadata looked at in parallel (with
         // 100,000 jobs waiting, this walk is most of a rescan). Each path made as it is looked
         // at: a list of 100,000 paths would be the rescan's largest allocation.
         let queue = &self.queue;
         let now_fp = crate::queue::par::map(&check, |(u, _)| {
-            crate::queue::copies::fingerprint(&queue.job_dir(Status::Pending, u))
+            u.with_str(|u| crate::queue::copies::fingerprint(&queue.job_dir(Status::Pending, u)))
         });
         log::debug!(
             "scan: listed, and {} reviewed job(s) fingerprinted, in {} ms",
@@ -284,18 +289,21 @@ impl Daemon {
         for ((uid, was), fp) in check.into_iter().zip(now_fp) {
             if fp != was {
                 // Its folder may not be watched inside (no room in a flood).
-                self.rewatch.push(uid.clone());
+                self.rewatch.push(uid.to_string());
                 found.push(uid);
             }
         }
         // Found by a walk, not an event: they may still be being written, so they settle too.
         // Ordered by when each arrived (its folder's change time): ranking the newest first
         // reaches a job that arrived after a flood (or in a burst the watcher lost) early.
-        let arrived =
-            crate::queue::par::map(&found, |u| arrived(&queue.job_dir(Status::Pending, u), now));
+        let arrived = crate::queue::par::map(&found, |u| {
+            u.with_str(|u| arrived(&queue.job_dir(Status::Pending, u), now))
+        });
         for (uid, arrived) in found.iter().zip(arrived) {
-            let due = self.held(uid, now + self.opts.settle);
-            self.jobs.put_pending(uid, now, arrived, due, None);
+            uid.with_str(|uid| {
+                let due = self.held(uid, now + self.opts.settle);
+                self.jobs.put_pending(uid, now, arrived, due, None);
+            });
         }
         if !found.is_empty() {
             log::info!(

@@ -8,7 +8,9 @@
 //! a burst of N approvals cost O(N^2) and kept a core busy. Non-recursive targets use `notify`.
 //! Their number of watched folders is capped, so a flood of job folders costs bounded memory.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod folders;
+
+use std::collections::{HashMap, HashSet};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +27,7 @@ use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 
 use super::backlog::Outbox;
 use crate::error::{Error, Result};
+use folders::Folders;
 
 /// Messages for the daemon's loop.
 #[derive(Debug)]
@@ -210,9 +213,8 @@ struct TreeWatch {
 
 #[derive(Default)]
 struct Tree {
-    paths: HashMap<WatchDescriptor, PathBuf>,
-    /// Ordered by components, so a folder's subfolders follow it contiguously.
-    wds: BTreeMap<PathBuf, WatchDescriptor>,
+    /// Each watched folder, by descriptor and by path.
+    wds: Folders<WatchDescriptor>,
     roots: HashSet<PathBuf>,
     /// The room for watches ran out (and this was said).
     full: bool,
@@ -267,7 +269,7 @@ impl TreeWatch {
             .inotify
             .add_watch(root, mask)
             .map_err(|e| watch_error(e, root))?;
-        tree.insert(wd, root.to_path_buf());
+        tree.wds.insert(wd, root);
         tree.roots.insert(root.to_path_buf());
         let mut errors = Vec::new();
         tree.add_below(&self.inotify, root, &mut errors);
@@ -285,10 +287,10 @@ impl TreeWatch {
 
     fn rewatch(&self, dir: &Path) {
         let mut tree = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let under_root = dir.parent().is_some_and(|p| {
-            tree.wds.contains_key(p) && tree.roots.iter().any(|r| dir.starts_with(r))
-        });
-        if !under_root || tree.wds.contains_key(dir) {
+        let under_root = dir
+            .parent()
+            .is_some_and(|p| tree.wds.contains(p) && tree.roots.iter().any(|r| dir.starts_with(r)));
+        if !under_root || tree.wds.contains(dir) {
             return;
         }
         let mut errors = Vec::new();
@@ -301,7 +303,7 @@ impl TreeWatch {
     /// The root is watched and its watch is alive (it was not deleted or moved away).
     fn has_root(&self, root: &Path) -> bool {
         let tree = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        tree.roots.contains(root) && tree.wds.contains_key(root)
+        tree.roots.contains(root) && tree.wds.contains(root)
     }
 }
 
@@ -345,17 +347,6 @@ fn read_loop(inotify: &Inotify, state: &Mutex<Tree>, stop: &AtomicBool, tx: &Out
 }
 
 impl Tree {
-    fn insert(&mut self, wd: WatchDescriptor, path: PathBuf) {
-        // The same folder reached by a new path (moved within the tree) keeps its descriptor.
-        if let Some(old) = self.paths.insert(wd, path.clone())
-            && old != path
-            && self.wds.get(&old) == Some(&wd)
-        {
-            self.wds.remove(&old);
-        }
-        self.wds.insert(path, wd);
-    }
-
     /// Watches `dir` and every folder under it, while there is room ([`MAX_TREE_WATCHES`]).
     fn watch_folder(
         &mut self,
@@ -368,7 +359,7 @@ impl Tree {
         }
         match inotify.add_watch(dir, tree_mask()) {
             Ok(wd) => {
-                self.insert(wd, dir.to_path_buf());
+                self.wds.insert(wd, dir);
                 self.add_below(inotify, dir, out);
             }
             Err(Errno::ENOENT | Errno::ENOTDIR) => {}
@@ -410,7 +401,7 @@ impl Tree {
                 continue;
             }
             match inotify.add_watch(entry.path(), tree_mask()) {
-                Ok(wd) => self.insert(wd, entry.path().to_path_buf()),
+                Ok(wd) => self.wds.insert(wd, entry.path()),
                 // Gone again, or replaced by a file: nothing to watch.
                 Err(Errno::ENOENT | Errno::ENOTDIR) => {}
                 Err(e) => {
@@ -425,18 +416,9 @@ impl Tree {
 
     /// Forgets `dir` and every folder under it, removing their watches.
     fn remove_tree(&mut self, inotify: &Inotify, dir: &Path) {
-        let doomed: Vec<PathBuf> = self
-            .wds
-            .range(dir.to_path_buf()..)
-            .take_while(|(p, _)| p.starts_with(dir))
-            .map(|(p, _)| p.clone())
-            .collect();
-        for p in doomed {
-            if let Some(wd) = self.wds.remove(&p) {
-                self.paths.remove(&wd);
-                // Fails harmlessly when the kernel already dropped it (folder deleted).
-                let _ = inotify.rm_watch(wd);
-            }
+        for wd in self.wds.remove_tree(dir) {
+            // Fails harmlessly when the kernel already dropped it (folder deleted).
+            let _ = inotify.rm_watch(wd);
         }
     }
 
@@ -451,17 +433,14 @@ impl Tree {
             out.push(Ok(Event::new(EventKind::Other).set_flag(Flag::Rescan)));
             return;
         }
-        let Some(dir) = self.paths.get(&ev.wd).cloned() else {
-            return;
-        };
         if m.contains(AddWatchFlags::IN_IGNORED) {
             // The kernel dropped the watch (its folder was deleted).
-            self.paths.remove(&ev.wd);
-            if self.wds.get(&dir) == Some(&ev.wd) {
-                self.wds.remove(&dir);
-            }
+            self.wds.forget(ev.wd);
             return;
         }
+        let Some(dir) = self.wds.path(ev.wd) else {
+            return;
+        };
         let path = match &ev.name {
             Some(n) => dir.join(n),
             None => dir.clone(),
@@ -593,7 +572,6 @@ mod tests {
             "events from a folder moved away: {after:?}"
         );
         let state = tree.state.lock().unwrap();
-        assert!(state.wds.keys().all(|p| p.starts_with(&root)));
-        assert_eq!(state.paths.len(), state.wds.len());
+        assert!(state.wds.paths().iter().all(|p| p.starts_with(&root)));
     }
 }

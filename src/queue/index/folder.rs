@@ -3,7 +3,8 @@
 //! canonical UUID), found by uid through a small hash table of slot numbers, kept newest first
 //! in blocks of slot numbers (a page skips whole blocks, an insertion moves at most one block).
 //! Signatures (32 bytes) sit in slots of their own, so only the entries that have one pay for
-//! it; uids that are not canonical UUIDs (hostile or hand-made folder names) are kept aside as
+//! it, and entries with the same code share one (a flood is most often one job sent again and
+//! again; each signature of its own costs 9 bytes more for the count and the lookup); uids that are not canonical UUIDs (hostile or hand-made folder names) are kept aside as
 //! text. Slots come in fixed chunks, not one vector that doubles: no spare half, no copy of
 //! the whole when it grows.
 
@@ -44,9 +45,19 @@ struct Store {
     slots: Chunks<Option<Slot>>,
     free: Vec<u32>,
     texts: HashMap<u32, Box<str>>,
-    signatures: Chunks<[u8; 32]>,
+    signatures: Chunks<Shared>,
     free_signatures: Vec<u32>,
+    /// Signature slot numbers by signature: the jobs of a flood of the same code share one.
+    by_signature: HashTable<u32>,
     hasher: RandomState,
+}
+
+/// A signature and the number of entries that have it.
+#[derive(Debug, Clone, Copy)]
+struct Shared {
+    bytes: [u8; 32],
+    /// At `u32::MAX` it stays (never reached: a queue does not hold four billion jobs).
+    uses: u32,
 }
 
 /// A vector in chunks of [`CHUNK`] items, numbered by `u32`.
@@ -146,7 +157,7 @@ impl Store {
             stamp: s.stamp,
             sender: s.sender,
             name: s.name,
-            signature: self.signatures.get(s.signature).copied(),
+            signature: self.signatures.get(s.signature).map(|s| s.bytes),
             verdict: s.verdict,
         })
     }
@@ -155,15 +166,7 @@ impl Store {
     fn add(&mut self, uid: &str, e: Entry) -> Option<u32> {
         let signature = match e.signature {
             None => NONE,
-            Some(sig) => match self.free_signatures.pop() {
-                Some(i) => {
-                    if let Some(at) = self.signatures.get_mut(i) {
-                        *at = sig;
-                    }
-                    i
-                }
-                None => self.signatures.push(sig)?,
-            },
+            Some(sig) => self.share(sig)?,
         };
         let uuid = parse_uuid(uid);
         let slot = Slot {
@@ -192,11 +195,64 @@ impl Store {
         Some(id)
     }
 
+    /// The signature slot of `sig`, one more use of it (`None` past four billion slots).
+    fn share(&mut self, sig: [u8; 32]) -> Option<u32> {
+        let h = self.hasher.hash_one(sig);
+        let sigs = &self.signatures;
+        let found = self
+            .by_signature
+            .find(h, |&i| sigs.get(i).is_some_and(|s| s.bytes == sig))
+            .copied();
+        if let Some(i) = found {
+            if let Some(s) = self.signatures.get_mut(i) {
+                s.uses = s.uses.saturating_add(1);
+            }
+            return Some(i);
+        }
+        let fresh = Shared {
+            bytes: sig,
+            uses: 1,
+        };
+        let i = match self.free_signatures.pop() {
+            Some(i) => {
+                if let Some(at) = self.signatures.get_mut(i) {
+                    *at = fresh;
+                }
+                i
+            }
+            None => self.signatures.push(fresh)?,
+        };
+        let (sigs, hasher) = (&self.signatures, &self.hasher);
+        self.by_signature.insert_unique(h, i, |&j| {
+            sigs.get(j).map_or(0, |s| hasher.hash_one(s.bytes))
+        });
+        Some(i)
+    }
+
+    /// One use of signature slot `i` less: freed with the last.
+    fn unshare(&mut self, i: u32) {
+        let Some(s) = self.signatures.get_mut(i) else {
+            return;
+        };
+        if s.uses == u32::MAX {
+            return;
+        }
+        s.uses = s.uses.saturating_sub(1);
+        if s.uses > 0 {
+            return;
+        }
+        let h = self.hasher.hash_one(s.bytes);
+        if let Ok(e) = self.by_signature.find_entry(h, |&j| j == i) {
+            e.remove();
+        }
+        self.free_signatures.push(i);
+    }
+
     fn free(&mut self, id: u32) -> Option<Entry> {
         let e = self.entry(id)?;
         let s = self.slots.get_mut(id)?.take()?;
         if s.signature != NONE {
-            self.free_signatures.push(s.signature);
+            self.unshare(s.signature);
         }
         if s.text {
             self.texts.remove(&id);
@@ -367,6 +423,7 @@ impl Folder {
             + s.free.capacity() * 4
             + s.signatures.bytes()
             + s.free_signatures.capacity() * 4
+            + s.by_signature.capacity() * 5
             + s.texts.capacity() * 24
             + s.texts.values().map(|t| t.len()).sum::<usize>()
             + self.table.capacity() * 5
@@ -401,6 +458,33 @@ mod tests {
 
     fn order(f: &Folder) -> Vec<String> {
         f.ids().map(|id| f.uid(id).as_str().to_string()).collect()
+    }
+
+    #[test]
+    fn entries_with_the_same_code_share_its_signature_until_the_last_goes() {
+        let mut f = Folder::default();
+        let uid = |i: u32| format!("{i:08x}-0000-4000-8000-000000000000");
+        for i in 0..3000u32 {
+            f.insert(&uid(i), e(i64::from(i), Some((i % 3) as u8)));
+        }
+        assert_eq!(f.store.signatures.len, 3, "one slot per distinct signature");
+        // Replaced with other code, then removed: each signature goes with its last entry.
+        for i in 0..1000u32 {
+            f.insert(&uid(i), e(i64::from(i), Some(7)));
+        }
+        assert_eq!(f.get(&uid(999)).and_then(|e| e.signature), Some([7; 32]));
+        assert_eq!(f.get(&uid(1000)).and_then(|e| e.signature), Some([1; 32]));
+        for i in 1000..3000u32 {
+            f.take(&uid(i));
+        }
+        assert_eq!(f.store.by_signature.len(), 1);
+        assert_eq!(f.store.free_signatures.len(), 3);
+        assert_eq!(f.get(&uid(0)).and_then(|e| e.signature), Some([7; 32]));
+        // A freed slot is reused for the next new signature.
+        f.insert(&uid(5000), e(5000, Some(9)));
+        assert_eq!(f.store.signatures.len, 4);
+        assert_eq!(f.get(&uid(5000)).and_then(|e| e.signature), Some([9; 32]));
+        assert_eq!(f.get(&uid(1)).and_then(|e| e.signature), Some([7; 32]));
     }
 
     #[test]
@@ -483,8 +567,16 @@ mod tests {
     fn a_folder_a_flood_left_gives_its_slots_back() {
         let mut f = Folder::default();
         let uid = |i: u32| format!("{i:08x}-0000-4000-8000-000000000000");
+        // Each with code of its own, so that the signatures take room too.
+        let sig = |i: u32| {
+            let mut s = [1; 32];
+            s[..4].copy_from_slice(&i.to_le_bytes());
+            s
+        };
         for i in 0..20_000u32 {
-            f.insert(&uid(i), e(i64::from(i), Some(1)));
+            let mut entry = e(i64::from(i), None);
+            entry.signature = Some(sig(i));
+            f.insert(&uid(i), entry);
         }
         let full = f.bytes();
         // Most of the flood moves on: the rest is kept, in order, in a fraction of the room.
@@ -496,7 +588,7 @@ mod tests {
         assert_eq!(order(&f), left);
         assert_eq!(
             f.get(&uid(19_500)).map(|e| e.signature),
-            Some(Some([1; 32]))
+            Some(Some(sig(19_500)))
         );
         for i in 19_000..20_000u32 {
             assert!(f.take(&uid(i)).is_some());
