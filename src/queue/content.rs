@@ -100,6 +100,7 @@ fn walk_code(ins: &mut Inspection) {
         let signature::WalkedKind::File {
             nlink,
             len,
+            key,
             excluded,
             text,
         } = w.kind
@@ -113,7 +114,7 @@ fn walk_code(ins: &mut Inspection) {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            check_excluded(ins, rel, &name, &code.join(&w.rel), len);
+            check_excluded(ins, rel, &name, &code.join(&w.rel), len, Some(key));
         } else if let Some(found) = text {
             texts.push((rel.to_string(), found));
         }
@@ -176,7 +177,8 @@ fn walk_code_again(ins: &mut Inspection) {
         check_links(ins, rel, meta.nlink());
         let name = entry.file_name().to_string_lossy();
         if signature::is_excluded(&name) {
-            check_excluded(ins, rel, &name, entry.path(), meta.len());
+            let key = FileKey::of(&meta);
+            check_excluded(ins, rel, &name, entry.path(), meta.len(), Some(key));
         }
     }
 }
@@ -201,7 +203,7 @@ fn check_job_folder(ins: &mut Inspection) {
         }
         let plain_permission_file = name == crate::store::permfile::FILE_NAME
             && entry.file_type().is_ok_and(|t| t.is_file())
-            && check_permission_file_cached(&entry.path()).is_ok();
+            && check_permission_file_cached(&entry.path(), None).is_ok();
         if name == "metadata.json" || name == "code" || plain_permission_file {
             continue;
         }
@@ -213,9 +215,17 @@ fn check_job_folder(ins: &mut Inspection) {
     }
 }
 
-fn check_excluded(ins: &mut Inspection, rel: &str, name: &str, path: &Path, size: u64) {
+/// `key` is the file's identity as the walk that found it saw it, if it did.
+fn check_excluded(
+    ins: &mut Inspection,
+    rel: &str,
+    name: &str,
+    path: &Path,
+    size: u64,
+    key: Option<FileKey>,
+) {
     let doubt = match name {
-        crate::store::permfile::FILE_NAME => match check_permission_file_cached(path) {
+        crate::store::permfile::FILE_NAME => match check_permission_file_cached(path, key) {
             Ok(()) => None,
             Err(why) => Some(format!(
                 "code/{rel} is not a plain permission file ({why}); permission files are left \
@@ -254,15 +264,23 @@ static PERM_VERDICTS: crate::core::hash_cache::ByDigest<Result<(), String>> =
 /// miss costs a read, the verdict itself is remembered by content above).
 pub(crate) static PERM_BY_FILE: FileCache<Result<(), String>> = FileCache::new(2048);
 
-fn check_permission_file_cached(path: &Path) -> Result<(), String> {
+/// The verdict on the permission file at `path`; `seen` is its identity from a walk that has
+/// just looked at it (an older identity only makes a hit less likely, never a wrong one: the
+/// verdict remembered is the one read while the file had exactly that identity).
+fn check_permission_file_cached(path: &Path, seen: Option<FileKey>) -> Result<(), String> {
     let key = |p: &Path| std::fs::symlink_metadata(p).ok().map(|m| FileKey::of(&m));
-    let before = key(path);
+    let before = seen.or_else(|| key(path));
     if let Some(v) = before.as_ref().and_then(|k| PERM_BY_FILE.get(k)) {
         return v;
     }
     let started = std::time::SystemTime::now();
     let verdict = check_permission_content(path);
-    if let (Some(before), Some(after)) = (before, key(path)) {
+    // A file changed within the last moments is not remembered (see `FileCache::put`): then
+    // there is no need to look at it again once read. In a burst that is every file the
+    // permission lock has just rewritten.
+    if let Some(before) = before.filter(|b| b.quiet_at(started))
+        && let Some(after) = key(path)
+    {
         PERM_BY_FILE.put(&before, &after, started, verdict.clone());
     }
     verdict
@@ -358,7 +376,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("syft.pub.yaml");
         std::fs::write(&p, text).unwrap();
-        check_permission_file_cached(&p)
+        check_permission_file_cached(&p, None)
     }
 
     #[test]
