@@ -268,29 +268,35 @@ pub(crate) static PERM_BY_FILE: FileCache<Result<(), String>> = FileCache::new(2
 /// just looked at it (an older identity only makes a hit less likely, never a wrong one: the
 /// verdict remembered is the one read while the file had exactly that identity).
 fn check_permission_file_cached(path: &Path, seen: Option<FileKey>) -> Result<(), String> {
-    let key = |p: &Path| std::fs::symlink_metadata(p).ok().map(|m| FileKey::of(&m));
-    let before = seen.or_else(|| key(path));
-    if let Some(v) = before.as_ref().and_then(|k| PERM_BY_FILE.get(k)) {
+    if let Some(v) = seen.as_ref().and_then(|k| PERM_BY_FILE.get(k)) {
+        return v;
+    }
+    // The identity looked up is the one of the file opened, from its descriptor: no second
+    // lookup of the path, and nothing can swap the file between the look and the read.
+    let (file, meta) = crate::durable::open_regular(path).map_err(|e| e.to_string())?;
+    let before = FileKey::of(&meta);
+    if let Some(v) = PERM_BY_FILE.get(&before) {
         return v;
     }
     let started = std::time::SystemTime::now();
-    let verdict = check_permission_content(path);
-    // A file changed within the last moments is not remembered (see `FileCache::put`): then
-    // there is no need to look at it again once read. In a burst that is every file the
-    // permission lock has just rewritten.
-    if let Some(before) = before.filter(|b| b.quiet_at(started))
-        && let Some(after) = key(path)
+    let verdict = crate::durable::read_opened(path, &file, &meta, PERM_FILE_LIMIT)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| check_permission_bytes(&bytes));
+    // A file changed within the last moments is not remembered (see `FileCache::put`), so it
+    // needs no second look once read: in a burst, every file the permission lock has just
+    // rewritten, which the check after the move still reads in full.
+    if before.quiet_at(started)
+        && let Ok(after) = file.metadata()
     {
-        PERM_BY_FILE.put(&before, &after, started, verdict.clone());
+        PERM_BY_FILE.put(&before, &FileKey::of(&after), started, verdict.clone());
     }
     verdict
 }
 
-fn check_permission_content(path: &Path) -> Result<(), String> {
+fn check_permission_bytes(bytes: &[u8]) -> Result<(), String> {
     use sha2::Digest;
-    let bytes = crate::durable::read_capped(path, PERM_FILE_LIMIT).map_err(|e| e.to_string())?;
-    PERM_VERDICTS.get_or(&sha2::Sha256::digest(&bytes).into(), || {
-        check_permission_text(&bytes)
+    PERM_VERDICTS.get_or(&sha2::Sha256::digest(bytes).into(), || {
+        check_permission_text(bytes)
     })
 }
 
