@@ -264,9 +264,9 @@ static PERM_VERDICTS: crate::core::hash_cache::ByDigest<Result<(), String>> =
 /// miss costs a read, the verdict itself is remembered by content above).
 pub(crate) static PERM_BY_FILE: FileCache<Result<(), String>> = FileCache::new(2048);
 
-/// The verdict on the permission file at `path`; `seen` is its identity from a walk that has
-/// just looked at it (an older identity only makes a hit less likely, never a wrong one: the
-/// verdict remembered is the one read while the file had exactly that identity).
+/// The verdict on the permission file at `path`; `seen` is its identity from the walk that has
+/// just met it, so the verdict is the one on the file as that walk saw it, as for the code files
+/// the same walk hashes (whatever changes later is for the check after the move to see).
 fn check_permission_file_cached(path: &Path, seen: Option<FileKey>) -> Result<(), String> {
     if let Some(v) = seen.as_ref().and_then(|k| PERM_BY_FILE.get(k)) {
         return v;
@@ -377,12 +377,50 @@ fn check_permission_text(bytes: &[u8]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write as _;
 
     fn perm(text: &str) -> Result<(), String> {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("syft.pub.yaml");
         std::fs::write(&p, text).unwrap();
         check_permission_file_cached(&p, None)
+    }
+
+    /// The verdict cache is keyed by the identity of the file read: a permission file rewritten
+    /// in place or replaced after a check that was remembered is read and judged again.
+    #[test]
+    fn a_permission_file_changed_after_a_remembered_check_is_checked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("syft.pub.yaml");
+        let good = "rules:\n- pattern: '**'\n  access:\n    read:\n    - '*'\n";
+        std::fs::write(&p, good).unwrap();
+        // Old enough to be remembered (see `hash_cache::QUIET`, whole seconds).
+        std::thread::sleep(std::time::Duration::from_millis(3100));
+        assert_eq!(check_permission_file_cached(&p, None), Ok(()));
+        let key = FileKey::of(&std::fs::symlink_metadata(&p).unwrap());
+        assert_eq!(PERM_BY_FILE.get(&key), Some(Ok(())), "remembered");
+        let bad = "#!/bin/sh\necho PWNED\n";
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&p)
+            .unwrap()
+            .write_all(bad.as_bytes())
+            .unwrap();
+        assert!(
+            check_permission_file_cached(&p, None).is_err(),
+            "rewritten in place"
+        );
+        let other = dir.path().join("other");
+        std::fs::write(&other, good).unwrap();
+        std::fs::rename(&other, &p).unwrap();
+        assert_eq!(check_permission_file_cached(&p, None), Ok(()), "replaced");
+        std::fs::write(&other, bad).unwrap();
+        std::fs::rename(&other, &p).unwrap();
+        assert!(
+            check_permission_file_cached(&p, None).is_err(),
+            "replaced again"
+        );
     }
 
     #[test]
