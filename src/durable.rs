@@ -162,6 +162,17 @@ pub fn open_regular(path: &Path) -> Result<(File, fs::Metadata)> {
 /// Reads a whole file, refusing files larger than `limit` bytes (without reading them).
 pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let (file, meta) = open_regular(path)?;
+    read_opened(path, &file, &meta, limit)
+}
+
+/// [`read_capped`] of a file already opened by [`open_regular`] (whose `meta` it gave), for a
+/// caller that needs the identity of exactly the file it reads.
+pub(crate) fn read_opened(
+    path: &Path,
+    file: &File,
+    meta: &fs::Metadata,
+    limit: u64,
+) -> Result<Vec<u8>> {
     if meta.len() > limit {
         return Err(too_large(path, meta.len(), limit));
     }

@@ -47,7 +47,7 @@ impl FileKey {
     }
 
     /// Whether the file has been left alone long enough, before `now`, to be remembered.
-    fn quiet_at(&self, now: SystemTime) -> bool {
+    pub(crate) fn quiet_at(&self, now: SystemTime) -> bool {
         let Ok(now) = now.duration_since(SystemTime::UNIX_EPOCH) else {
             return false;
         };

@@ -72,11 +72,13 @@ pub(crate) struct Walked {
 pub(crate) enum WalkedKind {
     /// A folder, a link, a special file, or a file that could not be looked at.
     Other,
-    /// A regular file: its link count and length, whether the signature leaves it out, and the
-    /// invisible characters its hashing read found (once it was read).
+    /// A regular file: its link count, length and identity as the walk saw them, whether the
+    /// signature leaves it out, and the invisible characters its hashing read found (once it was
+    /// read).
     File {
         nlink: u64,
         len: u64,
+        key: FileKey,
         excluded: bool,
         text: Option<visible::Found>,
     },
@@ -138,19 +140,31 @@ struct Listed {
 /// are checked from the listing before any file is read: a job over a cap is flagged at once and
 /// nothing of it is hashed.
 pub fn scan_code_until(code_dir: &Path, deadline: Instant) -> Result<CodeScan> {
-    let meta = std::fs::symlink_metadata(code_dir).map_err(|e| Error::io("read", code_dir, e))?;
-    if !meta.is_dir() {
-        return Err(Error::invalid(
-            format!("{} is not a folder", code_dir.display()),
-            "a job's code must be a real folder named code/",
-        ));
+    // The walk's own `lstat` of `code_dir` (its first entry) says whether it is a real folder.
+    let mut walk = walkdir::WalkDir::new(code_dir)
+        .follow_links(false)
+        .into_iter();
+    match walk.next() {
+        Some(Ok(root)) if root.file_type().is_dir() => {}
+        Some(Err(e)) => {
+            let e = e
+                .into_io_error()
+                .unwrap_or_else(|| std::io::Error::other("walk error"));
+            return Err(Error::io("read", code_dir, e));
+        }
+        _ => {
+            return Err(Error::invalid(
+                format!("{} is not a folder", code_dir.display()),
+                "a job's code must be a real folder named code/",
+            ));
+        }
     }
     let mut scan = CodeScan {
         complete: true,
         ..CodeScan::default()
     };
     let mut walked = Vec::new();
-    let Some(listed) = list_code(code_dir, deadline, &mut scan, &mut walked) else {
+    let Some(listed) = list_code(code_dir, walk, deadline, &mut scan, &mut walked) else {
         scan.complete = false;
         return Ok(scan);
     };
@@ -215,20 +229,17 @@ fn too_slow(at: &str) -> String {
 /// Walks `code_dir` without reading any file. `None` (with the problem recorded) when a cap or
 /// the deadline is reached first.
 /// Every entry met goes to `walked`, for the content checks.
+/// `walk` is an unsorted walk of `code_dir` (sorting makes walkdir read a whole folder before the
+/// caps can stop it) whose first entry, `code_dir` itself, was taken.
 fn list_code(
     code_dir: &Path,
+    walk: walkdir::IntoIter,
     deadline: Instant,
     scan: &mut CodeScan,
     walked: &mut Vec<Walked>,
 ) -> Option<Vec<Listed>> {
     let mut listed = Vec::new();
-    // Unsorted: sorting makes walkdir read a whole folder before the caps can stop it.
-    for (n, entry) in walkdir::WalkDir::new(code_dir)
-        .follow_links(false)
-        .min_depth(1)
-        .into_iter()
-        .enumerate()
-    {
+    for (n, entry) in walk.enumerate() {
         if n >= MAX_ENTRIES {
             scan.problems.push(format!(
                 "code/ holds more than {MAX_ENTRIES} files and folders; it was not read"
@@ -290,6 +301,7 @@ fn list_code(
                 walked[at].kind = WalkedKind::File {
                     nlink: m.nlink(),
                     len: m.len(),
+                    key: FileKey::of(&m),
                     excluded: true,
                     text: None,
                 };
@@ -314,6 +326,7 @@ fn list_code(
         walked[at].kind = WalkedKind::File {
             nlink: meta.nlink(),
             len: meta.len(),
+            key: FileKey::of(&meta),
             excluded: false,
             text: None,
         };

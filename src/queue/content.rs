@@ -100,6 +100,7 @@ fn walk_code(ins: &mut Inspection) {
         let signature::WalkedKind::File {
             nlink,
             len,
+            key,
             excluded,
             text,
         } = w.kind
@@ -113,7 +114,7 @@ fn walk_code(ins: &mut Inspection) {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            check_excluded(ins, rel, &name, &code.join(&w.rel), len);
+            check_excluded(ins, rel, &name, &code.join(&w.rel), len, Some(key));
         } else if let Some(found) = text {
             texts.push((rel.to_string(), found));
         }
@@ -176,7 +177,8 @@ fn walk_code_again(ins: &mut Inspection) {
         check_links(ins, rel, meta.nlink());
         let name = entry.file_name().to_string_lossy();
         if signature::is_excluded(&name) {
-            check_excluded(ins, rel, &name, entry.path(), meta.len());
+            let key = FileKey::of(&meta);
+            check_excluded(ins, rel, &name, entry.path(), meta.len(), Some(key));
         }
     }
 }
@@ -201,7 +203,7 @@ fn check_job_folder(ins: &mut Inspection) {
         }
         let plain_permission_file = name == crate::store::permfile::FILE_NAME
             && entry.file_type().is_ok_and(|t| t.is_file())
-            && check_permission_file_cached(&entry.path()).is_ok();
+            && check_permission_file_cached(&entry.path(), None).is_ok();
         if name == "metadata.json" || name == "code" || plain_permission_file {
             continue;
         }
@@ -213,9 +215,17 @@ fn check_job_folder(ins: &mut Inspection) {
     }
 }
 
-fn check_excluded(ins: &mut Inspection, rel: &str, name: &str, path: &Path, size: u64) {
+/// `key` is the file's identity as the walk that found it saw it, if it did.
+fn check_excluded(
+    ins: &mut Inspection,
+    rel: &str,
+    name: &str,
+    path: &Path,
+    size: u64,
+    key: Option<FileKey>,
+) {
     let doubt = match name {
-        crate::store::permfile::FILE_NAME => match check_permission_file_cached(path) {
+        crate::store::permfile::FILE_NAME => match check_permission_file_cached(path, key) {
             Ok(()) => None,
             Err(why) => Some(format!(
                 "code/{rel} is not a plain permission file ({why}); permission files are left \
@@ -254,25 +264,39 @@ static PERM_VERDICTS: crate::core::hash_cache::ByDigest<Result<(), String>> =
 /// miss costs a read, the verdict itself is remembered by content above).
 pub(crate) static PERM_BY_FILE: FileCache<Result<(), String>> = FileCache::new(2048);
 
-fn check_permission_file_cached(path: &Path) -> Result<(), String> {
-    let key = |p: &Path| std::fs::symlink_metadata(p).ok().map(|m| FileKey::of(&m));
-    let before = key(path);
-    if let Some(v) = before.as_ref().and_then(|k| PERM_BY_FILE.get(k)) {
+/// The verdict on the permission file at `path`; `seen` is its identity from the walk that has
+/// just met it, so the verdict is the one on the file as that walk saw it, as for the code files
+/// the same walk hashes (whatever changes later is for the check after the move to see).
+fn check_permission_file_cached(path: &Path, seen: Option<FileKey>) -> Result<(), String> {
+    if let Some(v) = seen.as_ref().and_then(|k| PERM_BY_FILE.get(k)) {
+        return v;
+    }
+    // The identity looked up is the one of the file opened, from its descriptor: no second
+    // lookup of the path, and nothing can swap the file between the look and the read.
+    let (file, meta) = crate::durable::open_regular(path).map_err(|e| e.to_string())?;
+    let before = FileKey::of(&meta);
+    if let Some(v) = PERM_BY_FILE.get(&before) {
         return v;
     }
     let started = std::time::SystemTime::now();
-    let verdict = check_permission_content(path);
-    if let (Some(before), Some(after)) = (before, key(path)) {
-        PERM_BY_FILE.put(&before, &after, started, verdict.clone());
+    let verdict = crate::durable::read_opened(path, &file, &meta, PERM_FILE_LIMIT)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| check_permission_bytes(&bytes));
+    // A file changed within the last moments is not remembered (see `FileCache::put`), so it
+    // needs no second look once read: in a burst, every file the permission lock has just
+    // rewritten, which the check after the move still reads in full.
+    if before.quiet_at(started)
+        && let Ok(after) = file.metadata()
+    {
+        PERM_BY_FILE.put(&before, &FileKey::of(&after), started, verdict.clone());
     }
     verdict
 }
 
-fn check_permission_content(path: &Path) -> Result<(), String> {
+fn check_permission_bytes(bytes: &[u8]) -> Result<(), String> {
     use sha2::Digest;
-    let bytes = crate::durable::read_capped(path, PERM_FILE_LIMIT).map_err(|e| e.to_string())?;
-    PERM_VERDICTS.get_or(&sha2::Sha256::digest(&bytes).into(), || {
-        check_permission_text(&bytes)
+    PERM_VERDICTS.get_or(&sha2::Sha256::digest(bytes).into(), || {
+        check_permission_text(bytes)
     })
 }
 
@@ -353,12 +377,50 @@ fn check_permission_text(bytes: &[u8]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write as _;
 
     fn perm(text: &str) -> Result<(), String> {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("syft.pub.yaml");
         std::fs::write(&p, text).unwrap();
-        check_permission_file_cached(&p)
+        check_permission_file_cached(&p, None)
+    }
+
+    /// The verdict cache is keyed by the identity of the file read: a permission file rewritten
+    /// in place or replaced after a check that was remembered is read and judged again.
+    #[test]
+    fn a_permission_file_changed_after_a_remembered_check_is_checked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("syft.pub.yaml");
+        let good = "rules:\n- pattern: '**'\n  access:\n    read:\n    - '*'\n";
+        std::fs::write(&p, good).unwrap();
+        // Old enough to be remembered (see `hash_cache::QUIET`, whole seconds).
+        std::thread::sleep(std::time::Duration::from_millis(3100));
+        assert_eq!(check_permission_file_cached(&p, None), Ok(()));
+        let key = FileKey::of(&std::fs::symlink_metadata(&p).unwrap());
+        assert_eq!(PERM_BY_FILE.get(&key), Some(Ok(())), "remembered");
+        let bad = "#!/bin/sh\necho PWNED\n";
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&p)
+            .unwrap()
+            .write_all(bad.as_bytes())
+            .unwrap();
+        assert!(
+            check_permission_file_cached(&p, None).is_err(),
+            "rewritten in place"
+        );
+        let other = dir.path().join("other");
+        std::fs::write(&other, good).unwrap();
+        std::fs::rename(&other, &p).unwrap();
+        assert_eq!(check_permission_file_cached(&p, None), Ok(()), "replaced");
+        std::fs::write(&other, bad).unwrap();
+        std::fs::rename(&other, &p).unwrap();
+        assert!(
+            check_permission_file_cached(&p, None).is_err(),
+            "replaced again"
+        );
     }
 
     #[test]

@@ -131,39 +131,47 @@ pub fn fingerprint(dir: &Path) -> u64 {
     fingerprint_and_copies(dir).0
 }
 
-fn fingerprint_and_copies(dir: &Path) -> (u64, Vec<(Status, PathBuf)>) {
+/// [`fingerprint`], which other status folders hold the uid, and whether `dir` is a folder (or
+/// a link to one), as the fingerprint's `lstat` of it says.
+fn fingerprint_and_copies(dir: &Path) -> (u64, Vec<(Status, PathBuf)>, bool) {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let (fp, meta) = fingerprint::fingerprint_and_root(dir);
     fp.hash(&mut h);
+    // The fingerprint's walk has just looked at this folder: only a link needs a second look
+    // (a copy is a folder, or a link to one, as `Path::is_dir` says).
+    let is_dir = match &meta {
+        Some(m) if !m.file_type().is_symlink() => m.is_dir(),
+        Some(_) => dir.is_dir(),
+        None => false,
+    };
     let mut found = Vec::new();
     if let (Some((status, root)), Some(uid)) =
         (location(dir), dir.file_name().and_then(|n| n.to_str()))
     {
-        // The fingerprint's walk has just looked at this copy: only a link needs a second look
-        // (a copy is a folder, or a link to one, as `Path::is_dir` says).
-        let is_dir = match &meta {
-            Some(m) if !m.file_type().is_symlink() => m.is_dir(),
-            _ => dir.is_dir(),
-        };
         found = copies_knowing(&Queue::new(root.to_path_buf()), uid, Some((status, is_dir)));
         for (status, _) in &found {
             status.hash(&mut h);
         }
     }
-    (h.finish(), found)
+    (h.finish(), found, is_dir)
 }
 
 /// The [`fingerprint`] of `dir`, then `review(fingerprint)`, whose copy check ([`flag`]) uses the
 /// copies the fingerprint just found instead of looking in every status folder a second time.
-pub fn fingerprint_then<R>(dir: &Path, review: impl FnOnce(u64) -> R) -> R {
+/// `None` when `dir` is not a folder (gone, for one): the fingerprint's walk says so, without
+/// a look of its own.
+pub fn fingerprint_then<R>(dir: &Path, review: impl FnOnce(u64) -> R) -> Option<R> {
     struct Forget;
     impl Drop for Forget {
         fn drop(&mut self) {
             FOUND.with(|f| f.borrow_mut().take());
         }
     }
-    let (fp, found) = fingerprint_and_copies(dir);
+    let (fp, found, is_dir) = fingerprint_and_copies(dir);
+    if !is_dir {
+        return None;
+    }
     FOUND.with(|f| *f.borrow_mut() = Some((dir.to_path_buf(), found)));
     let _forget = Forget;
-    review(fp)
+    Some(review(fp))
 }

@@ -232,6 +232,9 @@ impl Mover {
     ) -> Vec<Intent> {
         let at = metadata::format_naive(&metadata::now_naive());
         let mut staged = Vec::with_capacity(decisions.len());
+        // Each target status folder is made sure of once per batch, not once per job: a burst's
+        // approvals all go to approved/.
+        let mut ready: Vec<Status> = Vec::new();
         for (review, to, check, error_message) in decisions {
             let intent = Intent {
                 uid: review.inspection.uid.clone(),
@@ -255,8 +258,15 @@ impl Mover {
                 ));
                 continue;
             }
+            if ready.contains(to) {
+                staged.push(intent);
+                continue;
+            }
             match self.ensure_status_dir(*to) {
-                Ok(()) => staged.push(intent),
+                Ok(()) => {
+                    ready.push(*to);
+                    staged.push(intent);
+                }
                 Err(e) => results.push((intent.uid, Applied::Failed(e))),
             }
         }

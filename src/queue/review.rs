@@ -134,9 +134,7 @@ pub fn review_all(
     trust: &Trust,
 ) -> Vec<Option<(u64, Review)>> {
     crate::queue::par::map(dirs, |dir| {
-        dir.is_dir().then(|| {
-            crate::queue::copies::fingerprint_then(dir, |fp| (fp, review(dir, owner, trust)))
-        })
+        crate::queue::copies::fingerprint_then(dir, |fp| (fp, review(dir, owner, trust)))
     })
 }
 
