@@ -9,8 +9,8 @@ pub const MIN_BATCH: usize = 32;
 
 /// Runs `f` on every item, results in the items' order. Each worker thread has a state `S` of
 /// its own (for example the fsyncs it owes); the states are returned for the caller to merge.
-/// The workers of a thread marked by [`priority::batch_workers_from_here`] run at the batch
-/// priority.
+/// Its workers keep the priority of the calling thread: its callers move jobs under the
+/// decision lock, which a lowered thread would hold longer.
 pub fn map_with<T, S, R, F>(items: &[T], f: F) -> (Vec<R>, Vec<S>)
 where
     T: Sync,
@@ -18,7 +18,7 @@ where
     R: Send,
     F: Fn(&T, &mut S) -> R + Sync,
 {
-    let (out, states, _) = run(items, f, false);
+    let (out, states, _) = run(items, f, false, false);
     (out, states)
 }
 
@@ -30,11 +30,17 @@ where
     R: Send,
     F: Fn(&T) -> R + Sync,
 {
-    let (out, _, usage) = run(items, |i, _: &mut ()| f(i), true);
+    let (out, _, usage) = run(
+        items,
+        |i, _: &mut ()| f(i),
+        true,
+        priority::spawns_batch_workers(),
+    );
     (out, usage)
 }
 
-fn run<T, S, R, F>(items: &[T], f: F, measure: bool) -> (Vec<R>, Vec<S>, Usage)
+/// `lower`: the workers run at the batch priority.
+fn run<T, S, R, F>(items: &[T], f: F, measure: bool, lower: bool) -> (Vec<R>, Vec<S>, Usage)
 where
     T: Sync,
     S: Default + Send,
@@ -59,7 +65,6 @@ where
         let (out, state, _) = work(items, Usage::default());
         return (out, vec![state], Usage::default());
     }
-    let lower = priority::spawns_batch_workers();
     let parts: Vec<(Vec<R>, S, Usage)> = std::thread::scope(|s| {
         let started: Vec<_> = items
             .chunks(items.len().div_ceil(workers))
@@ -98,14 +103,16 @@ where
     (out, states, usage)
 }
 
-/// [`map_with`] without per-worker state.
+/// Runs `f` on every item, results in the items' order. The workers of a thread marked by
+/// [`priority::batch_workers_from_here`] run at the batch priority.
 pub fn map<T, R, F>(items: &[T], f: F) -> Vec<R>
 where
     T: Sync,
     R: Send,
     F: Fn(&T) -> R + Sync,
 {
-    map_with(items, |i, _: &mut ()| f(i)).0
+    let lower = priority::spawns_batch_workers();
+    run(items, |i, _: &mut ()| f(i), false, lower).0
 }
 
 #[cfg(test)]
