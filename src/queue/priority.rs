@@ -1,7 +1,8 @@
-//! Which work waits when the cores are busy: the workers that review and move a large batch for
-//! the daemon run at a lower scheduling priority than everything else in the process (the web
-//! server's requests, the daemon's own loop, the notifier), and what a piece of work cost its
-//! threads (CPU, and time spent waiting for a core) as the kernel counted it.
+//! Which work waits when the cores are busy: the workers that review, rank and index a large
+//! batch for the daemon run at a lower scheduling priority than everything else in the process
+//! (the web server's requests, the daemon's own loop, the mover under the decision lock, the
+//! notifier), and what a piece of work cost its threads (CPU, and time spent waiting for a core)
+//! as the kernel counted it.
 //!
 //! Why: during a flood the daemon's batches would otherwise keep both cores busy, and a page of
 //! the UI asked for then waited for a core behind them. A lower priority only matters while the
