@@ -22,9 +22,9 @@ where
     (out, states)
 }
 
-/// [`map`], and (with `measure`) what it cost the threads it started (CPU, and waiting for a core); a small batch
+/// [`map`], and what it cost the threads it started (CPU, and waiting for a core); a small batch
 /// runs on the calling thread and is counted in that thread's own figures.
-pub(crate) fn map_measured<T, R, F>(items: &[T], measure: bool, f: F) -> (Vec<R>, Usage)
+pub(crate) fn map_measured<T, R, F>(items: &[T], f: F) -> (Vec<R>, Usage)
 where
     T: Sync,
     R: Send,
@@ -33,7 +33,7 @@ where
     let (out, _, usage) = run(
         items,
         |i, _: &mut ()| f(i),
-        measure,
+        true,
         priority::spawns_batch_workers(),
     );
     (out, usage)

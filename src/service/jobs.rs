@@ -184,12 +184,7 @@ pub(crate) fn select(
 /// of the page reviewed where it lies (so the page costs what it shows), or shown as when it was
 /// last reviewed for a page if nothing it depends on changed since (`service::shown`).
 pub(crate) fn list(layout: &Layout, index: Option<&Shared>, q: &ListQuery) -> Result<Page> {
-    // Measured only when it is logged: each measure reads the kernel's counters of a thread.
-    let measure = log::log_enabled!(log::Level::Debug);
-    let started = (
-        std::time::Instant::now(),
-        measure.then(Usage::of_this_thread),
-    );
+    let started = (std::time::Instant::now(), Usage::of_this_thread());
     let limit = q.limit.clamp(1, MAX_PAGE);
     let f = filter(q)?;
     let status = q.status;
@@ -201,7 +196,7 @@ pub(crate) fn list(layout: &Layout, index: Option<&Shared>, q: &ListQuery) -> Re
     let deadline = std::time::Instant::now() + signature::READ_BUDGET;
     let trust_state = trust.as_ref().map(shown::trust_state);
     let kept = std::sync::atomic::AtomicUsize::new(0);
-    let (jobs, usage) = crate::queue::par::map_measured(&rows, measure, |r| {
+    let (jobs, usage) = crate::queue::par::map_measured(&rows, |r| {
         let dir = queue.job_dir(status, &r.uid);
         // A pending job whose folder, copies, sender's files and stores are as when it was last
         // shown is shown as then, without reading and checking it again.
@@ -230,20 +225,18 @@ pub(crate) fn list(layout: &Layout, index: Option<&Shared>, q: &ListQuery) -> Re
         s
     });
     // What a page costs, and how long it waited for a core, for tuning.
-    if let Some(before) = started.1 {
-        let own = Usage::of_this_thread().since(before);
-        log::debug!(
-            "a page of {} {status} jobs ({} shown as kept): {:.2} ms; CPU {:.2} ms here + {:.2} ms \
+    let own = Usage::of_this_thread().since(started.1);
+    log::debug!(
+        "a page of {} {status} jobs ({} shown as kept): {:.2} ms; CPU {:.2} ms here + {:.2} ms \
          in its workers; waited for a core {:.2} ms here + {:.2} ms in its workers",
-            jobs.len(),
-            kept.into_inner(),
-            started.0.elapsed().as_secs_f64() * 1e3,
-            own.cpu_ns as f64 / 1e6,
-            usage.cpu_ns as f64 / 1e6,
-            own.wait_ns as f64 / 1e6,
-            usage.wait_ns as f64 / 1e6,
-        );
-    }
+        jobs.len(),
+        kept.into_inner(),
+        started.0.elapsed().as_secs_f64() * 1e3,
+        own.cpu_ns as f64 / 1e6,
+        usage.cpu_ns as f64 / 1e6,
+        own.wait_ns as f64 / 1e6,
+        usage.wait_ns as f64 / 1e6,
+    );
     Ok(Page {
         jobs,
         total,
