@@ -47,8 +47,6 @@ impl Daemon {
 
     /// Runs until a [`Msg::Shutdown`] arrives (or, with `once`, until what is pending is decided).
     pub fn run(mut self, tx: SyncSender<Msg>, rx: Receiver<Msg>) -> Result<()> {
-        // A flood's batches yield the cores to the web server's requests; this loop does not.
-        crate::queue::priority::batch_workers_from_here();
         let mut watcher = if self.opts.once {
             None
         } else {

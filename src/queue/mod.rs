@@ -12,7 +12,6 @@ pub(crate) mod journal;
 pub(crate) mod layout;
 pub mod metadata;
 pub(crate) mod par;
-pub(crate) mod priority;
 pub(crate) mod proof;
 pub(crate) mod record;
 pub mod review;

@@ -13,7 +13,6 @@ use crate::error::{Error, Result};
 use crate::queue::index::{Filter, QueueIndex, Row, Shared};
 use crate::queue::job::Invisible;
 use crate::queue::metadata;
-use crate::queue::priority::Usage;
 use crate::queue::review::{self, Review, Trust};
 use crate::queue::{Inspection, Queue, Status};
 use crate::syftbox::Layout;
@@ -184,7 +183,6 @@ pub(crate) fn select(
 /// of the page reviewed where it lies (so the page costs what it shows), or shown as when it was
 /// last reviewed for a page if nothing it depends on changed since (`service::shown`).
 pub(crate) fn list(layout: &Layout, index: Option<&Shared>, q: &ListQuery) -> Result<Page> {
-    let started = (std::time::Instant::now(), Usage::of_this_thread());
     let limit = q.limit.clamp(1, MAX_PAGE);
     let f = filter(q)?;
     let status = q.status;
@@ -195,8 +193,7 @@ pub(crate) fn list(layout: &Layout, index: Option<&Shared>, q: &ListQuery) -> Re
     // page's jobs are read on every core.
     let deadline = std::time::Instant::now() + signature::READ_BUDGET;
     let trust_state = trust.as_ref().map(shown::trust_state);
-    let kept = std::sync::atomic::AtomicUsize::new(0);
-    let (jobs, usage) = crate::queue::par::map_measured(&rows, |r| {
+    let jobs = crate::queue::par::map(&rows, |r| {
         let dir = queue.job_dir(status, &r.uid);
         // A pending job whose folder, copies, sender's files and stores are as when it was last
         // shown is shown as then, without reading and checking it again.
@@ -206,9 +203,8 @@ pub(crate) fn list(layout: &Layout, index: Option<&Shared>, q: &ListQuery) -> Re
             }
             _ => None,
         };
-        if let Some(summary) = state.and_then(|st| shown::get(&dir, st)) {
-            kept.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return summary;
+        if let Some(kept) = state.and_then(|st| shown::get(&dir, st)) {
+            return kept;
         }
         let s = signature::with_read_deadline(deadline, || {
             summary(layout, &dir, status, trust.as_ref()).0
@@ -224,19 +220,6 @@ pub(crate) fn list(layout: &Layout, index: Option<&Shared>, q: &ListQuery) -> Re
         }
         s
     });
-    // What a page costs, and how long it waited for a core, for tuning.
-    let own = Usage::of_this_thread().since(started.1);
-    log::debug!(
-        "a page of {} {status} jobs ({} shown as kept): {:.2} ms; CPU {:.2} ms here + {:.2} ms \
-         in its workers; waited for a core {:.2} ms here + {:.2} ms in its workers",
-        jobs.len(),
-        kept.into_inner(),
-        started.0.elapsed().as_secs_f64() * 1e3,
-        own.cpu_ns as f64 / 1e6,
-        usage.cpu_ns as f64 / 1e6,
-        own.wait_ns as f64 / 1e6,
-        usage.wait_ns as f64 / 1e6,
-    );
     Ok(Page {
         jobs,
         total,
