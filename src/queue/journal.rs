@@ -258,17 +258,14 @@ impl Mover {
                 ));
                 continue;
             }
-            if ready.contains(to) {
-                staged.push(intent);
-                continue;
-            }
-            match self.ensure_status_dir(*to) {
-                Ok(()) => {
-                    ready.push(*to);
-                    staged.push(intent);
+            if !ready.contains(to) {
+                if let Err(e) = self.ensure_status_dir(*to) {
+                    results.push((intent.uid, Applied::Failed(e)));
+                    continue;
                 }
-                Err(e) => results.push((intent.uid, Applied::Failed(e))),
+                ready.push(*to);
             }
+            staged.push(intent);
         }
         staged
     }

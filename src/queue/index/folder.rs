@@ -4,9 +4,10 @@
 //! in blocks of slot numbers (a page skips whole blocks, an insertion moves at most one block).
 //! Signatures (32 bytes) sit in slots of their own, so only the entries that have one pay for
 //! it, and entries with the same code share one (a flood is most often one job sent again and
-//! again; each signature of its own costs 9 bytes more for the count and the lookup); uids that are not canonical UUIDs (hostile or hand-made folder names) are kept aside as
-//! text. Slots come in fixed chunks, not one vector that doubles: no spare half, no copy of
-//! the whole when it grows.
+//! again; each signature of its own costs 9 bytes more for the count and the lookup); uids
+//! that are not canonical UUIDs (hostile or hand-made folder names) are kept aside as text.
+//! Slots come in fixed chunks, not one vector that doubles: no spare half, no copy of the whole
+//! when it grows.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;

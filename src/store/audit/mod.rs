@@ -246,6 +246,16 @@ mod tests {
         }
     }
 
+    /// Bytes added to the chain file by hand, as an editor (or a torn write) leaves them.
+    fn append_raw(log: &AuditLog, bytes: &[u8]) {
+        OpenOptions::new()
+            .append(true)
+            .open(log.chain_path())
+            .unwrap()
+            .write_all(bytes)
+            .unwrap();
+    }
+
     fn rewrite_lines(log: &AuditLog, f: impl FnOnce(&mut Vec<String>)) {
         let text = fs::read_to_string(log.chain_path()).unwrap();
         let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
@@ -305,12 +315,9 @@ mod tests {
     fn a_line_longer_than_any_entry_is_a_break_not_a_buffer() {
         let (_t, log) = setup();
         fill(&log, 2);
-        let mut f = OpenOptions::new()
-            .append(true)
-            .open(log.chain_path())
-            .unwrap();
-        f.write_all(&vec![b'x'; (17 << 20) as usize]).unwrap();
-        f.write_all(b"\n").unwrap();
+        let mut line = vec![b'x'; 17 << 20];
+        line.push(b'\n');
+        append_raw(&log, &line);
         let v = log.verify(None);
         assert_eq!((v.valid, v.first_break), (false, Some(2)), "{v:?}");
         assert!(v.reason.contains("longer"), "{}", v.reason);
@@ -418,11 +425,7 @@ mod tests {
     fn torn_unacknowledged_line_verifies_and_is_cut_at_next_append() {
         let (_t, log) = setup();
         fill(&log, 3);
-        let mut f = OpenOptions::new()
-            .append(true)
-            .open(log.chain_path())
-            .unwrap();
-        f.write_all(br#"{"seq":3,"time":"2026-11-22T0"#).unwrap();
+        append_raw(&log, br#"{"seq":3,"time":"2026-11-22T0"#);
         let v = log.verify(None);
         assert!(v.valid, "{v:?}");
         assert_eq!(v.entries, 3);
