@@ -223,12 +223,15 @@ impl<W: Copy + Eq + Hash + Ord> Folders<W> {
                 })
                 .map(|(_, wd)| *wd),
         );
+        // A set beside the list: removing the whole queue's tree (16,384 folders) must not
+        // compare each folder with every other.
+        let mut seen: std::collections::HashSet<W> = doomed.iter().copied().collect();
         let mut i = 0;
         while let Some(&wd) = doomed.get(i) {
             i += 1;
             let below: Vec<W> = self.below(wd).collect();
             for c in below {
-                if !doomed.contains(&c) {
+                if seen.insert(c) {
                     doomed.push(c);
                 }
             }
