@@ -147,6 +147,9 @@ fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
+/// The decision log's file name, in the app data folder.
+pub const DECISION_LOG: &str = "decisions.jsonl";
+
 /// Every path the app uses, derived from the identity.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -189,7 +192,7 @@ impl Layout {
         self.app_data.join("job_history")
     }
     pub fn decision_log(&self) -> PathBuf {
-        self.app_data.join("decisions.jsonl")
+        self.app_data.join(DECISION_LOG)
     }
     pub fn config_file(&self) -> PathBuf {
         self.app_data.join("config.yaml")

@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
 use super::rank::{Rank, key};
-use super::{Daemon, Known};
+use super::{Daemon, Known, OWNER_GRACE, STRANGERS_PUT_OFF};
 use crate::queue::Status;
-use crate::queue::metadata::Metadata;
+use crate::queue::index::{self, Facts};
 use crate::queue::review::Trust;
 
 /// At most this many jobs are reviewed (and held in memory) at once.
@@ -25,13 +25,15 @@ const MAX_OTHER_BATCH: usize = 256;
 /// newest first (a job that just arrived is ranked before the flood it arrived in).
 const MAX_TRIAGE: usize = 4096;
 
-/// The order of work for one job, from its metadata alone.
-fn rank(meta: Option<&Metadata>, trust: &Trust) -> Rank {
-    let Some(m) = meta else { return Rank::Other };
-    let sender = m.meta.requester_email.to_lowercase();
+/// The order of work for one job, from its metadata alone (its claimed sender and its name).
+fn rank(who_and_what: Option<(&str, &str)>, trust: &Trust) -> Rank {
+    let Some((sender, name)) = who_and_what else {
+        return Rank::Other;
+    };
+    let sender = sender.to_lowercase();
     if trust.allowlist.contains(&sender)
         || trust.peers.contains_key(&sender)
-        || trust.trusted_names.contains(&m.meta.name)
+        || trust.trusted_names.contains(name)
     {
         Rank::Owner
     } else {
@@ -113,13 +115,16 @@ impl Daemon {
                 .iter()
                 .map(|(_, u)| self.queue.job_dir(Status::Pending, u))
                 .collect();
-            let ranks = crate::queue::par::map(&dirs, |d| {
-                rank(Metadata::read(d).ok().as_ref(), &self.trust)
-            });
-            let owners = ranks.iter().filter(|r| **r == Rank::Owner).count();
-            for ((id, _), r) in unranked.into_iter().zip(ranks) {
-                self.jobs.set_rank(id, r);
+            let read = crate::queue::par::map(&dirs, |d| index::read_facts(d));
+            let mut owners = 0;
+            let mut seen = Vec::with_capacity(read.len());
+            for ((id, uid), facts) in unranked.iter().zip(read) {
+                let r = rank(facts.as_ref().and_then(Facts::who_and_what), &self.trust);
+                owners += usize::from(r == Rank::Owner);
+                self.jobs.set_rank(*id, r);
+                seen.extend(facts.map(|f| (uid.as_str(), f)));
             }
+            self.indexer.read_by_daemon(Status::Pending, seen);
             log::debug!(
                 "ranked {} due job(s) by their metadata ({owners} of the owner's), {} left to rank",
                 dirs.len(),
@@ -128,13 +133,26 @@ impl Daemon {
         }
         // The owner's jobs make a batch of their own: not one of them waits for a batch of
         // strangers' jobs to be hashed.
+        if self.owner_due.is_some_and(|d| {
+            (d <= until && self.jobs.has_ready(Rank::Owner)) || d + OWNER_GRACE < until
+        }) {
+            self.owner_due = None;
+        }
         let batch = if self.jobs.has_ready(Rank::Owner) {
             self.jobs.take_ready(Rank::Owner, MAX_BATCH)
-        } else if self.jobs.unranked_len() > 0 || self.events_waiting {
-            // Events still waiting to be read may announce a job of the owner's: they are
-            // read before a batch of strangers' jobs is hashed.
+        } else if (self.jobs.unranked_len() > 0 || self.events_waiting || self.owner_due.is_some())
+            && self
+                .strangers_put_off
+                .get_or_insert(until)
+                .checked_add(STRANGERS_PUT_OFF)
+                .is_some_and(|end| until < end)
+        {
+            // Events still waiting to be read may announce a job of the owner's, and one that
+            // arrived may be about to settle: both go before a batch of strangers' jobs is
+            // hashed.
             return (Vec::new(), true);
         } else {
+            self.strangers_put_off = None;
             self.jobs.take_ready(Rank::Other, MAX_OTHER_BATCH)
         };
         (batch, self.jobs.ready_len() > 0)
@@ -156,14 +174,22 @@ impl Daemon {
             .iter()
             .map(|u| self.queue.job_dir(Status::Pending, u))
             .collect();
-        let ranks = crate::queue::par::map(&dirs, |d| {
-            Metadata::read(d).ok().map(|m| rank(Some(&m), &self.trust))
-        });
-        for (uid, r) in uids.iter().zip(ranks) {
-            if let Some(r) = r {
+        // The index needs the same metadata: read once, for both.
+        let read = crate::queue::par::map(&dirs, |d| index::read_facts(d));
+        let mut seen = Vec::with_capacity(read.len());
+        for (uid, facts) in uids.iter().zip(read) {
+            let Some(facts) = facts else { continue };
+            if let Some(w) = facts.who_and_what() {
+                let r = rank(Some(w), &self.trust);
+                if r == Rank::Owner {
+                    let due = Instant::now() + self.opts.settle;
+                    self.owner_due = Some(self.owner_due.map_or(due, |d| d.min(due)));
+                }
                 self.jobs.rank_unranked(uid, r);
             }
+            seen.push((uid.as_str(), facts));
         }
+        self.indexer.read_by_daemon(Status::Pending, seen);
     }
 
     /// Queues for evaluation the reviewed jobs that `affected` covers; returns how many.

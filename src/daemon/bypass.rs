@@ -158,12 +158,13 @@ impl Bypass {
     pub fn note(&mut self, path: &Path) {
         let now = Instant::now();
         for (perm, dir) in &self.decided_dirs {
-            if path == perm || path == dir {
+            let Some(rest) = super::paths::rest_under(path, dir) else {
+                continue;
+            };
+            if rest.is_empty() || path.as_os_str() == perm.as_os_str() {
                 self.perms_due = Some(now + SETTLE);
             }
-            if path.starts_with(dir) {
-                self.due = self.due.or(now.checked_add(self.settle));
-            }
+            self.due = self.due.or(now.checked_add(self.settle));
         }
     }
 

@@ -55,14 +55,16 @@ impl Daemon {
             }
             self.bypass.note(path);
             self.indexer.note(path);
-            if let Some(uid) = first_component(path, &pending_dir) {
+            if let Some(uid) = job_named(path, &pending_dir) {
                 // About a job folder that is not there and was not known: one the daemon has
                 // just approved, above all (its folder leaving, or its rewrites in approved/
                 // reported under its old path before the watch learnt of the move). Nothing to
                 // look at; had it come back, a later event says so.
                 let gone = self.jobs.first_seen(&uid).is_none()
                     && self.jobs.known(&uid).is_none()
-                    && if path.parent() == Some(pending_dir.as_path()) {
+                    && if super::paths::rest_under(path, &pending_dir)
+                        .is_some_and(|rest| !rest.contains(&b'/'))
+                    {
                         left(ev.kind)
                     } else {
                         std::fs::symlink_metadata(pending_dir.join(&uid)).is_err()
@@ -70,7 +72,7 @@ impl Daemon {
                 if !gone {
                     self.touch_pending(uid);
                 }
-            } else if let Some(uid) = first_component(path, &completed_dir) {
+            } else if let Some(uid) = job_named(path, &completed_dir) {
                 self.completed.add(uid, Instant::now() + self.opts.settle);
             } else if path.starts_with(self.layout.allowlist_dir())
                 || path.starts_with(self.layout.trusted_dir())
@@ -130,10 +132,9 @@ fn left(kind: EventKind) -> bool {
     )
 }
 
-fn first_component(path: &Path, dir: &Path) -> Option<String> {
-    let rel = path.strip_prefix(dir).ok()?;
-    let first = rel.components().next()?;
-    let name = first.as_os_str().to_str()?;
+/// The job folder `path` is in (or is), in the status folder `dir`.
+fn job_named(path: &Path, dir: &Path) -> Option<String> {
+    let name = super::paths::first_below(path, dir)?;
     if name == crate::store::permfile::FILE_NAME || crate::durable::is_temp_name(name) {
         return None;
     }

@@ -61,13 +61,16 @@ impl Indexer {
         if self.live.is_none() {
             return;
         }
-        let Ok(rel) = path.strip_prefix(&self.queue.root) else {
+        let Some(rel) = super::paths::rest_under(path, &self.queue.root) else {
             return;
         };
-        let mut parts = rel.components().map(|c| c.as_os_str().to_str());
+        let mut parts = rel
+            .split(|b| *b == b'/')
+            .filter(|p| !p.is_empty())
+            .map(|p| std::str::from_utf8(p).ok());
         let Some(Some(status)) = parts.next().map(|s| s.and_then(Status::parse)) else {
             // The queue folder itself.
-            self.resync |= rel.as_os_str().is_empty();
+            self.resync |= rel.is_empty();
             return;
         };
         match parts.next() {
@@ -78,6 +81,24 @@ impl Indexer {
                     .or_insert_with(|| Instant::now() + SETTLE);
             }
             Some(_) => {}
+        }
+    }
+
+    /// Entries the daemon has just read itself (ranking arrivals reads the same metadata), after
+    /// the events that marked them: the index takes them as they are, and does not look at them
+    /// again unless a later event says they changed. One whose metadata could not be read yet is
+    /// still looked at once it has been quiet a moment.
+    pub(crate) fn read_by_daemon(&mut self, status: Status, read: Vec<(&str, index::Facts)>) {
+        let Some(s) = self.live.clone() else { return };
+        if read.is_empty() {
+            return;
+        }
+        let mut ix = s.index.write();
+        for (uid, f) in read {
+            if f.who_and_what().is_some() {
+                self.dirty.remove(&(status, Uid::new(uid)));
+            }
+            ix.put(status, uid, f);
         }
     }
 

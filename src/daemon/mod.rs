@@ -15,6 +15,7 @@ mod indexer;
 mod jobs;
 pub mod live;
 mod memory;
+mod paths;
 mod pending;
 mod rank;
 mod rescan;
@@ -69,6 +70,15 @@ const STATUS_EVERY: Duration = Duration::from_secs(60);
 /// Events read per turn of the loop: in a burst, batches of the owner's jobs are decided
 /// between them rather than after the whole burst is read.
 const EVENTS_PER_TURN: usize = 4096;
+/// Events read per turn while a job of the owner's is settling: the loop is back in time to
+/// decide it when its window passes, not after reading and ranking a whole turn of a flood.
+const EVENTS_PER_SHORT_TURN: usize = 256;
+/// How long past its due time a job of the owner's keeps the turns short at most (it may have
+/// been removed, or its window reset by later writes).
+const OWNER_GRACE: Duration = Duration::from_secs(2);
+/// How long strangers' jobs are put off at most while a burst is read (or ranked, or a job of
+/// the owner's settles): a flood that never ends still has them reviewed.
+const STRANGERS_PUT_OFF: Duration = Duration::from_secs(10);
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Quiet time after the last event on a store before it is read again.
 const STORES_SETTLE: Duration = Duration::from_millis(50);
@@ -115,6 +125,11 @@ pub struct Daemon {
     /// The last loop left events unread (a burst): they are read before strangers' jobs are
     /// hashed.
     events_waiting: bool,
+    /// When the first job of the owner's that arrived, and has not been decided yet, is due:
+    /// until then turns are short and no batch of strangers' jobs is hashed.
+    owner_due: Option<Instant>,
+    /// Since when strangers' jobs have been put off (see [`STRANGERS_PUT_OFF`]).
+    strangers_put_off: Option<Instant>,
     /// Completed jobs to record in the history, when due.
     completed: completed::Due,
     /// Pending job folders found changed by a rescan: watched inside (again, or for the first
@@ -177,6 +192,8 @@ impl Daemon {
             jobs: jobs::Jobs::new(now),
             arrivals: Vec::new(),
             events_waiting: false,
+            owner_due: None,
+            strangers_put_off: None,
             completed: completed::Due::default(),
             rewatch: Vec::new(),
             seen_completed,

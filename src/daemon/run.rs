@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
-use super::{Daemon, EVENTS_PER_TURN, SHUTDOWN_NOTIFY, STATUS_EVERY};
+use super::{Daemon, EVENTS_PER_SHORT_TURN, EVENTS_PER_TURN, SHUTDOWN_NOTIFY, STATUS_EVERY};
 use crate::core::policy::Disposition;
 use crate::daemon::live::Snapshot;
 use crate::daemon::watcher::{Msg, Watcher};
@@ -107,10 +107,15 @@ impl Daemon {
             };
             let mut shutdown = false;
             let mut read = 0;
+            let turn = if self.owner_due.is_some() {
+                EVENTS_PER_SHORT_TURN
+            } else {
+                EVENTS_PER_TURN
+            };
             for msg in first
                 .into_iter()
                 .chain(std::iter::from_fn(|| rx.try_recv().ok()))
-                .take(EVENTS_PER_TURN)
+                .take(turn)
             {
                 read += 1;
                 match msg {
@@ -130,7 +135,8 @@ impl Daemon {
             if shutdown {
                 break;
             }
-            self.events_waiting = read == EVENTS_PER_TURN;
+            // A turn that read more than a short one is in a burst: more events follow.
+            self.events_waiting = read == turn || read > EVENTS_PER_SHORT_TURN;
             self.rank_arrivals();
             self.tick(watcher.as_mut());
             self.publish(watcher.as_ref());

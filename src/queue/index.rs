@@ -186,6 +186,13 @@ pub(crate) struct Facts {
     stamp: u64,
 }
 
+impl Facts {
+    /// The claimed sender and the name, when `metadata.json` could be read.
+    pub(crate) fn who_and_what(&self) -> Option<(&str, &str)> {
+        Some((self.sender.as_deref()?, self.name.as_deref()?))
+    }
+}
+
 /// A cheap look at a job folder (its inode, and its `metadata.json`'s size, time and inode):
 /// `None` when it is not a folder (any more). Taken before the metadata is read, so a change
 /// during the read is seen next time.

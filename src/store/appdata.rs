@@ -156,10 +156,12 @@ pub fn clean_temps(layout: &Layout) {
 
 /// True when `path` is one of the app's own files that the daemon itself rewrites.
 pub fn is_own_output(layout: &Layout, path: &Path) -> bool {
-    path == layout.decision_log()
-        || path
-            .file_name()
-            .is_some_and(|n| durable::is_temp_name(&n.to_string_lossy()))
+    // Called for every watcher event: the names are compared before any path is made.
+    let Some(name) = path.file_name() else {
+        return false;
+    };
+    durable::is_temp_name(&name.to_string_lossy())
+        || (name == crate::syftbox::DECISION_LOG && path == layout.decision_log())
 }
 
 #[cfg(test)]
