@@ -308,3 +308,62 @@ fn a_trusted_senders_job_found_by_a_scan_among_thousands_is_decided_before_any_o
     );
     drop(d);
 }
+
+/// The Pending tab's page while the reviewer has not read a flood yet: the page reads a few of
+/// those jobs itself, none that arrived in the last seconds, and shows the others from the
+/// queue's index as being reviewed (so a page costs what the index costs, not a review of
+/// each), with no signature; they cannot be approved as shown.
+#[test]
+fn a_page_in_a_flood_reads_only_a_few_jobs_the_reviewer_has_not_read() {
+    let sb = Sandbox::new();
+    // A settle window longer than the test: the reviewer reads none of the flood meanwhile.
+    let web = serve(&sb, &["--settle-ms", "600000"]);
+    let uids = flood(&sb, 30, STRANGER);
+    let indexed = wait_for(WAIT, || {
+        let p = web.get("/api/v1/jobs?view=brief&limit=50").expect(200);
+        p["total"] == 30 && p["source"] == "index"
+    });
+    assert!(indexed, "the index never listed the flood");
+    // Jobs that just arrived are not read by the page; once they are older, 8 of them are.
+    let mut page = serde_json::Value::Null;
+    let eight = wait_for(WAIT, || {
+        page = web.get("/api/v1/jobs?limit=50").expect(200);
+        let read = page["jobs"].as_array().map_or(0, |j| {
+            j.iter().filter(|j| j["signature"].is_string()).count()
+        });
+        assert!(
+            read <= 8,
+            "the page read more than 8 unreviewed jobs: {page}"
+        );
+        read == 8
+    });
+    assert!(eight, "the page never read 8 of the flood: {page}");
+    let jobs = page["jobs"].as_array().expect("a page of jobs");
+    assert_eq!(jobs.len(), 30, "{page}");
+    let (read, shown): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) =
+        jobs.iter().partition(|j| j["signature"].is_string());
+    assert!(
+        read.iter()
+            .all(|j| j["verdict"] == "wait" && j.get("being_reviewed").is_none())
+    );
+    // Newest first: the page read the newest.
+    let newest: Vec<&str> = uids.iter().rev().take(8).map(String::as_str).collect();
+    assert!(
+        read.iter()
+            .all(|j| newest.contains(&j["uid"].as_str().unwrap()))
+    );
+    for j in &shown {
+        assert_eq!(j["being_reviewed"], true, "{j}");
+        assert!(j["verdict"].is_null(), "{j}");
+        assert_eq!(j["requester"], STRANGER);
+        assert_eq!(j["name"], "Analysis");
+    }
+    let uid = shown[0]["uid"].as_str().unwrap();
+    let r = web.send(
+        "POST",
+        &format!("/api/v1/jobs/{uid}/decide"),
+        Some(&serde_json::json!({"verdict": "approve", "signature": null, "status": "pending"})),
+    );
+    assert!(r.status >= 400, "approving an unread job as shown: {r:?}");
+    assert_eq!(sb.status_of(uid).as_deref(), Some("pending"));
+}

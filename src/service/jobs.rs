@@ -24,6 +24,13 @@ pub(crate) const FILE_VIEW_LIMIT: u64 = 256 * 1024;
 /// And the texts of all the files of one job together at this size.
 pub(crate) const FILE_VIEW_TOTAL: u64 = 16 << 20;
 pub(crate) const MAX_PAGE: usize = 500;
+/// Pending jobs of a page that the reviewer has not reviewed yet, and that the page reviews
+/// itself, at most; and only those that did not just arrive (the reviewer reads those once they
+/// have settled, and they may still be being written). In a flood the newest jobs are all
+/// such: reviewing a whole page of them cost each request many times what the index it is
+/// chosen from costs, on cores the flood keeps busy. The others are shown from their index
+/// entry, as being reviewed.
+pub(crate) const UNREVIEWED_PER_PAGE: usize = 8;
 /// `max_age_hours` beyond this (100 years) is refused rather than overflowing date arithmetic.
 pub(crate) const MAX_AGE_HOURS: usize = 876_000;
 
@@ -80,6 +87,10 @@ pub(crate) struct Summary {
     pub(crate) warnings: Vec<Invisible>,
     /// How far the sender is proven (pending jobs only).
     pub(crate) proof: Option<crate::core::attestation::ProofView>,
+    /// Shown from its index entry alone: neither the reviewer nor this page has read the job
+    /// yet (it has just arrived, in a flood). No signature, so it cannot be approved as shown.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) being_reviewed: bool,
 }
 
 /// One job with the text of its files.
@@ -193,8 +204,26 @@ pub(crate) fn list(layout: &Layout, index: Option<&Shared>, q: &ListQuery) -> Re
     // page's jobs are read on every core.
     let deadline = std::time::Instant::now() + signature::READ_BUDGET;
     let trust_state = trust.as_ref().map(shown::trust_state);
-    let jobs = crate::queue::par::map(&rows, |r| {
+    // The rows the reviewer has not reviewed yet (the index says so only for pending jobs),
+    // and whether the page may read each itself.
+    let mut unreviewed = 0;
+    let unread: Vec<Option<bool>> = rows
+        .iter()
+        .map(|r| {
+            let unread =
+                source == Source::Index && status == Status::Pending && r.verdict.is_none();
+            unreviewed += usize::from(unread);
+            unread.then_some(unreviewed <= UNREVIEWED_PER_PAGE)
+        })
+        .collect();
+    let rows: Vec<(&Row, Option<bool>)> = rows.iter().zip(unread).collect();
+    let jobs = crate::queue::par::map(&rows, |&(r, unread)| {
         let dir = queue.job_dir(status, &r.uid);
+        if let Some(may_read) = unread
+            && (!may_read || shown::just_arrived(&dir))
+        {
+            return being_reviewed(r);
+        }
         // A pending job whose folder, copies, sender's files and stores are as when it was last
         // shown is shown as then, without reading and checking it again.
         let state = match (&trust, trust_state) {
@@ -227,6 +256,31 @@ pub(crate) fn list(layout: &Layout, index: Option<&Shared>, q: &ListQuery) -> Re
         limit,
         source,
     })
+}
+
+/// A pending job as its index entry has it, before anything has read it in full.
+fn being_reviewed(r: &Row) -> Summary {
+    Summary {
+        uid: r.uid.clone(),
+        status: r.status,
+        name: r.name.clone(),
+        requester: r.requester.clone(),
+        description: None,
+        tags: Vec::new(),
+        created_at: r.created_at.clone(),
+        timeout_seconds: None,
+        expires_at: None,
+        signature: None,
+        verdict: None,
+        reasons: vec![
+            "not reviewed yet: it has just arrived, and is shown in full once the reviewer has \
+             read it"
+                .to_string(),
+        ],
+        warnings: Vec::new(),
+        proof: None,
+        being_reviewed: true,
+    }
 }
 
 /// A page of index entries only (no job is read): what `syft-reviewer jobs` prints.
@@ -346,6 +400,7 @@ fn summary(
                 m.map_or("?", |m| m.requester_email.as_str()),
             )
         }),
+        being_reviewed: false,
     };
     (s, r.inspection)
 }

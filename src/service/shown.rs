@@ -130,6 +130,19 @@ pub(crate) fn state(
     Some(h.finish())
 }
 
+/// The folder `dir` was created, or moved where it is, within the last [`QUIET_SECS`] (or
+/// cannot be looked at).
+pub(crate) fn just_arrived(dir: &Path) -> bool {
+    let Ok(m) = std::fs::symlink_metadata(dir) else {
+        return true;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok());
+    now.is_none_or(|now| m.ctime().saturating_add(QUIET_SECS) >= now)
+}
+
 /// The summary kept for `dir` in `state`.
 pub(crate) fn get(dir: &Path, state: u64) -> Option<Summary> {
     let mut c = cache();
@@ -176,6 +189,7 @@ mod tests {
             reasons: Vec::new(),
             warnings: Vec::new(),
             proof: None,
+            being_reviewed: false,
         }
     }
 

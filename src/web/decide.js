@@ -205,6 +205,8 @@ export function decideControls(el, reload) {
     label(job) {
       // A job that is not this owner's to decide (addressed to someone else...) gets no buttons.
       buttons.hidden = job.verdict === 'ignore' || el.classList.contains('decided');
+      // Not read yet, so no signature to approve: approving waits until it has been reviewed.
+      approve.hidden = !!job.being_reviewed;
       const what = `"${job.name || 'unnamed job'}" from ${job.requester || 'an unknown sender'}`;
       approve.setAttribute('aria-label', `Approve ${what}`);
       reject.setAttribute('aria-label', `Reject ${what}`);

@@ -18,6 +18,8 @@ const VERDICT = {
   approve: ['Would be approved', 'approve'],
   ignore: ['Ignored', 'ignore'],
 };
+// A job shown from the queue's index before anything has read it (it has just arrived).
+const BEING_REVIEWED = ['Being reviewed', 'ignore'];
 
 function filterQuery() {
   const q = new URLSearchParams({ status: 'pending' });
@@ -102,7 +104,7 @@ function renderPending(jobs, total) {
 }
 
 function jobFp(j) {
-  return JSON.stringify([j.name, j.requester, j.description, j.tags, j.created_at, j.timeout_seconds, j.expires_at, j.signature, j.verdict, j.reasons, j.status, j.warnings, j.proof]);
+  return JSON.stringify([j.name, j.requester, j.description, j.tags, j.created_at, j.timeout_seconds, j.expires_at, j.signature, j.verdict, j.reasons, j.status, j.warnings, j.proof, !!j.being_reviewed]);
 }
 
 function buildJob(job) {
@@ -134,6 +136,7 @@ function buildJob(job) {
 function updateJob(el, job) {
   const main = el.querySelector(':scope > .card-main');
   const focusedInside = main && main.contains(document.activeElement);
+  const wasBeingReviewed = el.dataset.beingReviewed === 'true';
   const next = jobMain(job);
   if (main) main.replaceWith(next);
   else el.prepend(next);
@@ -143,7 +146,8 @@ function updateJob(el, job) {
   if (el.dataset.codeSignature !== String(job.signature || '')) {
     el._code.reset();
     el._diff.reset();
-    el._decide.setChanged(true);
+    // A job shown before it was read had no signature: its first one is not a change.
+    if (!wasBeingReviewed) el._decide.setChanged(true);
   }
   applyJobState(el, job);
 }
@@ -151,6 +155,7 @@ function updateJob(el, job) {
 function applyJobState(el, job) {
   el.dataset.verdict = String(job.verdict || '');
   el.dataset.codeSignature = String(job.signature || '');
+  el.dataset.beingReviewed = String(!!job.being_reviewed);
   el.classList.toggle('flagged', job.verdict === 'flag');
   el.setAttribute('tabindex', '-1');
   el.setAttribute('aria-label', `${job.name || 'Unnamed job'} from ${job.requester || 'unknown sender'}`);
@@ -174,7 +179,7 @@ export function proofBadge(proof) {
 }
 
 function jobMain(job) {
-  const [label, kind] = VERDICT[job.verdict] || [String(job.verdict || 'unknown'), 'ignore'];
+  const [label, kind] = job.being_reviewed ? BEING_REVIEWED : VERDICT[job.verdict] || [String(job.verdict || 'unknown'), 'ignore'];
   const reasonsTitle = job.verdict === 'flag' ? 'Why it is flagged:' : job.verdict === 'wait' ? 'Why it waits:' : 'Reasons:';
   return h('div', { class: 'card-main' },
     h('header', { class: 'card-head' },
