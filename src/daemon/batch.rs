@@ -109,7 +109,14 @@ impl Daemon {
         if self.jobs.ready_len() == 0 {
             return (Vec::new(), false);
         }
-        let unranked = self.jobs.newest_unranked(MAX_TRIAGE);
+        // A job of the owner's that is due goes first, before the next part of a flood is
+        // ranked.
+        let owners_due = self.jobs.has_ready(Rank::Owner);
+        let unranked = if owners_due {
+            Vec::new()
+        } else {
+            self.jobs.newest_unranked(MAX_TRIAGE)
+        };
         if !unranked.is_empty() {
             let dirs: Vec<_> = unranked
                 .iter()

@@ -113,8 +113,12 @@ pub(super) struct Jobs {
     timers: BTreeSet<(Tick, Id)>,
     /// Due jobs: the owner's and the others' by `first`, the unranked by `arrived`.
     ready: [BTreeSet<(Tick, Id)>; 3],
-    /// (expires, slot) of the reviewed jobs that expire.
-    expiry: BTreeSet<(Expiry, Id)>,
+    /// (expires, slot) of the reviewed jobs that expire, soonest on top: a heap in one vector,
+    /// not a tree of small nodes. The jobs of a flood wait for days, and the nodes of such a tree,
+    /// made as they arrive among the flood's passing allocations, kept most of the allocator's
+    /// pages from going back once it was over. An entry whose slot no longer expires then is left
+    /// in place (never on top: see [`Jobs::drop_stale_top`]) and dropped when the heap is rebuilt.
+    expiry: BinaryHeap<Reverse<(Expiry, Id)>>,
     pending: usize,
     known: usize,
     waiting: usize,
@@ -130,7 +134,7 @@ impl Jobs {
             free: BinaryHeap::new(),
             timers: BTreeSet::new(),
             ready: [BTreeSet::new(), BTreeSet::new(), BTreeSet::new()],
-            expiry: BTreeSet::new(),
+            expiry: BinaryHeap::new(),
             pending: 0,
             known: 0,
             waiting: 0,
@@ -494,7 +498,7 @@ impl Jobs {
             s.expires = expires;
         }
         if expires != NEVER {
-            self.expiry.insert((expires, id));
+            self.expiry.push(Reverse((expires, id)));
         }
         self.known += 1;
         self.count(k.outcome, true);
@@ -525,7 +529,10 @@ impl Jobs {
             ..*s
         };
         if expires != NEVER {
-            self.expiry.remove(&(expires, id));
+            self.drop_stale_top();
+            if self.expiry.len() > 2 * self.known + 1024 {
+                self.rebuild_expiry();
+            }
         }
         self.known -= 1;
         self.count(outcome, false);
@@ -565,23 +572,49 @@ impl Jobs {
         let secs = (now - origin()).num_seconds();
         let now = Expiry::try_from(secs.max(0)).unwrap_or(Expiry::MAX);
         let mut out = Vec::new();
-        while let Some(&(t, id)) = self.expiry.first() {
+        while let Some(&Reverse((t, id))) = self.expiry.peek() {
             if t > now {
                 break;
             }
-            self.expiry.pop_first();
+            self.expiry.pop();
             if let Some(s) = self.slots.get_mut(id as usize) {
                 s.expires = NEVER;
             }
             out.push(self.uids.uid(id));
+            self.drop_stale_top();
         }
         out
     }
 
     /// The next expiry of a reviewed job.
     pub(super) fn next_expiry(&self) -> Option<chrono::NaiveDateTime> {
-        let &(t, _) = self.expiry.first()?;
+        let &Reverse((t, _)) = self.expiry.peek()?;
         expiry_time(t)
+    }
+
+    /// Whether the expiry entry (t, id) still stands: its slot is reviewed and expires then.
+    fn stands(&self, t: Expiry, id: Id) -> bool {
+        self.slots
+            .get(id as usize)
+            .is_some_and(|s| s.used && s.known && s.expires == t)
+    }
+
+    /// Pops entries that no longer stand off the top, so the top is always the next expiry.
+    fn drop_stale_top(&mut self) {
+        while let Some(&Reverse((t, id))) = self.expiry.peek() {
+            if self.stands(t, id) {
+                break;
+            }
+            self.expiry.pop();
+        }
+    }
+
+    /// The expiry heap with only the entries that stand, in a vector of their size.
+    fn rebuild_expiry(&mut self) {
+        let mut kept = std::mem::take(&mut self.expiry).into_vec();
+        kept.retain(|&Reverse((t, id))| self.stands(t, id));
+        kept.shrink_to_fit();
+        self.expiry = BinaryHeap::from(kept);
     }
 
     /// Gives back the room a flood took once it is over: the slots past the last one in use
@@ -594,6 +627,7 @@ impl Jobs {
         self.free.retain(|&Reverse(id)| (id as usize) < used);
         self.free.shrink_to_fit();
         self.uids.shrink(used);
+        self.rebuild_expiry();
     }
 
     /// An estimate of the heap this state takes (slots, uids and sets), for the memory figures.

@@ -220,3 +220,25 @@ fn the_epoch_moves_before_times_run_out() {
     j.put_pending("next", later, later, later + Duration::from_secs(3), None);
     assert_eq!(j.next_due(), Some(later + Duration::from_secs(3)));
 }
+
+#[test]
+fn expiries_said_again_or_forgotten_neither_fire_nor_pile_up() {
+    let mut j = Jobs::new(Instant::now());
+    let at = |s: i64| {
+        chrono::DateTime::from_timestamp(1_800_000_000 + s, 0)
+            .unwrap()
+            .naive_utc()
+    };
+    for round in 0..5000 {
+        j.know("a", known(Outcome::Wait, Some(at(100 + round))));
+    }
+    assert!(j.expiry.len() < 1100, "{} entries kept", j.expiry.len());
+    j.know("b", known(Outcome::Wait, Some(at(50))));
+    assert_eq!(j.next_expiry(), Some(at(50)));
+    j.forget("b");
+    assert_eq!(j.next_expiry(), Some(at(5099)), "only what stands is next");
+    assert_eq!(j.take_expired(at(10_000)), vec!["a".to_string()]);
+    assert_eq!(j.next_expiry(), None);
+    j.shrink();
+    assert!(j.expiry.is_empty());
+}
