@@ -140,9 +140,11 @@ impl Daemon {
         }
         // The owner's jobs make a batch of their own: not one of them waits for a batch of
         // strangers' jobs to be hashed.
-        if self.owner_due.is_some_and(|d| {
-            (d <= until && self.jobs.has_ready(Rank::Owner)) || d + OWNER_GRACE < until
-        }) {
+        // The owner's job that kept the turns short is decided now (or has been waited for
+        // long enough: it may have gone).
+        if self.jobs.has_ready(Rank::Owner)
+            || self.owner_due.is_some_and(|d| d + OWNER_GRACE < until)
+        {
             self.owner_due = None;
         }
         let batch = if self.jobs.has_ready(Rank::Owner) {
@@ -188,11 +190,12 @@ impl Daemon {
             let Some(facts) = facts else { continue };
             if let Some(w) = facts.who_and_what() {
                 let r = rank(Some(w), &self.trust);
-                if r == Rank::Owner {
-                    let due = Instant::now() + self.opts.settle;
+                self.jobs.rank_unranked(uid, r);
+                if r == Rank::Owner
+                    && let Some(due) = self.jobs.due(uid)
+                {
                     self.owner_due = Some(self.owner_due.map_or(due, |d| d.min(due)));
                 }
-                self.jobs.rank_unranked(uid, r);
             }
             seen.push((uid.as_str(), facts));
         }

@@ -285,6 +285,12 @@ impl Jobs {
         Some(self.instant(s.first))
     }
 
+    /// When pending job `uid` is due to be read, if it is still settling.
+    pub(super) fn due(&self, uid: &str) -> Option<Instant> {
+        let (_, s) = self.slot(uid).filter(|(_, s)| s.place == Place::Timer)?;
+        Some(self.instant(s.due))
+    }
+
     /// Makes `uid` pending (again), first seen at `first`, arrived at `arrived`, due at `due`.
     pub(super) fn put_pending(
         &mut self,

@@ -205,6 +205,12 @@ impl Daemon {
         }
         next = self.indexer.next_wakeup().map_or(next, |t| next.min(t));
         if let Some(s) = self.jobs.next_due() {
+            // Strangers' due jobs put off for a job of the owner's that settles: not a busy
+            // wait until it is due (events still wake the loop).
+            let s = match self.owner_due {
+                Some(d) if !self.events_waiting && self.jobs.unranked_len() == 0 => s.max(d),
+                _ => s,
+            };
             next = next.min(s);
         }
         if let Some(c) = self.completed.next() {
