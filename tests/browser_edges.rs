@@ -179,3 +179,49 @@ fn the_decisions_table_the_notice_and_expiries_read_well_in_the_browser() {
     b.no_error_banner();
     b.screenshot("edges-decisions");
 }
+
+/// Jobs the reviewer has not read yet (its settle window outlasts the test) beyond the few the
+/// page reads itself are shown as being reviewed, with Reject but no Approve: there is no
+/// signature to approve.
+#[test]
+fn jobs_not_read_yet_show_as_being_reviewed_without_approve() {
+    let sb = Sandbox::new();
+    let web = serve(&sb, &["--settle-ms", "600000", "--rescan-secs", "3600"]);
+    for i in 0..12 {
+        sb.submit_with(
+            EVE,
+            OWNER,
+            &format!("Arrival {i}"),
+            "Counts rows",
+            &[],
+            &[("run.sh", format!("#!/bin/sh\necho {i}\n").as_bytes())],
+            "pending",
+        );
+    }
+    let b = Browser::start();
+    b.goto(&format!("{}/", web.base()));
+    // Once older than 2 s, 8 are read by the page itself; the other 4 stay as they are.
+    let read = "#panel-pending article.job[data-verdict=\"wait\"]";
+    let unread = "#panel-pending article.job[data-being-reviewed=\"true\"]";
+    let count = |css: &str| {
+        b.script(
+            "return document.querySelectorAll(arguments[0]).length",
+            json!([css]),
+        )
+    };
+    assert!(
+        wait_for(Duration::from_secs(60), || count(read) == 8
+            && count(unread) == 4),
+        "read {} and being reviewed {}; log:\n{}",
+        count(read),
+        count(unread),
+        web.daemon.log_text()
+    );
+    let head = b.text(&b.wait_find(&format!("{unread} .card-head")));
+    assert!(head.contains("Being reviewed"), "{head}");
+    assert!(!b.displayed(&format!("{unread} button.approve")));
+    assert!(b.displayed(&format!("{unread} button.reject")));
+    assert!(b.displayed(&format!("{read} button.approve")));
+    b.screenshot_showing("edges-being-reviewed", unread);
+    b.no_error_banner();
+}

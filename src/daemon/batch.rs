@@ -26,10 +26,7 @@ const MAX_OTHER_BATCH: usize = 256;
 const MAX_TRIAGE: usize = 4096;
 
 /// The order of work for one job, from its metadata alone (its claimed sender and its name).
-fn rank(who_and_what: Option<(&str, &str)>, trust: &Trust) -> Rank {
-    let Some((sender, name)) = who_and_what else {
-        return Rank::Other;
-    };
+fn rank(sender: &str, name: &str, trust: &Trust) -> Rank {
     let sender = sender.to_lowercase();
     if trust.allowlist.contains(&sender)
         || trust.peers.contains_key(&sender)
@@ -111,35 +108,27 @@ impl Daemon {
         }
         // A job of the owner's that is due goes first, before the next part of a flood is
         // ranked.
-        let owners_due = self.jobs.has_ready(Rank::Owner);
-        let unranked = if owners_due {
+        let unranked = if self.jobs.has_ready(Rank::Owner) {
             Vec::new()
         } else {
             self.jobs.newest_unranked(MAX_TRIAGE)
         };
         if !unranked.is_empty() {
-            let dirs: Vec<_> = unranked
-                .iter()
-                .map(|(_, u)| self.queue.job_dir(Status::Pending, u))
-                .collect();
-            let read = crate::queue::par::map(&dirs, |d| index::read_facts(d));
+            let uids: Vec<&str> = unranked.iter().map(|(_, u)| u.as_str()).collect();
+            let ranks = self.read_and_rank(&uids);
             let mut owners = 0;
-            let mut seen = Vec::with_capacity(read.len());
-            for ((id, uid), facts) in unranked.iter().zip(read) {
-                let r = rank(facts.as_ref().and_then(Facts::who_and_what), &self.trust);
+            for ((id, _), r) in unranked.iter().zip(ranks) {
+                // Metadata that cannot be read ranks with the strangers'.
+                let r = r.unwrap_or(Rank::Other);
                 owners += usize::from(r == Rank::Owner);
                 self.jobs.set_rank(*id, r);
-                seen.extend(facts.map(|f| (uid.as_str(), f)));
             }
-            self.indexer.read_by_daemon(Status::Pending, seen);
             log::debug!(
                 "ranked {} due job(s) by their metadata ({owners} of the owner's), {} left to rank",
-                dirs.len(),
+                unranked.len(),
                 self.jobs.unranked_len()
             );
         }
-        // The owner's jobs make a batch of their own: not one of them waits for a batch of
-        // strangers' jobs to be hashed.
         // The owner's job that kept the turns short is decided now (or has been waited for
         // long enough: it may have gone).
         if self.jobs.has_ready(Rank::Owner)
@@ -147,6 +136,8 @@ impl Daemon {
         {
             self.owner_due = None;
         }
+        // The owner's jobs make a batch of their own: not one of them waits for a batch of
+        // strangers' jobs to be hashed.
         let batch = if self.jobs.has_ready(Rank::Owner) {
             self.jobs.take_ready(Rank::Owner, MAX_BATCH)
         } else if (self.jobs.unranked_len() > 0 || self.events_waiting || self.owner_due.is_some())
@@ -179,27 +170,41 @@ impl Daemon {
         if uids.is_empty() {
             return;
         }
+        let names: Vec<&str> = uids.iter().map(String::as_str).collect();
+        let ranks = self.read_and_rank(&names);
+        for (uid, r) in uids.iter().zip(ranks) {
+            let Some(r) = r else { continue };
+            self.jobs.rank_unranked(uid, r);
+            if r == Rank::Owner
+                && let Some(due) = self.jobs.due(uid)
+            {
+                self.owner_due = Some(self.owner_due.map_or(due, |d| d.min(due)));
+            }
+        }
+    }
+
+    /// The rank of each pending job `uids` from its metadata, read on every core (`None` where
+    /// it cannot be read yet). The index needs the same reads: they are handed to it.
+    fn read_and_rank(&mut self, uids: &[&str]) -> Vec<Option<Rank>> {
         let dirs: Vec<_> = uids
             .iter()
             .map(|u| self.queue.job_dir(Status::Pending, u))
             .collect();
-        // The index needs the same metadata: read once, for both.
         let read = crate::queue::par::map(&dirs, |d| index::read_facts(d));
-        let mut seen = Vec::with_capacity(read.len());
-        for (uid, facts) in uids.iter().zip(read) {
-            let Some(facts) = facts else { continue };
-            if let Some(w) = facts.who_and_what() {
-                let r = rank(Some(w), &self.trust);
-                self.jobs.rank_unranked(uid, r);
-                if r == Rank::Owner
-                    && let Some(due) = self.jobs.due(uid)
-                {
-                    self.owner_due = Some(self.owner_due.map_or(due, |d| d.min(due)));
-                }
-            }
-            seen.push((uid.as_str(), facts));
-        }
+        let ranks = read
+            .iter()
+            .map(|f| {
+                let (sender, name) = f.as_ref().and_then(Facts::who_and_what)?;
+                Some(rank(sender, name, &self.trust))
+            })
+            .collect();
+        let seen = uids
+            .iter()
+            .zip(read)
+            .filter_map(|(u, f)| Some((*u, f?)))
+            .collect();
         self.indexer.read_by_daemon(Status::Pending, seen);
+        ranks
     }
 
     /// Queues for evaluation the reviewed jobs that `affected` covers; returns how many.

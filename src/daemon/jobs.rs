@@ -636,14 +636,16 @@ impl Jobs {
         self.rebuild_expiry();
     }
 
-    /// An estimate of the heap this state takes (slots, uids and sets), for the memory figures.
+    /// An estimate of the heap this state takes (slots, uids, sets and the expiry heap), for the
+    /// memory figures.
     pub(super) fn footprint(&self) -> usize {
         use std::mem::size_of;
         // A B-tree keeps its entries in nodes of up to 11, about two thirds full.
         let set = |n: usize| n * size_of::<(Tick, Id)>() * 3 / 2;
-        let sets = self.timers.len() + self.ready_len() + self.expiry.len();
+        let sets = self.timers.len() + self.ready_len();
         self.slots.capacity() * size_of::<Slot>()
             + self.free.capacity() * size_of::<Id>()
+            + self.expiry.capacity() * size_of::<(Expiry, Id)>()
             + self.uids.footprint()
             + set(sets)
     }

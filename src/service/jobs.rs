@@ -273,8 +273,8 @@ fn being_reviewed(r: &Row) -> Summary {
         signature: None,
         verdict: None,
         reasons: vec![
-            "not reviewed yet: it has just arrived, and is shown in full once the reviewer has \
-             read it"
+            "not reviewed yet: the reviewer reads it once it has settled, and it is shown in \
+             full then"
                 .to_string(),
         ],
         warnings: Vec::new(),

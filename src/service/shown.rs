@@ -64,10 +64,7 @@ pub(crate) fn state(
     trust: &Trust,
     trust_state: u64,
 ) -> Option<u64> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_secs()).ok())?;
+    let now = now_secs()?;
     let (mut sum, mut count, mut newest) = (0u64, 0usize, i64::MIN);
     let mut note = |path: &Path, m: &std::fs::Metadata| {
         let mut h = DefaultHasher::new();
@@ -136,11 +133,15 @@ pub(crate) fn just_arrived(dir: &Path) -> bool {
     let Ok(m) = std::fs::symlink_metadata(dir) else {
         return true;
     };
-    let now = std::time::SystemTime::now()
+    now_secs().is_none_or(|now| m.ctime().saturating_add(QUIET_SECS) >= now)
+}
+
+/// Seconds since the epoch, as file times count them.
+fn now_secs() -> Option<i64> {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()
-        .and_then(|d| i64::try_from(d.as_secs()).ok());
-    now.is_none_or(|now| m.ctime().saturating_add(QUIET_SECS) >= now)
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
 }
 
 /// The summary kept for `dir` in `state`.

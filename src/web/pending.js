@@ -184,12 +184,13 @@ function jobMain(job) {
   return h('div', { class: 'card-main' },
     h('header', { class: 'card-head' },
       h('h3', { class: 'job-name' }, job.name ? String(job.name) : h('span', { class: 'muted' }, '(no name)')),
-      h('span', { class: 'badges' }, badge(label, kind), ageBadge(job))),
+      // Not read yet: its timeout is not known, so no expiry is shown either.
+      h('span', { class: 'badges' }, badge(label, kind), job.being_reviewed ? null : ageBadge(job))),
     h('dl', { class: 'meta' },
       field('Sender', job.requester ? h('span', { class: 'email' }, String(job.requester)) : h('span', { class: 'muted' }, 'unknown'), proofBadge(job.proof)),
       field('UID', h('code', { class: 'uid' }, String(job.uid))),
       Array.isArray(job.tags) && job.tags.length ? field('Tags', tagsEl(job.tags)) : null,
-      field('Signature', signatureEl(job.signature))),
+      field('Signature', job.being_reviewed ? h('span', { class: 'muted' }, 'not read yet') : signatureEl(job.signature))),
     job.description ? h('p', { class: 'description' }, String(job.description)) : null,
     hiddenWarning(job.warnings),
     reasonsEl(job.reasons, reasonsTitle));
